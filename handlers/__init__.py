@@ -1,0 +1,12 @@
+"""Thin Bolt listeners. `register(app)` is the one place that shows every route."""
+
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncApp
+
+from handlers import commands, events
+
+
+def register(app: AsyncApp) -> None:
+    events.register(app)
+    commands.register(app)

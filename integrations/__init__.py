@@ -1,0 +1,1 @@
+"""Vendor integrations, each behind a small Protocol from `integrations.base`."""

@@ -1,0 +1,114 @@
+"""The small Protocols every vendor module implements, and the types they exchange."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from bot.records import ReplyRecord
+
+
+class IntegrationError(Exception):
+    """A vendor call failed. `retryable` says whether trying again may help."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, status: int | None = None, vendor: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.vendor = vendor
+
+
+class TransientError(IntegrationError):
+    """Timeouts, 408/409/429/5xx: worth retrying, after `retry_after` seconds if the vendor said."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class PermanentError(IntegrationError):
+    """400/404/422 and the like: the same request will fail again."""
+
+
+class AuthError(PermanentError):
+    """401/403: credentials are wrong or lack a permission."""
+
+
+@dataclass(frozen=True)
+class SourcePage:
+    """One poll's worth of replies and the cursor to resume from."""
+
+    records: Sequence[ReplyRecord]
+    cursor: str | None
+    done: bool = True
+
+
+class ReplySource(Protocol):
+    name: str
+
+    async def fetch(self, cursor: str | None) -> SourcePage:
+        """Replies after `cursor` (None: from the configured start), and the next cursor."""
+        ...
+
+
+@dataclass(frozen=True)
+class NoteRef:
+    ticket_id: str
+    note_id: str | None = None
+
+
+class HelpdeskSink(Protocol):
+    name: str
+
+    async def add_note(
+        self, *, ticket_id: str, body: str, tags: Sequence[str], idempotency_key: str
+    ) -> NoteRef:
+        """Add an internal (never customer-visible) note and tags to the source ticket."""
+        ...
+
+
+@dataclass(frozen=True)
+class Section:
+    heading: str
+    text: str
+    quote: bool = False
+
+
+@dataclass(frozen=True)
+class IssueDraft:
+    """A vendor-neutral issue: each tracker renders it (ADF, Markdown)."""
+
+    title: str
+    sections: Sequence[Section]
+    marker: str  # stable text/label that identifies the defect group, searched before creating
+    project: str | None = None
+    labels: Sequence[str] = field(default_factory=tuple)
+    links: Sequence[tuple[str, str]] = field(default_factory=tuple)  # (label, url)
+
+
+@dataclass(frozen=True)
+class IssueRef:
+    key: str  # Jira key, Linear identifier, GitHub number
+    url: str
+    id: str | None = None  # vendor's internal id where it differs from the key
+
+
+IssueState = Literal["open", "done"]
+
+
+class IssueTracker(Protocol):
+    name: str
+
+    async def find_issue(self, *, marker: str, project: str | None = None) -> IssueRef | None: ...
+
+    async def create_issue(self, draft: IssueDraft, *, idempotency_key: str) -> IssueRef: ...
+
+    async def add_comment(self, issue: IssueRef, sections: Sequence[Section]) -> None: ...
+
+    async def get_state(self, issue: IssueRef) -> IssueState: ...
+
+    async def set_state(self, issue: IssueRef, state: IssueState) -> None: ...
