@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from bot import __version__
+from bot.app import Services, build_client
 from bot.clock import Clock, SystemClock
 from bot.config import AuditConfig, ConfigError, Settings, effective, load_config
 from bot.db import Database, head_revision
@@ -49,6 +50,14 @@ class CliEnv:
                 await _require_head(db)
             self._db = db
         return self._db
+
+    async def services(self, *, slack: bool = True) -> Services:
+        """Services for a command; `slack=False` for ones that must work without a token."""
+        client = None
+        if slack:
+            self.settings.require_slack()
+            client = build_client(self.settings)
+        return Services(self.settings, self.config, await self.database(), self.clock, client)
 
     async def close(self) -> None:
         if self._db is not None:

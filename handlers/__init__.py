@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from handlers import commands, events
+from handlers import actions, commands, defects, events, views
 
 
 def register(app: AsyncApp) -> None:
     events.register(app)
     commands.register(app)
+    actions.register(app)
+    views.register(app)
+    defects.register(app)

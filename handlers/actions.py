@@ -1,0 +1,9 @@
+"""Buttons on sample items."""
+
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncApp
+
+
+def register(app: AsyncApp) -> None:
+    pass

@@ -1,0 +1,9 @@
+"""Buttons and modals on defect group cards."""
+
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncApp
+
+
+def register(app: AsyncApp) -> None:
+    pass
