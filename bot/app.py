@@ -51,6 +51,7 @@ def build_app(
     client = client or build_client(settings)
     services = Services(settings, config, db, clock or SystemClock(), client)
     bolt_logger = logging.getLogger("auditbot.bolt")
+    bolt_logger.addFilter(_drop_token_warning)
     app = AsyncApp(
         signing_secret=settings.slack_signing_secret,
         client=client,
@@ -69,6 +70,11 @@ def build_app(
     register(app)
     app.services = services  # type: ignore[attr-defined]  # for the web app and the scheduler
     return app
+
+
+def _drop_token_warning(record: logging.LogRecord) -> bool:
+    # Bolt reads SLACK_BOT_TOKEN itself and warns that our client's token wins; it is the same one.
+    return "`token` will be unused" not in record.getMessage()
 
 
 def services_of(app: AsyncApp) -> Services:

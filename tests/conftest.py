@@ -31,13 +31,18 @@ def backend() -> str:
     return "postgresql" if url.startswith(("postgresql", "postgres")) else "sqlite"
 
 
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """A fresh, empty database for one test: a temp SQLite file, or a new PostgreSQL schema."""
+def fresh_database_url(directory: Path) -> str:
+    """A fresh, empty database: a SQLite file in `directory`, or a new PostgreSQL database."""
     url = os.environ.get("DATABASE_URL", "")
     if backend() == "sqlite":
-        return f"sqlite:///{tmp_path / 'auditbot.db'}"
+        return f"sqlite:///{directory / 'auditbot.db'}"
     return _fresh_postgres_database(url)
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """A fresh, empty database for one test."""
+    return fresh_database_url(tmp_path)
 
 
 def _fresh_postgres_database(url: str) -> str:
