@@ -62,9 +62,7 @@ def raise_for_status(response: httpx.Response, vendor: str) -> None:
         return
     detail = f"{vendor} answered {status} to {response.request.method} {response.request.url.path}"
     if status in RETRY_STATUSES or (status == 403 and retry_after(response) is not None):
-        raise TransientError(
-            detail, status=status, vendor=vendor, retry_after=retry_after(response)
-        )
+        raise TransientError(detail, status=status, vendor=vendor, retry_after=retry_after(response))
     if status in (401, 403):
         raise AuthError(detail, status=status, vendor=vendor)
     raise PermanentError(f"{detail}: {_short(response)}", status=status, vendor=vendor)
@@ -95,9 +93,7 @@ async def send(
             raise_for_status(response, vendor)
             return response
         except httpx.TimeoutException as exc:
-            error: TransientError = TransientError(
-                f"{vendor} timed out on {method} {url}", vendor=vendor
-            )
+            error: TransientError = TransientError(f"{vendor} timed out on {method} {url}", vendor=vendor)
             error.__cause__ = exc
         except httpx.TransportError as exc:
             error = TransientError(f"{vendor} unreachable on {method} {url}: {exc}", vendor=vendor)
