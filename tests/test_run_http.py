@@ -117,9 +117,7 @@ async def _row_counts(url: str) -> dict[str, int]:
         async with db.session() as session:
             counts = {}
             for table in ("reviews", "seen_events", "outbox", "replies"):
-                counts[table] = (
-                    await session.execute(sa.text(f"SELECT count(*) FROM {table}"))
-                ).scalar_one()
+                counts[table] = (await session.execute(sa.text(f"SELECT count(*) FROM {table}"))).scalar_one()
             return counts
     finally:
         await db.dispose()

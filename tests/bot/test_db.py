@@ -1,0 +1,59 @@
+"""Database URLs, SQLite pragmas, migrations and health, on the configured backend."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from bot.config import ConfigError
+from bot.db import Database, async_url, head_revision
+from tests.conftest import backend
+
+
+def test_urls_map_to_async_drivers() -> None:
+    assert async_url("sqlite:///auditbot.db") == "sqlite+aiosqlite:///auditbot.db"
+    assert async_url("postgresql://u:p@h:5432/d") == "postgresql+asyncpg://u:p@h:5432/d"
+    assert async_url("postgres://u@h/d") == "postgresql+asyncpg://u@h/d"
+    with pytest.raises(ConfigError, match="unsupported"):
+        async_url("mysql://u@h/d")
+    with pytest.raises(ConfigError):
+        async_url("not a url")
+
+
+async def test_upgrade_reaches_head_and_is_repeatable(db: Database) -> None:
+    assert await db.current_revision() == head_revision()
+    await db.upgrade()
+    assert await db.current_revision() == head_revision()
+
+
+async def test_sqlite_uses_wal_and_busy_timeout(db: Database) -> None:
+    if backend() != "sqlite":
+        pytest.skip("SQLite only")
+    async with db.engine.connect() as conn:
+        assert (await conn.execute(sa.text("PRAGMA journal_mode"))).scalar_one() == "wal"
+        assert (await conn.execute(sa.text("PRAGMA busy_timeout"))).scalar_one() >= 5000
+
+
+async def test_unique_source_id(db: Database) -> None:
+    import datetime as dt
+
+    from sqlalchemy.exc import IntegrityError
+
+    from bot.models import Reply
+
+    now = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
+
+    def reply() -> Reply:
+        return Reply(source="s", external_id="R-1", ticket_id="T", created_at=now, reply="x", ingested_at=now)
+
+    async with db.transaction() as session:
+        session.add(reply())
+    with pytest.raises(IntegrityError):
+        async with db.transaction() as session:
+            session.add(reply())
+
+
+async def test_ping_false_when_unreachable() -> None:
+    db = Database("postgresql://postgres@127.0.0.1:1/none")
+    assert await db.ping() is False
+    await db.dispose()
