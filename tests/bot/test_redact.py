@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from bot.redact import escape_mrkdwn, luhn_ok, redact, safe_mrkdwn, safe_plain, truncate
-from tests.conftest import DEV_DATA
+from tests.conftest import DEV_DATA, SHARED
+
+GENERATOR = SHARED / "tools" / "gen_replies.py"
 
 
 def _dev_records() -> dict[str, dict]:
@@ -45,6 +50,10 @@ def test_no_planted_value_survives_safe_mrkdwn() -> None:
         ("card 4111 1111 1111 1111.", "card [card]."),
         ("card 4111-1111-1111-1111", "card [card]"),
         ("4111111111111111", "[card]"),
+        ("card 4111 1111 1111 1111 20", "card [card] 20"),  # Luhn on the card, not the run
+        ("call 415.555.9204", "call [phone]"),
+        ("office 020 7946 0958", "office [phone]"),
+        ("Berlin +49 30 901820", "Berlin [phone]"),
     ],
 )
 def test_redacts(text: str, expected: str) -> None:
@@ -59,6 +68,11 @@ def test_redacts(text: str, expected: str) -> None:
         "not a card: 1234 5678 9012 3456",  # fails Luhn
         "version 3.11.7, 30-day window, 5-10 business days",
         "ticket T-4821",
+        "between 100-2000 requests a minute",
+        "on 2026-11-20 10:04 UTC, or 05.10.2026",
+        "in 2024 2025 2026",
+        "from 192.168.100.200",
+        "order 1234 5678",
     ],
 )
 def test_keeps_ordinary_numbers(text: str) -> None:
@@ -94,3 +108,20 @@ def test_truncate_is_visible_and_never_splits_an_entity() -> None:
     assert len(cut) <= 7 and cut.endswith("…")
     assert not cut.rstrip("…").endswith(("&", "&l", "&lt"))
     assert truncate("x" * 100, 10) == "x" * 9 + "…"
+    assert truncate("abcdef", 1) == "…"
+    assert truncate("abcdef", 0) == ""
+
+
+@pytest.mark.skipif(not GENERATOR.exists(), reason="shared generator not present")
+def test_no_planted_value_survives_in_another_draw(tmp_path: Path) -> None:
+    args = ["-n", "1500", "--seed", "99", "--out", str(tmp_path)]
+    subprocess.run([sys.executable, str(GENERATOR), *args], check=True, capture_output=True)
+    planted = json.loads((tmp_path / "planted.json").read_text(encoding="utf-8"))
+    messages = {}
+    for line in (tmp_path / "replies.jsonl").read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        messages[record["id"]] = record["customer_message"]
+    for item in [*planted["pii"], *planted["injections"]]:
+        out = safe_mrkdwn(messages[item["id"]])
+        assert item["value"] not in out, item
+        assert "<" not in out and ">" not in out
