@@ -44,10 +44,14 @@ class CliEnv:
         """The database, with SQLite brought up to date; PostgreSQL must be at the newest revision."""
         if self._db is None:
             db = Database(self.settings.database_url)
-            if db.engine.dialect.name == "sqlite" and upgrade_sqlite:
-                await db.upgrade()
-            else:
-                await _require_head(db)
+            try:
+                if db.engine.dialect.name == "sqlite" and upgrade_sqlite:
+                    await db.upgrade()
+                else:
+                    await _require_head(db)
+            except BaseException:
+                await db.dispose()  # else the driver's thread outlives the event loop
+                raise
             self._db = db
         return self._db
 
@@ -143,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="export data for analysts")
     export.add_argument("kind", choices=EXPORT_KINDS)
     export.add_argument("--since", type=_date, help="only rows created on or after this date")
-    export.add_argument("--format", choices=["csv", "jsonl"], default="csv")
+    export.add_argument("--format", choices=["csv", "jsonl"], help="default csv (jsonl for corrections)")
     export.add_argument("-o", "--output", help="file to write (default: standard output)")
 
     db = sub.add_parser("db", help="database maintenance")
