@@ -37,5 +37,8 @@ def build_web(app: AsyncApp) -> Starlette:
 
 def extra_routes(services) -> list[Route]:  # type: ignore[no-untyped-def]
     """/ingest and /webhooks/*, each owned by the module that serves it."""
-    routes: list[Route] = []
+    from bot.status_sync import webhook_routes
+    from integrations import webhook
+
+    routes: list[Route] = [*webhook.routes(services), *webhook_routes(services)]
     return routes

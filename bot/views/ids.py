@@ -35,6 +35,9 @@ WONT_FIX_INPUT = "wont_fix_reason_input"
 MERGE_MODAL = "merge_modal"
 MERGE_BLOCK = "merge_target"
 MERGE_INPUT = "merge_target_input"
+MOVE_MODAL = "move_defect_modal"  # private_metadata: {"defect_id": N}
+MOVE_BLOCK = "move_target"
+MOVE_INPUT = "move_target_input"
 
 # App Home
 HOME_REFRESH = "home_refresh"

@@ -1,0 +1,161 @@
+"""Tracker status back into Slack: polling and signed webhooks; fixes credited, reopenings reopen."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from starlette.applications import Starlette
+
+from bot.models import DefectGroup
+from bot.outbox import deliver_pending
+from bot.status_sync import sync_tracker_status, webhook_routes
+from tests.bot.defect_support import Seed, Vendors, make_services, routed
+from tests.fakes.blockkit import all_text
+
+SECRETS = {"jira": "jira-hook-secret", "linear": "linear-hook-secret", "github": "github-hook-secret"}
+
+
+@pytest.fixture
+def vendors() -> Vendors:
+    return Vendors()
+
+
+@pytest.fixture
+def services(db, clock, config, settings, fake_slack, vendors):
+    for name, secret in SECRETS.items():
+        setattr(settings, f"{name}_webhook_secret", secret)
+    return make_services(db, clock, routed(config), settings, fake_slack.url, vendors)
+
+
+@pytest.fixture
+def seed(db, clock) -> Seed:
+    return Seed(db, clock.now())
+
+
+@pytest.fixture
+async def web(services):
+    app = Starlette(routes=webhook_routes(services))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://auditbot"
+    ) as client:
+        yield client
+
+
+def signed(vendor: str, payload: dict, secret: str | None = None) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(payload).encode()
+    digest = hmac.new((secret or SECRETS[vendor]).encode(), body, hashlib.sha256).hexdigest()
+    header = {
+        "jira": ("X-Hub-Signature", f"sha256={digest}"),
+        "linear": ("Linear-Signature", digest),
+        "github": ("X-Hub-Signature-256", f"sha256={digest}"),
+    }[vendor]
+    return body, {header[0]: header[1], "Content-Type": "application/json"}
+
+
+async def the_group(db) -> DefectGroup:
+    async with db.session() as session:
+        (group,) = (await session.execute(sa.select(DefectGroup))).scalars().all()
+        return group
+
+
+async def filed(services, seed, **kw) -> DefectGroup:
+    """Two reviewers catch the same defect; everything is delivered."""
+    await seed.defect(services, reviewer="U0REV1", **kw)
+    await seed.defect(services, reviewer="U0REV2", **kw)
+    await deliver_pending(services)
+    return await the_group(services.db)
+
+
+def assert_fixed_and_credited(fake_slack, group: DefectGroup) -> None:
+    card = fake_slack.message(group.channel, group.thread_ts)
+    assert "✅ Fixed" in all_text(card["blocks"]) and "edited" in card
+    assert not [b for b in card["blocks"] if b["type"] == "actions"]  # no buttons on a closed card
+    last = fake_slack.thread(group.channel, group.thread_ts)[-1]
+    assert "Fixed on the tracker — thanks <@U0REV1>, <@U0REV2> who caught it" in last["text"]
+
+
+async def test_polling_sees_the_issue_done(services, seed, vendors, fake_slack, clock):
+    group = await filed(services, seed)
+    vendors.jira.issues[group.tracker_key]["status"] = "Done"
+    clock.advance(days=3)
+    report = await sync_tracker_status(services)
+
+    fixed = await the_group(services.db)
+    assert (report.checked, report.fixed) == (1, 1)
+    assert fixed.status == "fixed" and fixed.fixed_at == clock.now()
+    assert (fixed.fixed_at - fixed.created_at).days == 3  # time to fix
+    assert_fixed_and_credited(fake_slack, fixed)
+    assert len(vendors.jira.issues[group.tracker_key]["comments"]) == 1  # no echo back to the tracker
+
+
+async def test_github_webhook_closes_and_reopens(services, seed, web, fake_slack):
+    group = await filed(services, seed, category="wrong_information", template_id="kb_answer")
+    issue = {"number": int(group.tracker_key), "state": "closed"}
+
+    body, headers = signed("github", {"action": "closed", "issue": issue})
+    forged = {**headers, "X-Hub-Signature-256": "sha256=" + "0" * 64}
+    assert (await web.post("/webhooks/github", content=body, headers=forged)).status_code == 401
+    assert (await the_group(services.db)).status == "open"
+
+    response = await web.post("/webhooks/github", content=body, headers=headers)
+    assert response.status_code == 200 and response.json()["change"] == "fixed"
+    assert_fixed_and_credited(fake_slack, await the_group(services.db))
+
+    body, headers = signed("github", {"action": "reopened", "issue": {**issue, "state": "open"}})
+    assert (await web.post("/webhooks/github", content=body, headers=headers)).json()["change"] == "reopened"
+    reopened = await the_group(services.db)
+    assert (
+        reopened.status == "open" and reopened.open_key == reopened.fingerprint and reopened.fixed_at is None
+    )
+    card = fake_slack.message(reopened.channel, reopened.thread_ts)
+    assert "🔴 Open" in all_text(card["blocks"]) and any(b["type"] == "actions" for b in card["blocks"])
+
+
+async def test_linear_webhook_marks_fixed(services, seed, web, fake_slack):
+    group = await filed(services, seed, category="personalization", template_id="greet")
+    payload = {
+        "type": "Issue",
+        "action": "update",
+        "data": {"identifier": group.tracker_key, "state": {"type": "completed"}},
+    }
+    body, headers = signed("linear", payload)
+    assert (await web.post("/webhooks/linear", content=body, headers=headers)).json()["change"] == "fixed"
+    assert_fixed_and_credited(fake_slack, await the_group(services.db))
+
+
+async def test_jira_webhook_does_not_undo_a_fix_made_in_slack(services, seed, web, vendors):
+    from bot.defects import fix_group
+
+    group = await filed(services, seed)
+    vendors.jira.down = True  # our "done" cannot reach Jira yet
+    async with services.db.transaction() as session:
+        await fix_group(session=session, group_id=group.id, user="U0ENG", now=services.clock.now())
+    await deliver_pending(services)
+
+    still_open = {"key": group.tracker_key, "fields": {"status": {"statusCategory": {"key": "new"}}}}
+    body, headers = signed("jira", {"webhookEvent": "jira:issue_updated", "issue": still_open})
+    response = await web.post("/webhooks/jira", content=body, headers=headers)
+    assert response.status_code == 200 and response.json()["change"] is None
+    assert (await the_group(services.db)).status == "fixed"
+
+    vendors.jira.down = False
+    services.clock.advance(hours=1)
+    await deliver_pending(services)
+    assert vendors.jira.issues[group.tracker_key]["status"] == "Done"
+
+
+async def test_unsigned_or_unconfigured_webhooks_are_refused(services, seed, web):
+    await filed(services, seed)
+    body, headers = signed("jira", {"webhookEvent": "jira:issue_updated"}, secret="wrong")
+    assert (await web.post("/webhooks/jira", content=body, headers=headers)).status_code == 401
+    services.settings.linear_webhook_secret = None
+    body, headers = signed("linear", {"type": "Issue"})
+    assert (await web.post("/webhooks/linear", content=body, headers=headers)).status_code == 401
+    body, headers = signed("github", {"zen": "ping"})
+    response = await web.post("/webhooks/github", content=body, headers=headers)
+    assert response.status_code == 200 and response.json() == {"ok": True, "ignored": True}

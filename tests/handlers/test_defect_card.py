@@ -1,0 +1,156 @@
+"""End to end: clicks on a defect card (signed, into the real app) edit the card and post in its thread."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from bot.app import Services, build_app, services_of
+from bot.outbox import deliver_pending
+from bot.views import ids
+from bot.web import build_web
+from tests.bot.defect_support import Seed, Vendors, routed
+from tests.fakes.blockkit import all_text
+from tests.fakes.signing import SlackSigner, block_actions_payload, view_submission_payload
+from tests.fakes.slack_api import FakeSlack
+
+WAIT_SECONDS = 10
+
+
+@dataclass
+class Rig:
+    signer: SlackSigner
+    fake: FakeSlack
+    services: Services
+    seed: Seed
+    vendors: Vendors
+
+    async def card(self, **kw) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+        """File a defect and deliver it: (group id, card ts)."""
+        defect = await self.seed.defect(self.services, **kw)
+        await deliver_pending(self.services)
+        async with self.services.db.session() as session:
+            from bot.models import DefectGroup
+
+            group = await session.get(DefectGroup, defect.group_id)
+        return group.id, group.thread_ts  # type: ignore[return-value]
+
+    async def click(self, action_id: str, value: int, ts: str, user: str = "U0ENG") -> httpx.Response:
+        payload = block_actions_payload(
+            action_id, str(value), user_id=user, channel_id="C0DEFECTS", message_ts=ts
+        )
+        return await self.signer.interaction(payload)
+
+    def text(self, ts: str, channel: str = "C0DEFECTS") -> str:
+        return all_text(self.fake.message(channel, ts).get("blocks"))
+
+    def thread(self, ts: str, channel: str = "C0DEFECTS") -> list[str]:
+        return [m["text"] for m in self.fake.thread(channel, ts)]
+
+
+async def until(condition: Callable[[], object], what: str) -> None:
+    """Wait (bounded) for a listener that runs after the ack to have done something."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT_SECONDS
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+async def rig(db, settings, config, clock, fake_slack: FakeSlack) -> AsyncIterator[Rig]:  # type: ignore[no-untyped-def]
+    settings = settings.model_copy(update={"slack_api_url": fake_slack.url})
+    app = build_app(settings, routed(config), db, clock=clock)
+    services = services_of(app)
+    vendors = Vendors()
+    services.extras["integrations"] = vendors.integrations(services.config)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=build_web(app)), base_url="http://app"
+    ) as http:
+        yield Rig(SlackSigner(http), fake_slack, services, Seed(db, clock.now()), vendors)
+        pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=WAIT_SECONDS)
+
+
+async def test_take_it_shows_the_owner_and_says_so_in_the_thread(rig: Rig):
+    group_id, ts = await rig.card(category="tone")
+    response = await rig.click(ids.GROUP_TAKE, group_id, ts)
+
+    assert response.status_code == 200
+    await until(lambda: "<@U0ENG>" in rig.text(ts), "the card to show the owner")
+    await until(lambda: "🙋 <@U0ENG> took this." in rig.thread(ts), "the thread post")
+
+
+async def test_wont_fix_asks_for_a_reason_then_closes_the_card(rig: Rig):
+    group_id, ts = await rig.card(category="tone")
+    await rig.click(ids.GROUP_WONT_FIX, group_id, ts)
+    await until(lambda: rig.fake.calls("views.open"), "the Won't fix modal")
+    view = rig.fake.calls("views.open")[-1].args["view"]
+    assert view["callback_id"] == ids.WONT_FIX_MODAL
+
+    def submit(reason: str) -> dict:
+        state = {ids.WONT_FIX_BLOCK: {ids.WONT_FIX_INPUT: {"type": "plain_text_input", "value": reason}}}
+        return view_submission_payload(ids.WONT_FIX_MODAL, view["private_metadata"], state, user_id="U0ENG")
+
+    refused = await rig.signer.interaction(submit("  "))
+    assert refused.json()["response_action"] == "errors"
+    assert (await rig.signer.interaction(submit("Template retired on Monday"))).status_code == 200
+    await until(lambda: "🚫 Won't fix: Template retired on Monday" in rig.text(ts), "the closed card")
+    await until(lambda: any("cc <@U0REV1>" in t for t in rig.thread(ts)), "the reviewers told")
+
+
+async def test_fixed_closes_the_tracker_issue_too(rig: Rig):
+    group_id, ts = await rig.card()  # template_error → Jira, channel C0CONTENT
+    await rig.click(ids.GROUP_FIXED, group_id, ts, user="U0ENG")
+
+    await until(lambda: "✅ Fixed" in rig.text(ts, "C0CONTENT"), "the fixed card")
+    await until(lambda: rig.vendors.jira.issues["SUP-1"]["status"] == "Done", "the Jira issue done")
+    assert "✅ Fixed by <@U0ENG> — thanks <@U0REV1> who caught it" in rig.thread(ts, "C0CONTENT")
+
+
+async def test_merge_into_another_open_group(rig: Rig):
+    source, source_ts = await rig.card(category="tone", template_id="t1")
+    target, target_ts = await rig.card(category="tone", template_id="t2")
+    await rig.click(ids.GROUP_MERGE, source, source_ts)
+    await until(lambda: rig.fake.calls("views.open"), "the Merge modal")
+    view = rig.fake.calls("views.open")[-1].args["view"]
+    options = view["blocks"][-1]["element"]["options"]
+    assert [o["value"] for o in options] == [str(target)]
+
+    state = {
+        ids.MERGE_BLOCK: {
+            ids.MERGE_INPUT: {"type": "static_select", "selected_option": {"value": str(target)}}
+        }
+    }
+    payload = view_submission_payload(ids.MERGE_MODAL, view["private_metadata"], state, user_id="U0ENG")
+    assert (await rig.signer.interaction(payload)).status_code == 200
+    await until(lambda: "↪️ Merged into" in rig.text(source_ts), "the merged card")
+    await until(lambda: "*Occurrences*\n2" in rig.text(target_ts), "the target's count")
+
+
+async def test_move_an_occurrence_into_a_new_group(rig: Rig):
+    _, ts = await rig.card(category="tone", template_id="t1")
+    await rig.seed.defect(rig.services, category="tone", template_id="t1", reviewer="U0REV2")
+    await deliver_pending(rig.services)
+    occurrence = rig.fake.thread("C0DEFECTS", ts)[-1]
+    button = occurrence["blocks"][-1]["elements"][0]
+    assert button["action_id"] == ids.GROUP_MOVE_DEFECT
+
+    await rig.click(ids.GROUP_MOVE_DEFECT, int(button["value"]), occurrence["ts"], user="U0REV2")
+    await until(lambda: rig.fake.calls("views.open"), "the Move modal")
+    view = rig.fake.calls("views.open")[-1].args["view"]
+    state = {
+        ids.MOVE_BLOCK: {ids.MOVE_INPUT: {"type": "static_select", "selected_option": {"value": "split"}}}
+    }
+    payload = view_submission_payload(ids.MOVE_MODAL, view["private_metadata"], state, user_id="U0REV2")
+    assert json.loads(view["private_metadata"]) == {"defect_id": int(button["value"])}
+    assert (await rig.signer.interaction(payload)).status_code == 200
+    await until(lambda: len(rig.fake.messages("C0DEFECTS")) == 2, "the split group's card")
+    await until(lambda: "*Occurrences*\n1" in rig.text(ts), "the original count down to 1")
