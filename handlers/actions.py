@@ -1,9 +1,122 @@
-"""Buttons on sample items."""
+"""Buttons on sample items: Correct, Not sure, Defect…, Full conversation; and App Home's Refresh."""
 
 from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
+from bot import reviews
+from bot.access import access_of
+from bot.posting import item_view
+from bot.views import ids
+from bot.views import review as review_views
+from bot.views.sample import build_full_text_modal
+from handlers.publish import after_ack_gate, publish_outcome
+
+VERDICT_OF = {ids.VERDICT_CORRECT: "correct", ids.VERDICT_UNSURE: "unsure"}
+
+
+def item_id_of(action: dict) -> int | None:  # type: ignore[type-arg]
+    """Buttons carry the sample item id as their value."""
+    value = str(action.get("value") or "")
+    return int(value) if value.isdigit() else None
+
+
+def channel_of(body: dict) -> str | None:  # type: ignore[type-arg]
+    return (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+
+
+async def refuse(client, body: dict, text: str) -> None:  # type: ignore[no-untyped-def,type-arg]
+    """An explanation only the clicking user sees; nothing is stored."""
+    channel = channel_of(body)
+    if channel:
+        await client.chat_postEphemeral(channel=channel, user=body["user"]["id"], text=text)
+
+
+async def handle_verdict(ack, body, action, context, client) -> None:  # type: ignore[no-untyped-def]
+    """Correct / Not sure: record (or edit) this reviewer's verdict, then edit the item message."""
+    await ack()
+    services = context["services"]
+    user = body["user"]["id"]
+    if not await access_of(services).is_reviewer(user):
+        await refuse(client, body, review_views.not_a_reviewer_text(services.config.slack.admins))
+        return
+    item_id = item_id_of(action)
+    if item_id is None:
+        await refuse(client, body, review_views.unknown_item_text())
+        return
+    async with after_ack_gate(services):
+        try:
+            async with services.db.transaction() as session:
+                outcome = await reviews.record_verdict(
+                    session=session,
+                    item_id=item_id,
+                    reviewer=user,
+                    verdict=VERDICT_OF[action["action_id"]],
+                    now=services.clock.now(),
+                )
+        except reviews.UnknownItem:
+            await refuse(client, body, review_views.unknown_item_text())
+            return
+        await publish_outcome(services, client, outcome)
+
+
+async def handle_open_defect_modal(ack, body, action, context, client) -> None:  # type: ignore[no-untyped-def]
+    """Defect…: open the modal right away, while the trigger_id (about 3 s) is still valid."""
+    await ack()
+    services = context["services"]
+    user = body["user"]["id"]
+    if not await access_of(services).is_reviewer(user):
+        await refuse(client, body, review_views.not_a_reviewer_text(services.config.slack.admins))
+        return
+    item_id = item_id_of(action)
+    if item_id is None:
+        await refuse(client, body, review_views.unknown_item_text())
+        return
+    config = services.config
+    async with services.db.session() as session:
+        defaults = await reviews.modal_defaults(
+            session=session, item_id=item_id, reviewer=user, config=config
+        )
+    helpdesk_note = defaults.helpdesk_note
+    if helpdesk_note is None:
+        helpdesk_note = config.route(defaults.category).helpdesk_note
+    view = review_views.build_defect_modal(
+        item_id=item_id,
+        categories=config.review.categories,
+        category=defaults.category,
+        helpdesk_note=helpdesk_note,
+        severity=defaults.severity or "medium",
+        note=defaults.note,
+        expected=defaults.expected,
+    )
+    await client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+async def handle_open_full_text(ack, body, action, context, client) -> None:  # type: ignore[no-untyped-def]
+    """Full conversation: the untruncated customer message and reply in a modal."""
+    await ack()
+    services = context["services"]
+    item_id = item_id_of(action)
+    async with services.db.session() as session:
+        item = await item_view(session, item_id) if item_id else None
+    if item is None:
+        await refuse(client, body, review_views.unknown_item_text())
+        return
+    view = build_full_text_modal(item)
+    await client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+async def handle_home_refresh(ack, body, context, client) -> None:  # type: ignore[no-untyped-def]
+    await ack()
+    from handlers.events import home_view
+
+    user = body["user"]["id"]
+    await client.views_publish(user_id=user, view=await home_view(context["services"], user))
+
 
 def register(app: AsyncApp) -> None:
-    pass
+    app.action(ids.VERDICT_CORRECT)(handle_verdict)
+    app.action(ids.VERDICT_UNSURE)(handle_verdict)
+    app.action(ids.OPEN_DEFECT_MODAL)(handle_open_defect_modal)
+    app.action(ids.OPEN_FULL_TEXT)(handle_open_full_text)
+    app.action(ids.HOME_REFRESH)(handle_home_refresh)

@@ -1,8 +1,15 @@
-"""The /audit slash command."""
+"""The /audit slash command: one handler per subcommand, looked up in SUBCOMMANDS."""
 
 from __future__ import annotations
 
+import re
+
 from slack_bolt.async_app import AsyncApp
+
+from bot import review_stats
+from bot.sampling import run_daily_sample
+from bot.views.home import stats_text
+from bot.views.sample import sample_summary
 
 COMMAND = "/audit"
 
@@ -12,10 +19,57 @@ HELP = (
     "• `/audit stats [@user]` — review figures\n"
     "• `/audit sample` — (admins) post today's sample now"
 )
+_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 
 
-async def handle_audit(ack, command) -> None:  # type: ignore[no-untyped-def]
+async def audit_help(ack, command, args, context, client) -> None:  # type: ignore[no-untyped-def]
     await ack(text=HELP)
+
+
+async def audit_stats(ack, command, args, context, client) -> None:  # type: ignore[no-untyped-def]
+    """`/audit stats [@user]`: someone's review figures and the team's week, visible to the caller."""
+    target = command["user_id"]
+    if args:
+        match = _MENTION.match(args[0])
+        if match is None:
+            await ack(text="Usage: `/audit stats [@user]` (mention the user so Slack sends their id).")
+            return
+        target = match.group(1)
+    await ack()
+    services = context["services"]
+    now = services.clock.now()
+    since = review_stats.week_start(now, services.config.slack.tz)
+    async with services.db.session() as session:
+        figures = await review_stats.home_figures(session=session, reviewer=target, now=now, since=since)
+    text = stats_text(user_id=target, numbers=figures.numbers, team=figures.team)
+    await client.chat_postEphemeral(channel=command["channel_id"], user=command["user_id"], text=text)
+
+
+async def audit_sample(ack, command, args, context, client) -> None:  # type: ignore[no-untyped-def]
+    """`/audit sample`: (admins) draw and post today's sample now; does nothing twice."""
+    services = context["services"]
+    if command["user_id"] not in services.config.slack.admins:
+        await ack(text="Only admins can post the sample (`[slack] admins` in auditbot.toml).")
+        return
+    await ack(text="Drawing and posting today's sample…")
+    batch = await run_daily_sample(services)
+    text = sample_summary(
+        batch.day, batch.channel, batch.flagged_drawn + batch.unflagged_drawn, batch.population
+    )
+    await client.chat_postEphemeral(channel=command["channel_id"], user=command["user_id"], text=text)
+
+
+SUBCOMMANDS = {"help": audit_help, "stats": audit_stats, "sample": audit_sample}
+
+
+async def handle_audit(ack, command, context, client) -> None:  # type: ignore[no-untyped-def]
+    words = (command.get("text") or "").split()
+    name = words[0].lower() if words else "help"
+    handler = SUBCOMMANDS.get(name)
+    if handler is None:
+        await ack(text=f"Unknown subcommand `{name[:40]}`.\n{HELP}")
+        return
+    await handler(ack=ack, command=command, args=words[1:], context=context, client=client)
 
 
 def register(app: AsyncApp) -> None:

@@ -1,9 +1,74 @@
-"""Modal submissions."""
+"""Modal submissions: the defect modal."""
 
 from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
+from bot import reviews
+from bot.access import access_of
+from bot.views import ids
+from bot.views import review as review_views
+from handlers.publish import after_ack_gate, publish_outcome
+
+BLOCK_OF = {
+    "category": ids.CATEGORY_BLOCK,
+    "severity": ids.SEVERITY_BLOCK,
+    "note": ids.WRONG_BLOCK,
+    "expected": ids.EXPECTED_BLOCK,
+}
+
+
+def read_defect_form(values: dict) -> dict[str, object]:  # type: ignore[type-arg]
+    """The modal's state, by field name; anything missing is None."""
+
+    def element(block: str, action: str) -> dict:  # type: ignore[type-arg]
+        return (values.get(block) or {}).get(action) or {}
+
+    def selected(block: str, action: str) -> str | None:
+        return (element(block, action).get("selected_option") or {}).get("value")
+
+    checked = element(ids.HELPDESK_NOTE_BLOCK, ids.HELPDESK_NOTE_INPUT).get("selected_options") or []
+    return {
+        "category": selected(ids.CATEGORY_BLOCK, ids.CATEGORY_INPUT),
+        "severity": selected(ids.SEVERITY_BLOCK, ids.SEVERITY_INPUT),
+        "note": element(ids.WRONG_BLOCK, ids.WRONG_INPUT).get("value"),
+        "expected": element(ids.EXPECTED_BLOCK, ids.EXPECTED_INPUT).get("value"),
+        "helpdesk_note": any(o.get("value") == ids.HELPDESK_NOTE_VALUE for o in checked),
+    }
+
+
+async def handle_defect_submission(ack, body, view, context, client) -> None:  # type: ignore[no-untyped-def]
+    """Validate (inline errors, nothing saved), then store review + defect in one transaction."""
+    services = context["services"]
+    form = read_defect_form(view["state"]["values"])
+    defect, errors = reviews.validate_defect(categories=services.config.review.categories, **form)
+    item_id = review_views.item_id_from_metadata(view.get("private_metadata") or "")
+    item = await reviews.find_item(services.db, item_id) if item_id is not None else None
+    if item is None:
+        errors["note"] = review_views.unknown_item_text()
+    if errors:
+        await ack(response_action="errors", errors={BLOCK_OF[k]: v for k, v in errors.items()})
+        return
+    await ack()
+    assert defect is not None and item is not None and item.id is not None
+    user = body["user"]["id"]
+    if not await access_of(services).is_reviewer(user):
+        text = review_views.not_a_reviewer_text(services.config.slack.admins)
+        channel = item.channel or services.config.slack.audit_channel
+        await client.chat_postEphemeral(channel=channel, user=user, text=text)
+        return
+    async with after_ack_gate(services):
+        async with services.db.transaction() as session:
+            outcome = await reviews.record_defect(
+                session=session,
+                item_id=item.id,
+                reviewer=user,
+                defect=defect,
+                config=services.config,
+                now=services.clock.now(),
+            )
+        await publish_outcome(services, client, outcome)
+
 
 def register(app: AsyncApp) -> None:
-    pass
+    app.view(ids.DEFECT_MODAL)(handle_defect_submission)

@@ -1,0 +1,131 @@
+"""Review figures for App Home and `/audit stats`: a reviewer's numbers, waiting items, the team's week."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import rollup
+from bot.models import Defect, DefectGroup, Reply, Review, SampleItem
+
+WAITING_DAYS = 7  # older unreviewed items are no longer offered as "waiting"
+WEEK = dt.timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class ReviewerNumbers:
+    week: int
+    week_defects: int
+    all_time: int
+    all_defects: int
+    fixed_catches: int  # defects they found whose group was fixed
+
+
+@dataclass(frozen=True)
+class TeamWeek:
+    posted: int
+    reviewed: int
+    verdicts: int
+    defects: int
+    reviewers: int
+
+
+@dataclass(frozen=True)
+class WaitingItem:
+    item_id: int
+    channel: str
+    message_ts: str
+    ticket_id: str
+    ticket_url: str | None
+    double_review: bool
+
+
+def week_start(now: dt.datetime, tz: ZoneInfo) -> dt.datetime:
+    """Monday 00:00 of `now`'s week in the team's time zone, as aware UTC."""
+    local = now.astimezone(tz)
+    monday = (local - dt.timedelta(days=local.weekday())).date()
+    return dt.datetime.combine(monday, dt.time(), tzinfo=tz).astimezone(dt.UTC)
+
+
+async def reviewer_numbers(session: AsyncSession, *, reviewer: str, since: dt.datetime) -> ReviewerNumbers:
+    """How much `reviewer` reviewed since `since` and overall, and how many catches got fixed."""
+    # the week's figures are the weekly digest's own (bot.rollup), so the two never disagree
+    week = await rollup.reviewer_weeks(session, since, since + WEEK, reviewer=reviewer)
+    mine = week[0] if week else rollup.ReviewerWeek(reviewer)
+    stmt = sa.select(
+        sa.func.count(),
+        sa.func.coalesce(sa.func.sum(sa.case((Review.verdict == "defect", 1), else_=0)), 0),
+    ).where(Review.reviewer == reviewer)
+    total, defects = (await session.execute(stmt)).one()
+    fixed = sa.select(sa.func.count()).select_from(Defect)
+    fixed = fixed.join(Review, Review.id == Defect.review_id).join(
+        DefectGroup, DefectGroup.id == Defect.group_id
+    )
+    fixed = fixed.where(
+        Review.reviewer == reviewer, DefectGroup.status == "fixed", Defect.status != "withdrawn"
+    )
+    fixed_catches = (await session.execute(fixed)).scalar_one()
+    return ReviewerNumbers(mine.reviews, mine.defects, int(total), int(defects), int(fixed_catches))
+
+
+async def team_week(session: AsyncSession, *, since: dt.datetime) -> TeamWeek:
+    """The whole team since `since`: items posted and reviewed, verdicts, defects, active reviewers."""
+    posted = sa.select(sa.func.count()).select_from(SampleItem).where(SampleItem.posted_at >= since)
+    reviewed = sa.select(sa.func.count(sa.distinct(Review.item_id))).where(Review.created_at >= since)
+    people = [r for r in await rollup.reviewer_weeks(session, since, since + WEEK) if r.reviews]
+    return TeamWeek(
+        posted=int((await session.execute(posted)).scalar_one()),
+        reviewed=int((await session.execute(reviewed)).scalar_one()),
+        verdicts=sum(r.reviews for r in people),
+        defects=sum(r.defects for r in people),
+        reviewers=len(people),
+    )
+
+
+async def waiting_items(
+    session: AsyncSession, *, reviewer: str, now: dt.datetime, limit: int = 10
+) -> tuple[list[WaitingItem], int]:
+    """Recent posted items that still need a verdict and that `reviewer` has not given one; and how many."""
+    counts = sa.select(Review.item_id, sa.func.count().label("n")).group_by(Review.item_id).subquery()
+    mine = sa.select(Review.item_id).where(Review.reviewer == reviewer)
+    needed = sa.case((SampleItem.double_review.is_(True), 2), else_=1)
+    where = (
+        SampleItem.message_ts.is_not(None),
+        SampleItem.channel.is_not(None),
+        SampleItem.posted_at >= now - dt.timedelta(days=WAITING_DAYS),
+        SampleItem.id.not_in(mine),
+        sa.func.coalesce(counts.c.n, 0) < needed,
+    )
+    base = sa.select(SampleItem, Reply.ticket_id, Reply.ticket_url).join(
+        Reply, Reply.id == SampleItem.reply_id
+    )
+    base = base.outerjoin(counts, counts.c.item_id == SampleItem.id).where(*where)
+    rows = await session.execute(base.order_by(SampleItem.posted_at, SampleItem.position).limit(limit))
+    items = [
+        WaitingItem(item.id, item.channel, item.message_ts, ticket_id, ticket_url, item.double_review)
+        for item, ticket_id, ticket_url in rows.all()
+    ]
+    total = sa.select(sa.func.count()).select_from(SampleItem)
+    total = total.outerjoin(counts, counts.c.item_id == SampleItem.id).where(*where)
+    return items, int((await session.execute(total)).scalar_one())
+
+
+@dataclass(frozen=True)
+class HomeFigures:
+    numbers: ReviewerNumbers
+    waiting: list[WaitingItem]
+    waiting_total: int
+    team: TeamWeek
+
+
+async def home_figures(
+    *, session: AsyncSession, reviewer: str, now: dt.datetime, since: dt.datetime
+) -> HomeFigures:
+    """Everything App Home shows for `reviewer`."""
+    numbers = await reviewer_numbers(session, reviewer=reviewer, since=since)
+    waiting, total = await waiting_items(session, reviewer=reviewer, now=now)
+    return HomeFigures(numbers, waiting, total, await team_week(session, since=since))

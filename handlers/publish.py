@@ -1,0 +1,51 @@
+"""After a verdict: edit the item message in place, and speak in its thread when the flow asks for it."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot import reviews
+from bot.access import access_of
+from bot.posting import item_view
+from bot.views import review as review_views
+from bot.views.sample import build_sample_item, item_fallback
+
+AFTER_ACK_WORKERS = 2
+
+
+def after_ack_gate(services) -> asyncio.Semaphore:  # type: ignore[no-untyped-def]
+    """Bounds the verdict work running after acks, so a burst of clicks cannot starve new acks."""
+    gate = services.extras.get("after_ack_gate")
+    if not isinstance(gate, asyncio.Semaphore):
+        gate = services.extras["after_ack_gate"] = asyncio.Semaphore(AFTER_ACK_WORKERS)
+    return gate
+
+
+async def publish_outcome(services, client, outcome: reviews.Outcome) -> None:  # type: ignore[no-untyped-def]
+    """Show who said what on the item message; ask for a second look; report calibration results."""
+    if not outcome.changed:
+        return  # a repeated click: the message already says this
+    item = outcome.item
+    if not item.channel or not item.message_ts:
+        return  # not posted (yet): nothing to edit
+    lines = review_views.verdict_lines(outcome.reviews, double_review=item.double_review)
+    async with services.db.session() as session:
+        view = await item_view(session, item.id, lines)
+    if view is not None:
+        await client.chat_update(
+            channel=item.channel, ts=item.message_ts, text=item_fallback(view), blocks=build_sample_item(view)
+        )
+    reviewer = outcome.review.reviewer
+    hidden = item.double_review and len(outcome.reviews) < 2
+    if hidden:
+        text = review_views.hidden_verdict_text(outcome.review.verdict)
+        await client.chat_postEphemeral(channel=item.channel, user=reviewer, text=text)
+    elif outcome.asks_second_opinion:
+        mentions = access_of(services).reviewer_mentions(excluding=reviewer)
+        text = review_views.second_opinion_text(reviewer=reviewer, mentions=mentions)
+        await client.chat_postMessage(channel=item.channel, thread_ts=item.message_ts, text=text)
+    if outcome.second_verdict_arrived:
+        first, second = outcome.reviews[0], outcome.reviews[1]
+        if reviews.disagree(first, second):
+            text = review_views.disagreement_text(first, second)
+            await client.chat_postMessage(channel=item.channel, thread_ts=item.message_ts, text=text)

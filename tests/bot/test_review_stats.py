@@ -1,0 +1,73 @@
+"""Figures for App Home and /audit stats, against a real database."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from bot import review_stats, reviews
+from bot.models import DefectGroup
+from tests.bot.seed_reviews import seed_items
+
+NOW = dt.datetime(2026, 11, 27, 8, 0, tzinfo=dt.UTC)
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+async def give(db, item: int, reviewer: str, verdict: str, at: dt.datetime = NOW, config=None) -> None:  # type: ignore[no-untyped-def]
+    async with db.transaction() as session:
+        if verdict == "defect":
+            defect = reviews.DefectInput("tone", "low", "rude", None, False)
+            await reviews.record_defect(
+                session=session, item_id=item, reviewer=reviewer, defect=defect, config=config, now=at
+            )
+        else:
+            await reviews.record_verdict(
+                session=session, item_id=item, reviewer=reviewer, verdict=verdict, now=at
+            )
+
+
+def test_week_starts_on_monday_midnight_in_the_team_zone() -> None:
+    assert review_stats.week_start(NOW, BERLIN) == dt.datetime(2026, 11, 22, 23, 0, tzinfo=dt.UTC)
+    sunday_night = dt.datetime(2026, 11, 29, 23, 30, tzinfo=dt.UTC)  # already Monday in Berlin
+    assert review_stats.week_start(sunday_night, BERLIN) == dt.datetime(2026, 11, 29, 23, 0, tzinfo=dt.UTC)
+
+
+async def test_reviewer_numbers_team_week_and_waiting_items(db, config) -> None:  # type: ignore[no-untyped-def]
+    a, b, c, d = await seed_items(db, 4)
+    [calibration] = await seed_items(db, 1, double_review=True, day=dt.date(2026, 11, 25))
+    old = NOW - dt.timedelta(days=30)
+    await give(db, a, "U0REV1", "defect", config=config)
+    await give(db, b, "U0REV1", "correct")
+    await give(db, c, "U0REV1", "correct", at=old)
+    await give(db, d, "U0REV2", "unsure")
+    await give(db, calibration, "U0REV2", "correct")
+    async with db.transaction() as session:
+        await session.execute(sa.update(DefectGroup).values(status="fixed"))
+    since = review_stats.week_start(NOW, BERLIN)
+    async with db.session() as session:
+        mine = await review_stats.reviewer_numbers(session, reviewer="U0REV1", since=since)
+        team = await review_stats.team_week(session, since=since)
+        waiting, total = await review_stats.waiting_items(session, reviewer="U0REV1", now=NOW)
+        theirs, their_total = await review_stats.waiting_items(session, reviewer="U0REV2", now=NOW)
+    assert mine == review_stats.ReviewerNumbers(
+        week=2, week_defects=1, all_time=3, all_defects=1, fixed_catches=1
+    )
+    assert team == review_stats.TeamWeek(posted=5, reviewed=4, verdicts=4, defects=1, reviewers=2)
+    # d has a verdict and needs one; the calibration item still needs a second, but not from U0REV2
+    assert ([w.item_id for w in waiting], total) == ([calibration], 1)
+    assert (theirs, their_total) == ([], 0)
+    assert waiting[0].double_review and waiting[0].message_ts
+
+
+async def test_waiting_items_are_limited_and_counted(db) -> None:  # type: ignore[no-untyped-def]
+    await seed_items(db, 12)
+    async with db.session() as session:
+        waiting, total = await review_stats.waiting_items(session, reviewer="U0REV1", now=NOW, limit=10)
+        later, none = await review_stats.waiting_items(
+            session, reviewer="U0REV1", now=NOW + dt.timedelta(days=9)
+        )
+    assert (len(waiting), total) == (10, 12)
+    assert [w.item_id for w in waiting] == sorted(w.item_id for w in waiting)
+    assert (later, none) == ([], 0)  # older than a week: no longer offered
