@@ -2,12 +2,14 @@
 
 The batch and its items are committed before anything is posted. For each message: claim it in
 the database, post it with `metadata` naming it, then store its ts at once. A restart resumes with
-the items that have no ts. A claimed message without a ts is the one case where a crash may have
-hit between Slack's answer and our commit. In thread mode the next run looks for a reply carrying
-its metadata in the header's thread (conversations.replies) and adopts that ts. In channel mode
-there is no such lookup (conversations.history is outside the methods this app uses), so that one
-message is posted again: the residual risk is a duplicate of a single message, only after a crash
-in the milliseconds between Slack accepting it and the ts being stored.
+the items that have no ts. A claimed message without a ts is the one case where Slack may have
+accepted a post whose ts we never stored (a crash, or an answer lost in transit: a 5xx or a
+dropped connection keeps the claim; an `ok: false` answer means nothing was posted and drops it).
+Before posting such a message again the next run looks for it by its metadata and adopts its ts:
+items in thread mode in the header's thread (conversations.replies); items in channel mode in the
+channel's history after the last message it stored (conversations.history); the header in the
+history since the batch was drawn. Only if Slack refuses that lookup is the message posted again
+(see bot.lookup for why a duplicate beats a lost item).
 Only one process posts a batch at a time: it holds the lease `sample-post:<batch id>`."""
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
 from bot.lease import acquire_or_renew, new_holder, release
+from bot.lookup import CLOCK_SKEW, find_in_channel, find_in_thread, slack_ts
 from bot.models import Finding, Reply, SampleBatch, SampleItem
 from bot.sampling import batch_items
 from bot.views.sample import (
@@ -49,7 +52,6 @@ HEADER_EVENT = "auditbot_sample"
 POST_INTERVAL = 1.0  # seconds between messages in one channel (Slack allows about one a second)
 LEASE_TTL = dt.timedelta(minutes=5)
 MAX_RATE_LIMIT_WAITS = 10
-THREAD_PAGES = 10
 
 
 @dataclass
@@ -226,30 +228,9 @@ async def send(client: Any, sleep: Sleep, **message: Any) -> str:
     raise AssertionError("unreachable")
 
 
-async def find_in_thread(
-    client: Any, channel: str, thread_ts: str, *, event_type: str, key: str, value: int
-) -> str | None:
-    """The ts of a reply in the thread carrying this metadata, if Slack shows one."""
-    cursor = None
-    for _ in range(THREAD_PAGES):
-        try:
-            response = await client.conversations_replies(
-                channel=channel, ts=thread_ts, include_all_metadata=True, limit=200, cursor=cursor
-            )
-        except SlackApiError as exc:
-            log.warning(
-                "cannot look for an unconfirmed post (%s): posting it again", exc.response.get("error")
-            )
-            return None
-        for message in response.get("messages") or []:
-            metadata = message.get("metadata") or {}
-            payload = metadata.get("event_payload") or {}
-            if metadata.get("event_type") == event_type and payload.get(key) == value:
-                return str(message["ts"])
-        cursor = (response.get("response_metadata") or {}).get("next_cursor")
-        if not cursor:
-            return None
-    return None
+def not_posted(exc: SlackApiError) -> bool:
+    """Whether Slack's error answer says nothing was posted (a 5xx leaves that open)."""
+    return exc.response.status_code < 500
 
 
 async def post_batch(services: Services, batch_id: int, *, sleep: Sleep | None = None) -> PostResult:
@@ -281,46 +262,56 @@ async def _post_batch(services: Services, batch_id: int, sleep: Sleep, lease: st
     channel, pacer = batch.channel, Pacer(clock, sleep)
 
     if batch.header_ts is None:
-        header = header_view(services, batch, len(items), sum(i.double_review for i in items))
+        header_ts = None
         if batch.status == "posting":  # claimed by an earlier run that never stored the ts
-            log.warning("header of batch %s unconfirmed after a crash: posting it again", batch_id)
-        await _update(db, SampleBatch, batch_id, status="posting")
-        try:
-            ts = await send(
-                client,
-                sleep,
-                channel=channel,
-                text=header_text(header),
-                blocks=build_sample_header(header),
-                metadata={"event_type": HEADER_EVENT, "event_payload": {"batch_id": batch_id}},
-                unfurl_links=False,
-                unfurl_media=False,
+            since = slack_ts(batch.created_at - CLOCK_SKEW)  # posted after the batch was drawn
+            header_ts = await find_in_channel(
+                client, channel, since, event_type=HEADER_EVENT, key="batch_id", value=batch_id
             )
-        except SlackApiError:
-            await _update(db, SampleBatch, batch_id, status="pending")  # Slack answered: not posted
-            raise
-        pacer.mark()
-        result.posted += 1
-        await _update(db, SampleBatch, batch_id, header_ts=ts, status="posting")
-        batch.header_ts = ts
+            result.recovered += header_ts is not None
+        if header_ts is None:
+            header = header_view(services, batch, len(items), sum(i.double_review for i in items))
+            await _update(db, SampleBatch, batch_id, status="posting")
+            try:
+                header_ts = await send(
+                    client,
+                    sleep,
+                    channel=channel,
+                    text=header_text(header),
+                    blocks=build_sample_header(header),
+                    metadata={"event_type": HEADER_EVENT, "event_payload": {"batch_id": batch_id}},
+                    unfurl_links=False,
+                    unfurl_media=False,
+                )
+            except SlackApiError as exc:
+                if not_posted(exc):
+                    await _update(db, SampleBatch, batch_id, status="pending")
+                raise
+            pacer.mark()
+            result.posted += 1
+        await _update(db, SampleBatch, batch_id, header_ts=header_ts, status="posting")
+        batch.header_ts = header_ts
     thread_ts = batch.header_ts if services.config.sampling.thread else None
+    # items go out in position order, each after the previous one's ts is stored: an unconfirmed
+    # item can only be newer than the last stored ts
+    last_ts = batch.header_ts
 
     for item in items:
         if item.message_ts is not None:
+            last_ts = item.message_ts
             continue
         view = views[item.id]  # type: ignore[index]
         ts = None
-        if item.channel is not None and thread_ts:  # claimed earlier, never confirmed
-            ts = await find_in_thread(
-                client, channel, thread_ts, event_type=ITEM_EVENT, key="item_id", value=item.id
-            )  # type: ignore[arg-type]
+        if item.channel is not None:  # claimed earlier, never confirmed: look before posting again
+            found = {"event_type": ITEM_EVENT, "key": "item_id", "value": item.id}
+            if thread_ts:
+                ts = await find_in_thread(client, channel, thread_ts, **found)  # type: ignore[arg-type]
+            else:
+                ts = await find_in_channel(client, channel, last_ts, **found)  # type: ignore[arg-type]
             result.recovered += ts is not None
-        elif item.channel is not None:
-            log.warning("item %s unconfirmed after a crash: posting it again", item.id)
-        else:
-            await _update(db, SampleItem, item.id, channel=channel)  # type: ignore[arg-type]
         if ts is None:
             await pacer.wait()
+            await _update(db, SampleItem, item.id, channel=channel)  # type: ignore[arg-type]
             try:
                 ts = await send(
                     client,
@@ -333,13 +324,14 @@ async def _post_batch(services: Services, batch_id: int, sleep: Sleep, lease: st
                     unfurl_links=False,
                     unfurl_media=False,
                 )
-            except SlackApiError:
-                # Slack answered: nothing was posted, so the next run need not look for it
-                await _update(db, SampleItem, item.id, channel=None)  # type: ignore[arg-type]
+            except SlackApiError as exc:
+                if not_posted(exc):  # the next run need not look for it
+                    await _update(db, SampleItem, item.id, channel=None)  # type: ignore[arg-type]
                 raise
             pacer.mark()
             result.posted += 1
         await _update(db, SampleItem, item.id, channel=channel, message_ts=ts, posted_at=clock.now())  # type: ignore[arg-type]
+        last_ts = ts
         if not await acquire_or_renew(db, lease, holder, LEASE_TTL, clock.now()):
             log.warning("lost the posting lease of batch %s; another process continues", batch_id)
             return result

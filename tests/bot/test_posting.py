@@ -162,10 +162,9 @@ async def test_unconfirmed_post_found_in_the_thread_is_adopted_not_repeated(
     assert (await items_of(db))[5].message_ts == lost["ts"]
 
 
-async def test_unconfirmed_post_in_channel_mode_is_posted_again(
+async def test_a_claim_that_never_reached_slack_is_looked_up_then_posted_once(
     settings: Settings, config: AuditConfig, db: Database, fake_slack: FakeSlack
 ) -> None:
-    """Channel mode has no thread to search: the one unconfirmed item is posted again (documented)."""
     batch = await drawn(db, config)
     items = await items_of(db)
     async with db.transaction() as session:
@@ -175,6 +174,8 @@ async def test_unconfirmed_post_in_channel_mode_is_posted_again(
     result = await post_batch(make_services(settings, config, db, fake_slack), batch.id)
     assert (result.posted, result.recovered) == (21, 0)
     assert item_ids_posted(fake_slack) == [i.id for i in items]
+    [lookup] = fake_slack.calls("conversations.history")
+    assert lookup.args["oldest"] == fake_slack.messages("C0AUDIT")[0]["ts"]  # after the header
     assert fake_slack.calls("conversations.replies") == []
 
 

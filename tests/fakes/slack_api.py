@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import datetime as dt
 import json
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,7 @@ class _Fault:
     error: str
     times: int
     headers: dict[str, str] = field(default_factory=dict)
+    performed: bool = False  # the call takes effect, only the answer is an error
 
 
 class FakeSlack:
@@ -119,6 +121,23 @@ class FakeSlack:
     def server_error(self, method: str, status: int = 500, times: int = 1) -> None:
         """Answer the next `times` calls of `method` with an HTTP 5xx."""
         self._add_fault(method, _Fault(status, "internal_error", times))
+
+    def lose_answer(self, method: str, times: int = 1) -> None:
+        """Carry out the next `times` calls of `method`, but answer HTTP 500 as if it had failed.
+
+        The ambiguous case a sender must survive: Slack did post the message, the caller never
+        learnt its ts."""
+        self._add_fault(method, _Fault(500, "internal_error", times, performed=True))
+
+    def use_clock(self, now: Callable[[], dt.datetime]) -> None:
+        """Hand out message ts from `now` (Slack's ts is the time of posting), still unique."""
+        with self._lock:
+            self.workspace.now = now
+
+    def limit_history(self, cap: int) -> None:
+        """Cap conversations.history's `limit`, as Slack does (15 for non-Marketplace apps)."""
+        with self._lock:
+            self.workspace.history_cap = cap
 
     def _add_fault(self, method: str, fault: _Fault) -> None:
         with self._lock:
@@ -244,7 +263,7 @@ class FakeSlack:
                 body["error"] = "not_authed"
             elif token != self.token:
                 body["error"] = "invalid_auth"
-            elif fault is not None:
+            elif fault is not None and not fault.performed:
                 status, extra, body["error"] = fault.status, fault.headers, fault.error
             elif bad_json:
                 body["error"] = "invalid_blocks_format" if "blocks" in bad_json else "invalid_json"
@@ -255,6 +274,8 @@ class FakeSlack:
                     body["error"] = error.error
                     if error.messages:
                         body["response_metadata"] = {"messages": error.messages}
+                if fault is not None:  # done, but the caller only hears of a failure
+                    status, extra, body = fault.status, fault.headers, {"ok": False, "error": fault.error}
             self._calls.append(Call(method, args, headers, status, copy.deepcopy(body)))
         return web.json_response(body, status=status, headers=extra)
 

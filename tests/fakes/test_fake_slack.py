@@ -289,8 +289,16 @@ def test_sync_callers_can_use_the_fake_too(fake_slack: FakeSlack) -> None:
     assert "hi" in all_text(message)
 
 
+# Methods the shared method docs do not cover: required arguments as docs.slack.dev lists them.
+REQUIRED_ELSEWHERE = {"conversations.history": {"channel"}}
+
+
 def test_required_arguments_match_the_method_docs() -> None:
     for method, required in REQUIRED.items():
-        doc = json.loads((SPECS / "slack" / "method-docs" / f"{method}.json").read_text())
+        doc_path = SPECS / "slack" / "method-docs" / f"{method}.json"
+        if not doc_path.exists():
+            assert set(required) == REQUIRED_ELSEWHERE[method], method
+            continue
+        doc = json.loads(doc_path.read_text())
         documented = {name for name, arg in doc["args"].items() if arg.get("required")}
         assert set(required) == documented, method

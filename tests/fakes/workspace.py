@@ -7,10 +7,13 @@ import hashlib
 import json
 import mimetypes
 import re
+from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from tests.fakes.blockkit import check_blocks, check_view
+from tests.fakes.conversations import HISTORY_LIMIT, ConversationReads
+from tests.fakes.errors import SlackError
 
 # Required arguments, from shared/specs/slack/method-docs/*.json (test_fake_slack checks the copy).
 REQUIRED = {
@@ -24,6 +27,7 @@ REQUIRED = {
     "users.info": ("user",),
     "usergroups.users.list": ("usergroup",),
     "conversations.replies": ("channel", "ts"),
+    "conversations.history": ("channel",),
     "files.getUploadURLExternal": ("filename", "length"),
     "files.completeUploadExternal": ("files",),
 }
@@ -32,16 +36,7 @@ FIRST_TS = 1_700_000_000_000_000  # microseconds; every ts handed out is later t
 MAX_VIEW_BYTES = 250_000
 
 
-class SlackError(Exception):
-    """An `ok: false` answer with Slack's error code."""
-
-    def __init__(self, error: str, messages: list[str] | None = None) -> None:
-        super().__init__(error)
-        self.error = error
-        self.messages = messages or []
-
-
-class Workspace:
+class Workspace(ConversationReads):
     """One team: users, groups, channels with their messages, views and files."""
 
     def __init__(
@@ -58,6 +53,8 @@ class Workspace:
         self.single_use_triggers = single_use_triggers
         self.users: dict[str, dict[str, Any]] = {}
         self.usergroups: dict[str, list[str]] = {}
+        self.now: Callable[[], dt.datetime] | None = None  # set: ts follow this clock, as Slack's do
+        self.history_cap = HISTORY_LIMIT[1]
         self.clear()
 
     def clear(self) -> None:
@@ -69,6 +66,7 @@ class Workspace:
         self.files: dict[str, dict[str, Any]] = {}
         self.used_triggers: set[str] = set()
         self.seq = 0
+        self.last_micros = 0
 
     def add_user(self, user_id: str, name: str, real_name: str = "", tz: str = "UTC") -> None:
         """Make users.info know `user_id`."""
@@ -90,6 +88,10 @@ class Workspace:
     def next_ts(self) -> str:
         self.seq += 1
         micros = FIRST_TS + self.seq * 100
+        if self.now is not None:
+            micros = int(self.now().timestamp() * 1_000_000)
+        micros = max(micros, self.last_micros + 1)  # unique and increasing, even on a frozen clock
+        self.last_micros = micros
         return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
     def next_id(self, prefix: str) -> str:
@@ -133,6 +135,9 @@ class Workspace:
                 raise SlackError("invalid_blocks", problems)
         if not args.get("text") and not blocks and not args.get("attachments"):
             raise SlackError("no_text")
+        metadata = args.get("metadata")
+        if metadata is not None and not _metadata_ok(metadata):
+            raise SlackError("invalid_metadata_format")
         content: dict[str, Any] = {"text": args.get("text") or ""}
         for key in ("blocks", "attachments", "metadata"):
             if args.get(key) is not None:
@@ -189,20 +194,6 @@ class Workspace:
             {"channel": args["channel"], "user": args["user"], "ts": message_ts, **content}
         )
         return {"message_ts": message_ts}
-
-    def m_conversations_replies(self, args: dict[str, Any], _: str) -> dict[str, Any]:
-        self.channel(args["channel"])
-        parent = self.find(args["channel"], args["ts"])
-        if parent is None:
-            raise SlackError("thread_not_found")
-        replies = self.replies(args["channel"], args["ts"])
-        if replies:
-            parent = {**parent, "reply_users": [self.bot_user_id], "subscribed": False}
-        return {
-            "messages": [parent, *replies],
-            "has_more": False,
-            "response_metadata": {"next_cursor": ""},
-        }
 
     # -- views ------------------------------------------------------------------------------
 
@@ -349,3 +340,13 @@ class Workspace:
             "user": self.bot_user_id,
             "url_private": f"https://files.slack.com/files-pri/{self.team_id}-{stored['id']}",
         }
+
+
+def _metadata_ok(metadata: Any) -> bool:
+    """Slack's shape for message metadata: {event_type: str, event_payload: object}."""
+    return (
+        isinstance(metadata, dict)
+        and isinstance(metadata.get("event_type"), str)
+        and bool(metadata["event_type"])
+        and isinstance(metadata.get("event_payload"), dict)
+    )
