@@ -8,9 +8,8 @@ services the scheduler uses, and `auditbot digest --dry-run` from the command fu
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -30,28 +29,9 @@ from tests.bot.seed_reviews import seed_items
 from tests.fakes.blockkit import all_text, check_blocks
 from tests.fakes.signing import SlackSigner, block_actions_payload, view_submission_payload
 from tests.fakes.slack_api import FakeSlack
+from tests.waiting import drain, until
 
 WEEK = "2026-W48"  # the conftest clock's week: items posted Thu 26 Nov, reviewed Fri 27 Nov
-WAIT_SECONDS = 10
-
-
-async def until(condition: Callable[[], object], what: str) -> None:
-    """Wait (bounded) for a listener that runs after the ack."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + WAIT_SECONDS
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
-
-
-async def drain() -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + WAIT_SECONDS
-    while pending := [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]:
-        if loop.time() > deadline:
-            raise AssertionError(f"{len(pending)} listener tasks still running")
-        await asyncio.wait(pending, timeout=deadline - loop.time())
 
 
 @pytest.fixture

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import shutil
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,23 +32,13 @@ from tests.conftest import DEV_DATA
 from tests.fakes.blockkit import all_text, check_blocks, pings
 from tests.fakes.signing import SlackSigner, slash_command_form
 from tests.fakes.slack_api import FakeSlack
+from tests.waiting import until
 
 BERLIN = ZoneInfo("Europe/Berlin")
 MONDAY_0931 = dt.datetime(2026, 11, 23, 9, 31, tzinfo=BERLIN).astimezone(dt.UTC)
 FRIDAY_0931 = dt.datetime(2026, 11, 20, 9, 31, tzinfo=BERLIN).astimezone(dt.UTC)
 PLANTED = json.loads((DEV_DATA / "planted.json").read_text())
 HEADER_PINGS = {"<@U0REV1>", "<@U0REV2>"}  # the header mentions the reviewers, nothing else does
-WAIT_SECONDS = 30
-
-
-async def until(condition: Callable[[], object], what: str) -> None:
-    """Wait (bounded) for work that runs in the background to have happened."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + WAIT_SECONDS
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture

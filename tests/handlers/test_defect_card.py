@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import httpx
@@ -18,8 +17,8 @@ from tests.bot.defect_support import Seed, Vendors, routed
 from tests.fakes.blockkit import all_text
 from tests.fakes.signing import SlackSigner, block_actions_payload, view_submission_payload
 from tests.fakes.slack_api import FakeSlack
+from tests.waiting import drain, until
 
-WAIT_SECONDS = 10
 
 
 @dataclass
@@ -53,16 +52,6 @@ class Rig:
         return [m["text"] for m in self.fake.thread(channel, ts)]
 
 
-async def until(condition: Callable[[], object], what: str) -> None:
-    """Wait (bounded) for a listener that runs after the ack to have done something."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + WAIT_SECONDS
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
-
-
 @pytest.fixture
 async def rig(db, settings, config, clock, fake_slack: FakeSlack) -> AsyncIterator[Rig]:  # type: ignore[no-untyped-def]
     settings = settings.model_copy(update={"slack_api_url": fake_slack.url})
@@ -74,9 +63,7 @@ async def rig(db, settings, config, clock, fake_slack: FakeSlack) -> AsyncIterat
         transport=httpx.ASGITransport(app=build_web(app)), base_url="http://app"
     ) as http:
         yield Rig(SlackSigner(http), fake_slack, services, Seed(db, clock.now()), vendors)
-        pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
-        if pending:
-            await asyncio.wait(pending, timeout=WAIT_SECONDS)
+        await drain()
 
 
 async def test_take_it_shows_the_owner_and_says_so_in_the_thread(rig: Rig):
