@@ -20,7 +20,6 @@ from tests.fakes.slack_api import FakeSlack
 from tests.waiting import drain, until
 
 
-
 @dataclass
 class Rig:
     signer: SlackSigner
