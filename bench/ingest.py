@@ -9,6 +9,12 @@ that plus validation, detectors, findings and the real schema's indexes.
     .venv/bin/python bench/ingest.py --input replies.jsonl   # an existing file
 
 Targets: import time within 2x the floor's, peak memory of the import under 200 MB.
+
+Both run on the same file in the same run, each into a new database. The import is timed as a
+user runs it: a child process, start-up included. CPU seconds are printed too (the import's
+include its worker process): on a shared, loaded machine their ratio is the steadier view.
+Peak memory is the sum of the peaks of the import's processes (the CLI and its worker), sampled
+from /proc while it runs: an upper bound, since pages shared after the fork count twice.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -56,9 +63,9 @@ def generate(n: int, workdir: Path) -> Path:
     return out / "replies.jsonl"
 
 
-def floor(path: Path, db_path: Path) -> tuple[float, int]:
-    """Seconds and rows for the floor importer."""
-    started = time.perf_counter()
+def floor(path: Path, db_path: Path) -> tuple[float, float, int]:
+    """Seconds, CPU seconds and rows for the floor importer."""
+    started, cpu = time.perf_counter(), time.process_time()
     conn = sqlite3.connect(db_path)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
@@ -93,11 +100,52 @@ def floor(path: Path, db_path: Path) -> tuple[float, int]:
         conn.commit()
         count += len(rows)
     conn.close()
-    return time.perf_counter() - started, count
+    return time.perf_counter() - started, time.process_time() - cpu, count
 
 
-def auditbot_import(path: Path, workdir: Path) -> tuple[float, float, str]:
-    """Seconds, peak RSS in MB and the summary line of `auditbot import` in a child process."""
+class PeakMemory(threading.Thread):
+    """Samples the peak RSS (VmHWM) of a process and its children until it ends, in MB."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peaks: dict[int, int] = {}  # pid -> peak kB
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.05):
+            for pid in (self.pid, *_children(self.pid)):
+                peak = _peak_kb(pid)
+                if peak:
+                    self.peaks[pid] = max(peak, self.peaks.get(pid, 0))
+
+    def total_mb(self) -> float:
+        return sum(self.peaks.values()) / 1024
+
+    def parts_mb(self) -> list[float]:
+        return [kb / 1024 for kb in self.peaks.values()]
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _peak_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def auditbot_import(path: Path, workdir: Path) -> tuple[float, float, float, list[float], str]:
+    """Seconds, CPU seconds, peak RSS in MB (total, per process) and the summary line of
+    `auditbot import` in a child process."""
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{workdir / 'auditbot.db'}"}
     env.pop("AUDITBOT_CONFIG", None)
     cli = [sys.executable, "-m", "bot.cli"]
@@ -110,13 +158,18 @@ def auditbot_import(path: Path, workdir: Path) -> tuple[float, float, str]:
         stdout=subprocess.PIPE,
     )
     assert child.stdout is not None
+    memory = PeakMemory(child.pid)
+    memory.start()
     summary = child.stdout.read().decode().strip()
-    _, status, usage = os.wait4(child.pid, 0)  # this child's own peak, not the generator's
+    _, status, usage = os.wait4(child.pid, 0)  # this child and its reaped worker, not the generator
     seconds = time.perf_counter() - started
+    memory.done.set()
+    memory.join()
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode != 0:
         raise SystemExit(f"auditbot import failed with exit code {child.returncode}")
-    return seconds, usage.ru_maxrss / 1024, summary
+    peak = max(memory.total_mb(), usage.ru_maxrss / 1024)  # ru_maxrss: the largest single process
+    return seconds, usage.ru_utime + usage.ru_stime, peak, memory.parts_mb(), summary
 
 
 def main() -> int:
@@ -128,14 +181,22 @@ def main() -> int:
         workdir = Path(tmp)
         path = args.input.resolve() if args.input else generate(args.n, workdir)
         size_mb = path.stat().st_size / 1e6
-        floor_s, rows = floor(path, workdir / "floor.db")
-        import_s, peak_mb, summary = auditbot_import(path, workdir)
+        floor_s, floor_cpu, rows = floor(path, workdir / "floor.db")
+        import_s, import_cpu, peak_mb, parts, summary = auditbot_import(path, workdir)
     ratio = import_s / floor_s
     print(f"input      {rows} replies, {size_mb:.1f} MB")
-    print(f"floor      {floor_s:7.2f} s  {rows / floor_s:9,.0f} replies/s  (orjson + sqlite3 executemany)")
-    print(f"import     {import_s:7.2f} s  {rows / import_s:9,.0f} replies/s  ({summary})")
+    print(
+        f"floor      {floor_s:7.2f} s  {rows / floor_s:9,.0f} replies/s  CPU {floor_cpu:6.2f} s"
+        "  (orjson + sqlite3 executemany)"
+    )
+    print(
+        f"import     {import_s:7.2f} s  {rows / import_s:9,.0f} replies/s  CPU {import_cpu:6.2f} s"
+        f"  ({summary})"
+    )
     print(f"ratio      {ratio:.2f}x the floor's time (target <= {TARGET_RATIO:.0f}x)")
-    print(f"peak RSS   {peak_mb:.0f} MB (target < {TARGET_MB} MB)")
+    print(f"CPU ratio  {import_cpu / floor_cpu:.2f}x the floor's CPU time (both processes; for information)")
+    split = " + ".join(f"{mb:.0f}" for mb in parts)
+    print(f"peak RSS   {peak_mb:.0f} MB ({split} per process; target < {TARGET_MB} MB)")
     ok = ratio <= TARGET_RATIO and peak_mb < TARGET_MB
     print("result     " + ("meets both targets" if ok else "MISSES a target"))
     return 0 if ok else 1

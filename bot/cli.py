@@ -8,15 +8,21 @@ import datetime as dt
 import importlib
 import json
 import logging
+import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
 
 from bot import __version__
-from bot.app import Services, build_client
 from bot.clock import Clock, SystemClock
 from bot.config import AuditConfig, ConfigError, Settings, effective, load_config
-from bot.db import Database, head_revision
+from bot.db import MIGRATIONS, Database, head_revision
+
+if TYPE_CHECKING:  # bot.app imports Slack Bolt: seconds that commands without Slack need not pay
+    from bot.app import Services
 
 log = logging.getLogger("auditbot")
 
@@ -46,7 +52,8 @@ class CliEnv:
             db = Database(self.settings.database_url)
             try:
                 if db.engine.dialect.name == "sqlite" and upgrade_sqlite:
-                    await db.upgrade()
+                    if not await _at_head(db):
+                        await db.upgrade()
                 else:
                     await _require_head(db)
             except BaseException:
@@ -57,6 +64,8 @@ class CliEnv:
 
     async def services(self, *, slack: bool = True) -> Services:
         """Services for a command; `slack=False` for ones that must work without a token."""
+        from bot.app import Services, build_client
+
         client = None
         if slack:
             self.settings.require_slack()
@@ -66,6 +75,40 @@ class CliEnv:
     async def close(self) -> None:
         if self._db is not None:
             await self._db.dispose()
+
+
+_REVISION = re.compile(r"^(down_)?revision(?:\s*:[^=]+)?\s*=\s*(?:['\"]([^'\"]+)['\"]|None)\s*$", re.M)
+
+
+def _single_head() -> str | None:
+    """The newest migration read from the version files without alembic (its import costs a
+    second on every command); None unless the history is one plain chain."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        found = _REVISION.findall(path.read_text())
+        if not found:
+            continue
+        names = dict(found)  # {"": revision, "down_": parent or ""}
+        if len(found) != 2 or not names.get(""):
+            return None
+        revisions.add(names[""])
+        parents.add(names["down_"])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+async def _at_head(db: Database) -> bool:
+    """True when the database is already at the single head: `alembic upgrade` can be skipped."""
+    head = _single_head()
+    if head is None:
+        return False
+    try:
+        async with db.engine.connect() as conn:
+            current = (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).all()
+    except sa.exc.DBAPIError:  # no such table (a new database), or not a database at all
+        return False
+    return [tuple(row) for row in current] == [(head,)]
 
 
 async def _require_head(db: Database) -> None:

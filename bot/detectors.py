@@ -241,7 +241,23 @@ class Detector:
         reported on that first reply only: a follow-up citing the same stale article is the
         same root cause, not a new one.
         """
-        per_record = self._scan(records)
+        return self.settle(records, self.scan(records), earlier)
+
+    def scan(self, records: Sequence[ReplyRecord]) -> dict[int, list[Finding]]:
+        """Per-reply findings by index in `records` (every kind but duplicates); absent if none."""
+        return self._scan(records)
+
+    def settle(
+        self,
+        records: Sequence[ReplyRecord],
+        per_record: dict[int, list[Finding]],
+        earlier: Mapping[str, Sequence[PriorReply]] | None = None,
+    ) -> list[Finding]:
+        """The ticket-level pass of check_batch over `scan(records)`'s result (which it changes).
+
+        Split from the scan so that a bulk import can scan in a worker process and settle where
+        the database is; only `ticket_id` of every record is read, the rest only on shared tickets.
+        """
         # Only tickets with two or more replies (here or stored) need comparing; most have one.
         first: dict[str, int] = {}
         several: dict[str, list[int]] = {}

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
@@ -14,15 +15,28 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import DetectorsConfig
 from bot.db import Database
 from bot.detectors import Detector, Finding, PriorReply, finding_key, text_key
+from bot.ingest_rows import (
+    COLUMNS,
+    CREATED_AT,
+    EXTERNAL_ID,
+    FLAGGED,
+    REPLY,
+    TICKET_ID,
+    Prepared,
+    Preparer,
+    Row,
+    read_time,
+    stored_time,
+)
 from bot.models import Finding as FindingRow
 from bot.models import Reply
 from bot.records import ReplyRecord
 
 REPLIES = Reply.__table__
 FINDINGS = FindingRow.__table__
-# 22 columns per reply row: 1000 rows stay well under PostgreSQL's 32767 bind parameters.
+# 21 columns per reply row: 1000 rows stay well under PostgreSQL's 32767 bind parameters.
 INSERT_ROWS = 1000
-LOW_CSAT = 2
+IN_LIST = 900  # values in one `IN (…)` sent straight to SQLite
 
 
 @dataclass(frozen=True)
@@ -73,47 +87,90 @@ async def store_records(
     now: dt.datetime,
 ) -> IngestResult:
     """Insert the new records, their findings and flags, inside the caller's transaction."""
-    result = IngestResult(received=len(records))
-    by_source: dict[str, dict[str, ReplyRecord]] = {}
-    for record in records:
-        # A repeated (source, id) within the batch is "already present" from its second copy on.
-        by_source.setdefault(record.source, {}).setdefault(record.id, record)
-    for source, unique in by_source.items():
-        part = await _store_source(session, source, list(unique.values()), checks=checks, now=now)
+    preparer = Preparer(checks.detector, sqlite=session.get_bind().dialect.name == "sqlite")
+    return await store_prepared(session, preparer.records(records, now), checks=checks, now=now)
+
+
+async def store_prepared(
+    session: AsyncSession,
+    batch: Prepared,
+    *,
+    checks: Checks,
+    now: dt.datetime,
+) -> IngestResult:
+    """Insert a prepared batch (rows made for this session's database) inside the caller's transaction."""
+    rows, found = batch.rows, batch.found
+    result = IngestResult(received=len(rows))
+    # A repeated (source, id) within the batch is "already present" from its second copy on.
+    by_source: dict[str, list[int]] = {}
+    seen: set[tuple[str, str]] = set()
+    for i, row in enumerate(rows):
+        key = (row[0], row[EXTERNAL_ID])
+        if key not in seen:
+            seen.add(key)
+            by_source.setdefault(row[0], []).append(i)
+    for source, indexes in by_source.items():
+        if len(indexes) == len(rows):
+            part_rows, part_found = rows, found
+        else:
+            position = {i: j for j, i in enumerate(indexes)}
+            part_rows = [rows[i] for i in indexes]
+            part_found = {position[i]: f for i, f in found.items() if i in position}
+        part = await _store_source(session, source, part_rows, part_found, checks=checks, now=now)
         result.imported += part.imported
         result.findings += part.findings
     result.already_present = result.received - result.imported
     return result
 
 
+class _RowRecord:
+    """A row as the ticket-level detector pass reads a record."""
+
+    __slots__ = ("_row", "id", "ticket_id")
+
+    def __init__(self, row: Row) -> None:
+        self.id, self.ticket_id, self._row = row[EXTERNAL_ID], row[TICKET_ID], row
+
+    @property
+    def created_at(self) -> dt.datetime:
+        return read_time(self._row[CREATED_AT])
+
+    @property
+    def reply(self) -> str:
+        return self._row[REPLY]  # type: ignore[no-any-return]
+
+
 async def _store_source(
     session: AsyncSession,
     source: str,
-    records: list[ReplyRecord],
+    rows: list[Row],
+    found: dict[int, list[Finding]],
     *,
     checks: Checks,
     now: dt.datetime,
 ) -> IngestResult:
-    earlier = await load_earlier(session, source, records, checks=checks)
-    findings: dict[str, list[Finding]] = {}
-    for finding in checks.detector.check_batch(records, earlier):
-        findings.setdefault(finding.reply_id, []).append(finding)
-    flags = [bool(findings.get(r.id)) for r in records]
+    earlier = await _load_earlier(session, source, rows, checks.window)
+    views: Any = [_RowRecord(row) for row in rows]
+    findings = checks.detector.settle(views, found, earlier)
+    for i in found:  # settle() left exactly the rows with findings; each is flagged
+        if not rows[i][FLAGGED]:
+            rows[i] = (*rows[i][:FLAGGED], True, *rows[i][FLAGGED + 1 :])
+    with_findings = list({f.reply_id: None for f in findings})
     dialect = session.get_bind().dialect
     if dialect.name == "sqlite":
-        new_ids = await _insert_sqlite(session, records, flags, now, dialect)
+        imported, new_ids = await _insert_sqlite(session, source, rows, with_findings)
     else:
-        new_ids = await _insert_core(session, records, flags, now, dialect.name)
-    finding_rows = [
-        {"reply_id": new_ids[f.reply_id], "kind": f.kind, "evidence": f.evidence, "created_at": now}
-        for external_id, found in findings.items()
-        if external_id in new_ids
-        for f in found
-    ]
-    for start in range(0, len(finding_rows), INSERT_ROWS):
-        stmt = _insert(dialect.name, FINDINGS).on_conflict_do_nothing(index_elements=["reply_id", "kind"])
-        await session.execute(stmt, finding_rows[start : start + INSERT_ROWS])
-    return IngestResult(imported=len(new_ids), findings=len(finding_rows))
+        new_ids = await _insert_core(session, rows, dialect.name)
+        imported = len(new_ids)
+    finding_rows = [(new_ids[f.reply_id], f.kind, f.evidence) for f in findings if f.reply_id in new_ids]
+    if dialect.name == "sqlite":
+        await _insert_findings_sqlite(session, finding_rows, now)
+    else:
+        dicts = [{"reply_id": r, "kind": k, "evidence": e, "created_at": now} for r, k, e in finding_rows]
+        for start in range(0, len(dicts), INSERT_ROWS):
+            stmt = _insert(dialect.name, FINDINGS).on_conflict_do_nothing(index_elements=["reply_id", "kind"])
+            await session.execute(stmt, dicts[start : start + INSERT_ROWS])
+    return IngestResult(imported=imported, findings=len(finding_rows))
 
 
 def _insert(dialect: str, table: sa.Table):  # type: ignore[no-untyped-def]
@@ -132,149 +189,165 @@ async def load_earlier(
     checks: Checks,
 ) -> dict[str, list[PriorReply]]:
     """Stored replies on the batch's tickets that a duplicate check could match, with their findings."""
-    if not records:
+    rows = [(source, r.id, r.ticket_id, r.created_at) for r in records]
+    return await _load_earlier(session, source, rows, checks.window)
+
+
+async def _load_earlier(
+    session: AsyncSession, source: str, rows: Sequence[Row], window: dt.timedelta
+) -> dict[str, list[PriorReply]]:
+    if not rows:
         return {}
-    window = checks.window
-    low = min(r.created_at for r in records) - window
-    high = max(r.created_at for r in records) + window
-    tickets = {r.ticket_id for r in records}
-    stored = (
-        await session.execute(
+    # Stored SQLite text sorts like the time it stands for (fixed width), so no parsing per row.
+    low = read_time(min(row[CREATED_AT] for row in rows)) - window
+    high = read_time(max(row[CREATED_AT] for row in rows)) + window
+    tickets = list({row[TICKET_ID]: None for row in rows})
+    if session.get_bind().dialect.name == "sqlite":
+        stored = await _stored_sqlite(await _driver(session), source, tickets, low, high)
+    else:
+        result = await session.execute(
             sa.select(
                 REPLIES.c.id,
                 REPLIES.c.external_id,
                 REPLIES.c.ticket_id,
                 REPLIES.c.created_at,
-                REPLIES.c.text_key,
-                REPLIES.c.reply,
+                sa.func.coalesce(REPLIES.c.text_key, REPLIES.c.reply),
+                REPLIES.c.text_key.is_(None),
             ).where(
                 REPLIES.c.source == source,
                 REPLIES.c.ticket_id.in_(tickets),
                 REPLIES.c.created_at.between(low, high),
             )
         )
-    ).all()
+        stored = [tuple(row) for row in result]
     if not stored:
         return {}
-    keys = await _finding_keys(session, [row.id for row in stored])
+    keys = await _finding_keys(session, [row[0] for row in stored])
     earlier: dict[str, list[PriorReply]] = {}
-    for row in stored:
+    for rid, external_id, ticket_id, created_at, key, unkeyed in stored:
         prior = PriorReply(
-            id=row.external_id,
-            created_at=row.created_at,
-            text_key=row.text_key or text_key(row.reply),
-            finding_keys=frozenset(keys.get(row.id, ())),
+            id=external_id,
+            created_at=read_time(created_at),
+            text_key=text_key(key) if unkeyed else key,
+            finding_keys=frozenset(keys.get(rid, ())),
         )
-        earlier.setdefault(row.ticket_id, []).append(prior)
+        earlier.setdefault(ticket_id, []).append(prior)
     return earlier
 
 
-async def _finding_keys(session: AsyncSession, reply_ids: Iterable[int]) -> dict[int, list[str]]:
-    rows = await session.execute(
-        sa.select(FINDINGS.c.reply_id, FINDINGS.c.kind, FINDINGS.c.evidence).where(
-            FINDINGS.c.reply_id.in_(list(reply_ids))
+# "+column" keeps SQLite off the (source, external_id) and created_at indexes: without statistics
+# it would pick one of them and scan every stored reply of the source, once per batch.
+_STORED_SQLITE = (
+    "SELECT id, external_id, ticket_id, created_at, coalesce(text_key, reply), text_key IS NULL"
+    " FROM replies WHERE +source = ? AND +created_at BETWEEN ? AND ? AND ticket_id IN ({})"
+)
+
+
+async def _stored_sqlite(
+    driver: Any, source: str, tickets: list[str], low: dt.datetime, high: dt.datetime
+) -> list[tuple[Any, ...]]:
+    stored: list[tuple[Any, ...]] = []
+    for start in range(0, len(tickets), IN_LIST):
+        part = tickets[start : start + IN_LIST]
+        sql = _STORED_SQLITE.format(", ".join("?" * len(part)))
+        stored += await driver.execute_fetchall(sql, [source, stored_time(low), stored_time(high), *part])
+    return stored
+
+
+_KEYS_SQLITE = "SELECT reply_id, kind, evidence FROM findings WHERE reply_id IN ({})"
+
+
+async def _finding_keys(session: AsyncSession, reply_ids: list[int]) -> dict[int, list[str]]:
+    if session.get_bind().dialect.name == "sqlite":
+        driver, rows = await _driver(session), []
+        for start in range(0, len(reply_ids), IN_LIST):
+            part = reply_ids[start : start + IN_LIST]
+            sql = _KEYS_SQLITE.format(", ".join("?" * len(part)))
+            rows += [(r, k, e and orjson.loads(e)) for r, k, e in await driver.execute_fetchall(sql, part)]
+    else:
+        rows = list(
+            await session.execute(
+                sa.select(FINDINGS.c.reply_id, FINDINGS.c.kind, FINDINGS.c.evidence).where(
+                    FINDINGS.c.reply_id.in_(reply_ids)
+                )
+            )
         )
-    )
     keys: dict[int, list[str]] = {}
     for reply_id, kind, evidence in rows:
         keys.setdefault(reply_id, []).append(finding_key(kind, evidence or {}))
     return keys
 
 
-COLUMNS = (
-    "source", "external_id", "ticket_id", "created_at", "reply", "text_key", "customer_message",
-    "ticket_url", "customer_id", "customer_name", "customer_email", "customer_plan", "template_id",
-    "kb_articles", "channel", "intent", "language", "csat", "extra", "flagged", "ingested_at",
-)  # fmt: skip
-_SQLITE_ROWS = 32766 // len(COLUMNS) // 2  # SQLite's bind-parameter limit, with room to spare
-
-
-async def _insert_core(
-    session: AsyncSession, records: list[ReplyRecord], flags: list[bool], now: dt.datetime, dialect: str
-) -> dict[str, int]:
+async def _insert_core(session: AsyncSession, rows: list[Row], dialect: str) -> dict[str, int]:
     """INSERT … ON CONFLICT DO NOTHING RETURNING: the ids of the rows that are new."""
-    rows = [dict(zip(COLUMNS, _values(r, f, now), strict=True)) for r, f in zip(records, flags, strict=True)]
+    dicts = [dict(zip(COLUMNS, row, strict=True)) for row in rows]
     new_ids: dict[str, int] = {}
-    for start in range(0, len(rows), INSERT_ROWS):
+    for start in range(0, len(dicts), INSERT_ROWS):
         stmt = (
             _insert(dialect, REPLIES)
             .on_conflict_do_nothing(index_elements=["source", "external_id"])
             .returning(REPLIES.c.id, REPLIES.c.external_id)
         )
-        returned = await session.execute(stmt, rows[start : start + INSERT_ROWS])
+        returned = await session.execute(stmt, dicts[start : start + INSERT_ROWS])
         new_ids.update((external_id, rid) for rid, external_id in returned)
     return new_ids
 
 
-async def _insert_sqlite(
-    session: AsyncSession,
-    records: list[ReplyRecord],
-    flags: list[bool],
-    now: dt.datetime,
-    dialect: sa.Dialect,
-) -> dict[str, int]:
-    """The same statement sent straight to the driver, in the session's transaction.
+_INSERT_REPLIES = (
+    f"INSERT INTO replies ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+    " ON CONFLICT (source, external_id) DO NOTHING"
+)
+_INSERT_FINDINGS = (
+    "INSERT INTO findings (reply_id, kind, evidence, created_at) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (reply_id, kind) DO NOTHING"
+)
 
-    SQLAlchemy's per-value type processing costs more than SQLite's insert itself on a large
-    import; values are converted here exactly as the column types would (same datetime text).
-    """
-    to_db = REPLIES.c.created_at.type.bind_processor(dialect)
-    assert to_db is not None
-    ingested = to_db(now)
-    dumps = orjson.dumps
-    params: list[object] = []
-    for record, flagged in zip(records, flags, strict=True):
-        values = list(_values(record, flagged, now))
-        values[3] = to_db(record.created_at)
-        values[13] = None if values[13] is None else dumps(values[13]).decode()
-        values[18] = None if values[18] is None else dumps(values[18]).decode()
-        values[20] = ingested
-        params.extend(values)
+
+async def _driver(session: AsyncSession) -> Any:
     conn = await session.connection()
     driver = (await conn.get_raw_connection()).driver_connection
     assert driver is not None
-    width = len(COLUMNS)
-    one = "(" + ",".join("?" * width) + ")"
-    new_ids: dict[str, int] = {}
-    for start in range(0, len(records), _SQLITE_ROWS):
-        count = min(_SQLITE_ROWS, len(records) - start)
+    return driver
+
+
+async def _insert_sqlite(
+    session: AsyncSession, source: str, rows: list[Row], with_findings: list[str]
+) -> tuple[int, dict[str, int]]:
+    """Rows sent straight to the driver in the session's transaction: (rows inserted, new ids).
+
+    SQLAlchemy's per-value processing costs more than SQLite's insert itself on a large import,
+    so the rows already hold the stored text (bot.ingest_rows). One `executemany` is SQLite's
+    fastest insert; instead of RETURNING for every row, only the ids of the replies that have
+    findings are looked up, and those that existed before the insert are left out.
+    """
+    driver = await _driver(session)
+    existing = await _ids_sqlite(driver, source, with_findings) if with_findings else {}
+    cursor = await driver.executemany(_INSERT_REPLIES, rows)
+    imported = cursor.rowcount
+    await cursor.close()
+    fresh = [external_id for external_id in with_findings if external_id not in existing]
+    return imported, await _ids_sqlite(driver, source, fresh) if fresh else {}
+
+
+async def _ids_sqlite(driver: Any, source: str, external_ids: list[str]) -> dict[str, int]:
+    ids: dict[str, int] = {}
+    for start in range(0, len(external_ids), IN_LIST):
+        part = external_ids[start : start + IN_LIST]
         sql = (
-            f"INSERT INTO replies ({', '.join(COLUMNS)}) VALUES {','.join([one] * count)}"
-            " ON CONFLICT (source, external_id) DO NOTHING RETURNING id, external_id"
+            "SELECT external_id, id FROM replies WHERE source = ?"
+            f" AND external_id IN ({', '.join('?' * len(part))})"
         )
-        cursor = await driver.execute(sql, params[start * width : (start + count) * width])
-        new_ids.update((external_id, rid) for rid, external_id in await cursor.fetchall())
-        await cursor.close()
-    return new_ids
+        ids.update(await driver.execute_fetchall(sql, [source, *part]))
+    return ids
 
 
-def _values(record: ReplyRecord, flagged: bool, now: dt.datetime) -> tuple[object, ...]:
-    """A reply row in COLUMNS order."""
-    customer = record.customer
-    articles = [
-        {"id": a.id, "url": a.url, "updated_at": a.updated_at.isoformat() if a.updated_at else None}
-        for a in record.kb_articles
-    ]
-    return (
-        record.source,
-        record.id,
-        record.ticket_id,
-        record.created_at,
-        record.reply,
-        text_key(record.reply),
-        record.customer_message,
-        record.ticket_url,
-        customer.id,
-        customer.name,
-        customer.email,
-        customer.plan,
-        record.template_id,
-        articles or None,
-        record.channel,
-        record.intent,
-        record.language,
-        record.csat,
-        record.metadata or None,
-        flagged or (record.csat is not None and record.csat <= LOW_CSAT),
-        now,
-    )
+async def _insert_findings_sqlite(
+    session: AsyncSession, rows: list[tuple[int, str, dict]], now: dt.datetime
+) -> None:
+    if not rows:
+        return
+    created, dumps = stored_time(now), orjson.dumps
+    params = [(reply_id, kind, dumps(evidence).decode(), created) for reply_id, kind, evidence in rows]
+    driver = await _driver(session)
+    cursor = await driver.executemany(_INSERT_FINDINGS, params)
+    await cursor.close()
