@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 from bot import rollup, weeks
 from bot.db import Database, create_engine
 from bot.models import Defect, DefectGroup, Review, SampleBatch, SampleItem
+from bot.reviews import item_outcome
 from bot.rollup import compute_rollup
 
 TZ = ZoneInfo("Europe/Berlin")
@@ -110,11 +111,13 @@ async def generate_audit(db: Database, replies: int, reviews: int, defects: int,
             "population": population, "flagged_population": flagged,
             "unflagged_population": population - flagged,
             "flagged_drawn": n_flagged, "unflagged_drawn": items_per_day - n_flagged, "status": "posted",
+            "flagged_reviewed": 0, "flagged_defective": 0, "unflagged_reviewed": 0, "unflagged_defective": 0,
             "created_at": posted, "posted_at": posted,
         })  # fmt: skip
         flagged_ids = rng.sample(range(first + (-(first - 1)) % FLAG_EVERY, last + 1, FLAG_EVERY), n_flagged)
         candidates = rng.sample(range(first, last + 1), min(population, items_per_day * 2))
         unflagged_ids = [i for i in candidates if (i - 1) % FLAG_EVERY != 0][: items_per_day - n_flagged]
+        batches[-1]["unflagged_drawn"] = len(unflagged_ids)
         for stratum, chosen, total in (
             ("flagged", flagged_ids, flagged),
             ("unflagged", unflagged_ids, population - flagged),
@@ -127,6 +130,7 @@ async def generate_audit(db: Database, replies: int, reviews: int, defects: int,
                     "stratum": stratum, "inclusion_prob": len(chosen) / total, "double_review": double,
                     "channel": "C0AUDIT", "message_ts": f"1700000000.{item_id:06d}", "posted_at": posted,
                 })  # fmt: skip
+                given = []
                 for who in rng.sample(REVIEWERS, 2 if double else 1):
                     review_id += 1
                     p = 0.3 if stratum == "flagged" else 0.05
@@ -138,8 +142,24 @@ async def generate_audit(db: Database, replies: int, reviews: int, defects: int,
                         "category": rng.choice(CATEGORIES) if verdict == "defect" else None,
                         "severity": rng.choice(SEVERITIES) if verdict == "defect" else None,
                         "note": "wrong" if verdict == "defect" else None, "helpdesk_note": False,
+                        "wait_seconds": (at - posted).total_seconds(),
+                        "calibration_pairs": 0, "calibration_agreed": 0,
                         "created_at": at, "updated_at": at, "reply_id": reply_id,
                     })  # fmt: skip
+                    given.append((at, verdict))
+                # what bot.reviews stores with each verdict: the outcome, and when it was first decided
+                decided = sorted(at for at, verdict in given if verdict != "unsure")
+                outcome = item_outcome([verdict for _, verdict in given])
+                items[-1]["outcome"] = outcome
+                items[-1]["reviewed_at"] = decided[0] if decided else None
+                batches[-1][f"{stratum}_reviewed"] += outcome is not None
+                if double:  # what bot.reviews.calibration_of keeps on each verdict
+                    first, second = review_rows[-2:]
+                    if {first["verdict"], second["verdict"]} <= {"correct", "defect"}:
+                        agreed = int(first["verdict"] == second["verdict"])
+                        for row in (first, second):
+                            row["calibration_pairs"], row["calibration_agreed"] = 1, agreed
+                batches[-1][f"{stratum}_defective"] += outcome == "defect"
     groups = []
     for g in range(1, 201):
         created = start + dt.timedelta(hours=rng.uniform(0, 24 * days))
@@ -225,13 +245,10 @@ async def breakdown(db: Database) -> None:
     start, end = weeks.bounds(WEEK, TZ)
     labels = [weeks.shift(WEEK, -back) for back in range(rollup.TREND_WEEKS - 1, -1, -1)]
     parts = {
-        "ingested": lambda s: rollup.count_ingested(s, start, end),
-        "8-week rates": lambda s: rollup.week_rates(s, labels, TZ),
+        "8-week rates + ingested": lambda s: rollup.week_rates(s, labels, TZ, ingested=(start, end)),
         "by category": lambda s: rollup.defects_by_category(s, start, end),
-        "top groups": lambda s: rollup.top_groups(s, start, end),
-        "fixes": lambda s: rollup.fixes(s, start, end),
-        "open groups": lambda s: rollup.open_groups(s),
-        "open by owner": lambda s: rollup.open_by_owner(s),
+        "groups": lambda s: rollup.group_lists(s, start, end),
+        "affected": lambda s: rollup.affected_replies(s, set(range(1, 31))),
         "reviewers": lambda s: rollup.reviewer_weeks(s, start, end),
         "catch": lambda s: rollup.catch_of_the_week(s, start, end),
     }

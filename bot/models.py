@@ -98,6 +98,12 @@ class SampleBatch(SQLModel, table=True):
     unflagged_population: int = 0
     flagged_drawn: int = 0
     unflagged_drawn: int = 0
+    # Items per stratum with an outcome, and those found defective: kept by bot.reviews in the
+    # verdict's transaction, so the rollup's trend reads one row per batch instead of every item.
+    flagged_reviewed: int = 0
+    flagged_defective: int = 0
+    unflagged_reviewed: int = 0
+    unflagged_defective: int = 0
     header_ts: str | None = Field(default=None, max_length=32)
     status: str = Field(default="pending", max_length=16)  # pending | posting | posted
     created_at: dt.datetime = _utc(nullable=False)
@@ -118,11 +124,29 @@ class SampleItem(SQLModel, table=True):
     channel: str | None = Field(default=None, max_length=64)
     message_ts: str | None = Field(default=None, max_length=32)
     posted_at: dt.datetime | None = _utc()
+    # Kept by bot.reviews with every verdict: None (no correct/defect verdict yet) | defect | correct
+    outcome: str | None = Field(default=None, max_length=16)
+    reviewed_at: dt.datetime | None = _utc()  # when the item first got its outcome
+
+
+# The rollup's per-reviewer week reads only these columns of `reviews`, so their index covers it.
+WEEK_COLUMNS = (
+    "created_at",
+    "reviewer",
+    "verdict",
+    "severity",
+    "wait_seconds",
+    "calibration_pairs",
+    "calibration_agreed",
+)
 
 
 class Review(SQLModel, table=True):
     __tablename__ = "reviews"
-    __table_args__ = (sa.UniqueConstraint("item_id", "reviewer", name="uq_reviews_item_reviewer"),)
+    __table_args__ = (
+        sa.UniqueConstraint("item_id", "reviewer", name="uq_reviews_item_reviewer"),
+        sa.Index("ix_reviews_week", *WEEK_COLUMNS),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     item_id: int = Field(foreign_key="sample_items.id", index=True)
@@ -133,7 +157,11 @@ class Review(SQLModel, table=True):
     note: str | None = _text()
     expected: str | None = _text()
     helpdesk_note: bool = False
-    created_at: dt.datetime = _utc(nullable=False, index=True)
+    wait_seconds: float | None = None  # from the item's message to this verdict (time given)
+    # On calibration items, kept by bot.reviews: other reviewers' decisive verdicts, and how many match
+    calibration_pairs: int = 0
+    calibration_agreed: int = 0
+    created_at: dt.datetime = _utc(nullable=False)
     updated_at: dt.datetime = _utc(nullable=False)
 
 

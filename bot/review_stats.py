@@ -14,6 +14,7 @@ from bot.models import Defect, DefectGroup, Reply, Review, SampleItem
 
 WAITING_DAYS = 7  # older unreviewed items are no longer offered as "waiting"
 WEEK = dt.timedelta(days=7)
+ALL_TIME = (dt.datetime(2000, 1, 1, tzinfo=dt.UTC), dt.datetime(9999, 1, 1, tzinfo=dt.UTC))
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,12 @@ class ReviewerNumbers:
     all_time: int
     all_defects: int
     fixed_catches: int  # defects they found whose group was fixed
+    week_high: int = 0  # high/critical catches
+    all_high: int = 0
+    week_pairs: int = 0  # calibration: their verdicts compared with another reviewer's, and matches
+    week_agreed: int = 0
+    all_pairs: int = 0
+    all_agreed: int = 0
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,9 @@ class TeamWeek:
     verdicts: int
     defects: int
     reviewers: int
+    high: int = 0  # high/critical catches
+    pairs: int = 0  # calibration comparisons, and how many agreed
+    agreed: int = 0
 
 
 @dataclass(frozen=True)
@@ -53,14 +63,11 @@ def week_start(now: dt.datetime, tz: ZoneInfo) -> dt.datetime:
 
 async def reviewer_numbers(session: AsyncSession, *, reviewer: str, since: dt.datetime) -> ReviewerNumbers:
     """How much `reviewer` reviewed since `since` and overall, and how many catches got fixed."""
-    # the week's figures are the weekly digest's own (bot.rollup), so the two never disagree
+    # the figures are the weekly digest's own (bot.rollup), so the two never disagree
     week = await rollup.reviewer_weeks(session, since, since + WEEK, reviewer=reviewer)
     mine = week[0] if week else rollup.ReviewerWeek(reviewer)
-    stmt = sa.select(
-        sa.func.count(),
-        sa.func.coalesce(sa.func.sum(sa.case((Review.verdict == "defect", 1), else_=0)), 0),
-    ).where(Review.reviewer == reviewer)
-    total, defects = (await session.execute(stmt)).one()
+    ever = await rollup.reviewer_weeks(session, *ALL_TIME, reviewer=reviewer)
+    always = ever[0] if ever else rollup.ReviewerWeek(reviewer)
     fixed = sa.select(sa.func.count()).select_from(Defect)
     fixed = fixed.join(Review, Review.id == Defect.review_id).join(
         DefectGroup, DefectGroup.id == Defect.group_id
@@ -69,7 +76,19 @@ async def reviewer_numbers(session: AsyncSession, *, reviewer: str, since: dt.da
         Review.reviewer == reviewer, DefectGroup.status == "fixed", Defect.status != "withdrawn"
     )
     fixed_catches = (await session.execute(fixed)).scalar_one()
-    return ReviewerNumbers(mine.reviews, mine.defects, int(total), int(defects), int(fixed_catches))
+    return ReviewerNumbers(
+        mine.reviews,
+        mine.defects,
+        always.reviews,
+        always.defects,
+        int(fixed_catches),
+        week_high=mine.high_critical,
+        all_high=always.high_critical,
+        week_pairs=mine.calibration_pairs,
+        week_agreed=mine.calibration_agreed,
+        all_pairs=always.calibration_pairs,
+        all_agreed=always.calibration_agreed,
+    )
 
 
 async def team_week(session: AsyncSession, *, since: dt.datetime) -> TeamWeek:
@@ -83,6 +102,9 @@ async def team_week(session: AsyncSession, *, since: dt.datetime) -> TeamWeek:
         verdicts=sum(r.reviews for r in people),
         defects=sum(r.defects for r in people),
         reviewers=len(people),
+        high=sum(r.high_critical for r in people),
+        pairs=sum(r.calibration_pairs for r in people),
+        agreed=sum(r.calibration_agreed for r in people),
     )
 
 

@@ -12,9 +12,13 @@ from sqlmodel import select
 
 from bot.config import SEVERITIES, AuditConfig
 from bot.db import Database
-from bot.models import Defect, Finding, Review, ReviewChange, SampleItem
+from bot.models import Finding, OutboxItem, Review, ReviewChange, SampleBatch, SampleItem
 
 VERDICTS = ("correct", "defect", "unsure")
+DEFECT, CORRECT = "defect", "correct"
+# Delivered right after the verdict commits (handlers.publish.deliver_soon); the link under the
+# sample item, tracker and helpdesk effects wait for the scheduled outbox flush.
+PROMPT_EFFECTS = ("slack.group_card", "slack.thread_post")
 MAX_TEXT = 3000
 # What a detector finding most likely means, to pre-select the modal's category.
 LIKELY_CATEGORY = {
@@ -51,6 +55,7 @@ class Outcome:
     changed: bool
     previous: str | None
     reviews: list[Review] = field(default_factory=list)
+    slack_effects: list[str] = field(default_factory=list)  # outbox keys to deliver right away
 
     @property
     def needed(self) -> int:
@@ -96,8 +101,9 @@ async def record_verdict(
         "expected": expected if verdict == "defect" else None,
         "helpdesk_note": helpdesk_note if verdict == "defect" else False,
     }
+    wait = (now - item.posted_at).total_seconds() if item.posted_at else None
     insert = _insert(session).values(
-        item_id=item_id, reviewer=reviewer, created_at=now, updated_at=now, **fields
+        item_id=item_id, reviewer=reviewer, wait_seconds=wait, created_at=now, updated_at=now, **fields
     )
     insert = insert.on_conflict_do_nothing(index_elements=["item_id", "reviewer"]).returning(Review.id)
     created = (await session.execute(insert)).scalar_one_or_none() is not None
@@ -115,10 +121,18 @@ async def record_verdict(
             setattr(review, key, value)
         review.updated_at = now
         session.add(ReviewChange(review_id=review.id, created_at=now, **_change_fields(fields)))
-        if previous == "defect" and verdict != "defect":
-            await _withdraw_defect(session, review.id)
         await session.flush()
-    return Outcome(item, review, created, changed, previous, await item_reviews(session, item_id))
+    everyone = await item_reviews(session, item_id)
+    if changed:
+        await settle_outcome(session, item, everyone, now)
+    outcome = Outcome(item, review, created, changed, previous, everyone)
+    if changed and previous == DEFECT and verdict != DEFECT:
+        from bot.defects import withdraw_defect
+
+        mark = await _last_outbox_id(session)
+        await withdraw_defect(session=session, review_id=review.id, now=now)  # type: ignore[arg-type]
+        outcome.slack_effects = await _slack_effects_since(session, mark)
+    return outcome
 
 
 async def record_defect(
@@ -133,6 +147,7 @@ async def record_defect(
     """Record a "defect" verdict and file the defect with its group, in the caller's transaction."""
     from bot.defects import file_defect
 
+    mark = await _last_outbox_id(session)
     outcome = await record_verdict(
         session=session,
         item_id=item_id,
@@ -146,10 +161,59 @@ async def record_defect(
         helpdesk_note=defect.helpdesk_note,
     )
     if outcome.changed:
-        filed = await file_defect(session=session, review=outcome.review, config=config, now=now)
-        if filed.status == "withdrawn":  # the reviewer had changed their mind and changed it back
-            filed.status = "open"
+        # a defect withdrawn earlier comes back (file_defect reopens it and recounts its group)
+        await file_defect(session=session, review=outcome.review, config=config, now=now)
+        outcome.slack_effects = await _slack_effects_since(session, mark)
     return outcome
+
+
+def item_outcome(verdicts: list[str]) -> str | None:
+    """The item's outcome: the majority of its correct/defect verdicts, a tie counts as a defect."""
+    defects, correct = verdicts.count(DEFECT), verdicts.count(CORRECT)
+    if defects + correct == 0:
+        return None  # nobody decided yet ("not sure" only)
+    return DEFECT if defects >= correct else CORRECT
+
+
+def calibration_of(review: Review, everyone: list[Review]) -> tuple[int, int]:
+    """(other reviewers' correct/defect verdicts on the item, how many match this one's)."""
+    if review.verdict not in (DEFECT, CORRECT):
+        return 0, 0
+    others = [o.verdict for o in everyone if o.reviewer != review.reviewer and o.verdict in (DEFECT, CORRECT)]
+    return len(others), others.count(review.verdict)
+
+
+async def settle_outcome(
+    session: AsyncSession, item: SampleItem, everyone: list[Review], now: dt.datetime
+) -> None:
+    """Store the item's outcome (and calibration matches) from its verdicts; move its batch's counts."""
+    if item.double_review:
+        for review in everyone:
+            review.calibration_pairs, review.calibration_agreed = calibration_of(review, everyone)
+    before, after = item.outcome, item_outcome([r.verdict for r in everyone])
+    if after is None:
+        item.reviewed_at = None
+    elif before is None or item.reviewed_at is None:
+        item.reviewed_at = now
+    item.outcome = after
+    if after != before:
+        reviewed, defective = f"{item.stratum}_reviewed", f"{item.stratum}_defective"
+        batch = SampleBatch.__table__.c
+        delta = {
+            reviewed: batch[reviewed] + (int(after is not None) - int(before is not None)),
+            defective: batch[defective] + (int(after == DEFECT) - int(before == DEFECT)),
+        }
+        await session.execute(sa.update(SampleBatch).where(SampleBatch.id == item.batch_id).values(delta))
+    await session.flush()
+
+
+async def refresh_outcome(*, session: AsyncSession, item_id: int, now: dt.datetime) -> SampleItem:
+    """Recompute and store one item's outcome from its reviews (for rows written outside record_verdict)."""
+    item = await session.get(SampleItem, item_id)
+    if item is None:
+        raise UnknownItem(f"sample item {item_id} does not exist")
+    await settle_outcome(session, item, await item_reviews(session, item_id), now)
+    return item
 
 
 def validate_defect(
@@ -259,6 +323,16 @@ def _change_fields(fields: dict[str, object]) -> dict[str, object]:
     return {k: fields[k] for k in ("verdict", "category", "severity", "note")}
 
 
-async def _withdraw_defect(session: AsyncSession, review_id: int | None) -> None:
-    # The reviewer changed their mind: the defect stays for the record but no longer counts.
-    await session.execute(sa.update(Defect).where(Defect.review_id == review_id).values(status="withdrawn"))
+async def _last_outbox_id(session: AsyncSession) -> int:
+    return int((await session.execute(sa.select(sa.func.max(OutboxItem.id)))).scalar_one() or 0)
+
+
+async def _slack_effects_since(session: AsyncSession, mark: int) -> list[str]:
+    """Keys of the group card edits and thread posts queued after `mark`, in queue order."""
+    await session.flush()
+    stmt = (
+        sa.select(OutboxItem.idempotency_key)
+        .where(OutboxItem.id > mark, OutboxItem.kind.in_(PROMPT_EFFECTS), OutboxItem.status == "pending")
+        .order_by(OutboxItem.id)
+    )
+    return list((await session.execute(stmt)).scalars())

@@ -6,10 +6,12 @@ the few resulting rows. A week is an ISO week in the team's time zone (bot.weeks
 Definitions the digest relies on:
 - *ingested*: replies whose `created_at` falls in the week.
 - *the week's samples*: batches whose window starts in the week (Monday's batch covers Friday to
-  Sunday, so it belongs to the week before). *sampled* counts their items.
+  Sunday, so it belongs to the week before). *sampled* counts their items (as drawn).
 - *an item is reviewed* when it has at least one correct/defect verdict (only "not sure" verdicts
   do not count), and *defective* when at least as many of those verdicts say defect as say
   correct (a calibration tie counts as defective: someone saw a problem worth fixing).
+  bot.reviews stores that outcome on the item, and the per-stratum counts on its batch, with
+  every verdict in the same transaction.
   *pending* = sampled − reviewed. Verdicts count whenever they were given.
 - *the rate*: bot.estimate over every (batch × stratum), weighted back to all replies; the *raw
   rate* is defective/reviewed items, which over-states the rate because flagged replies are
@@ -27,6 +29,7 @@ Definitions the digest relies on:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
@@ -35,9 +38,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import weeks
 from bot.estimate import Estimate, Stratum, estimate
-from bot.models import Defect, DefectGroup, Reply, Review, SampleBatch, SampleItem
+from bot.models import Defect, DefectGroup, Reply, Review, SampleBatch, UTCDateTime
 from bot.rollup_groups import (
+    END,
     SEVERITY_RANK,
+    START,
     WITHDRAWN,
     Catch,
     GroupLine,
@@ -46,19 +51,19 @@ from bot.rollup_groups import (
     affected_replies,
     catch_of_the_week,
     count_if,
-    fixes,
-    open_by_owner,
-    open_groups,
-    top_groups,
+    group_lists,
+    span,
+    with_affected,
     within,
 )
 
-R, B, SI, RV, D, G = (m.__table__ for m in (Reply, SampleBatch, SampleItem, Review, Defect, DefectGroup))
+R, B, RV, D, G = (m.__table__ for m in (Reply, SampleBatch, Review, Defect, DefectGroup))
 __all__ = ["Catch", "GroupLine", "Listing", "OwnerLoad", "ReviewerWeek", "Rollup", "Volume", "WeekRate"]
 
 FLAGGED, UNFLAGGED = "flagged", "unflagged"
 HIGH = ("high", "critical")
-DECISIVE = ("correct", "defect")
+DEFECT = "defect"
+DECISIVE = ("correct", DEFECT)
 TIME_CAP = 600.0  # seconds: a verdict counts at most 10 minutes of someone's time
 TREND_WEEKS = 8
 
@@ -132,153 +137,140 @@ class Rollup:
         return sum(r.calibration_agreed for r in self.reviewers) / pairs if pairs else None
 
 
+@functools.cache
+def _ingested_stmt() -> sa.Select:
+    return sa.select(sa.func.count()).select_from(R).where(within(R.c.created_at, START, END))
+
+
 async def count_ingested(session: AsyncSession, start: dt.datetime, end: dt.datetime) -> int:
-    stmt = sa.select(sa.func.count()).select_from(R).where(within(R.c.created_at, start, end))
-    return int((await session.execute(stmt)).scalar_one())
+    return int((await session.execute(_ingested_stmt(), span(start, end))).scalar_one())
 
 
-async def week_rates(session: AsyncSession, labels: list[str], tz: ZoneInfo) -> dict[str, WeekRate]:
-    """The estimate for each week in `labels` (consecutive, oldest first), from one grouped query."""
+@functools.cache
+def _rates_stmt() -> sa.Select:
+    # Each batch keeps its reviewed/defective counts per stratum (bot.reviews, with every verdict),
+    # so eight weeks of trend read one row per batch rather than every item and verdict; the
+    # week's ingested replies ride along as a scalar subquery (one round trip, not two).
+    counts = [
+        B.c[f"{kind}_{figure}"]
+        for kind in (FLAGGED, UNFLAGGED)
+        for figure in ("population", "drawn", "reviewed", "defective")
+    ]
+    first, last = sa.bindparam("first", type_=UTCDateTime()), sa.bindparam("last", type_=UTCDateTime())
+    return (
+        sa.select(_ingested_stmt().scalar_subquery(), B.c.window_start, *counts)
+        .where(within(B.c.window_start, first, last))
+        .order_by(B.c.window_start, B.c.id)
+    )
+
+
+async def week_rates(
+    session: AsyncSession, labels: list[str], tz: ZoneInfo, *, ingested: tuple[dt.datetime, dt.datetime]
+) -> tuple[dict[str, WeekRate], int]:
+    """The estimate for each week in `labels` (consecutive, oldest first), from the batches' rows,
+    and the replies ingested in [`ingested`)."""
     first, _ = weeks.bounds(labels[0], tz)
     _, last = weeks.bounds(labels[-1], tz)
-    in_range = within(B.c.window_start, first, last)
-    batch_ids = sa.select(B.c.id).where(in_range)
-    defect_votes = count_if(RV.c.verdict == "defect")
-    correct_votes = count_if(RV.c.verdict == "correct")
-    items = (
-        sa.select(SI.c.id, SI.c.batch_id, SI.c.stratum, defect_votes.label("dv"), correct_votes.label("cv"))
-        .outerjoin(RV, RV.c.item_id == SI.c.id)
-        .where(SI.c.batch_id.in_(batch_ids))
-        .group_by(SI.c.id, SI.c.batch_id, SI.c.stratum)
-        .subquery()
-    )
-    reviewed = items.c.dv + items.c.cv > 0
-    defective = sa.and_(items.c.dv > 0, items.c.dv >= items.c.cv)
-    columns = []
-    for kind in (FLAGGED, UNFLAGGED):
-        is_kind = items.c.stratum == kind
-        columns += [count_if(is_kind), count_if(is_kind, reviewed), count_if(is_kind, defective)]
-    # aggregate down to one row per batch before joining the batches, so the join is tiny
-    per_batch = sa.select(items.c.batch_id, *columns).group_by(items.c.batch_id).subquery()
-    figures = [column for column in per_batch.c if column.name != "batch_id"]
-    stmt = (
-        sa.select(B.c.window_start, B.c.flagged_population, B.c.unflagged_population, *figures)
-        .outerjoin(per_batch, per_batch.c.batch_id == B.c.id)
-        .where(in_range)
-    )
+    params = {"first": first, "last": last, **span(*ingested)}
+    rows = (await session.execute(_rates_stmt(), params)).all()
     strata: dict[str, list[Stratum]] = {label: [] for label in labels}
-    counts: dict[str, list[int]] = {label: [0, 0, 0] for label in labels}
-    for start, n_flagged, n_unflagged, *counted in (await session.execute(stmt)).all():
+    totals: dict[str, list[int]] = {label: [0, 0, 0] for label in labels}
+    for _, start, *figures in rows:
         label = weeks.week_of(start, tz)
-        counted = [int(value or 0) for value in counted]  # NULL: a batch without items
-        for kind, population, (sampled, done, bad) in (
-            (FLAGGED, n_flagged, counted[0:3]),
-            (UNFLAGGED, n_unflagged, counted[3:6]),
-        ):
-            strata[label].append(Stratum(int(population), int(done), int(bad), kind))
-            counts[label] = [a + int(b) for a, b in zip(counts[label], (sampled, done, bad), strict=True)]
-    return {label: WeekRate(label, estimate(strata[label]), *counts[label]) for label in labels}
+        for kind, (population, sampled, done, bad) in ((FLAGGED, figures[0:4]), (UNFLAGGED, figures[4:8])):
+            strata[label].append(Stratum(population, done, bad, kind))
+            totals[label] = [a + b for a, b in zip(totals[label], (sampled, done, bad), strict=True)]
+    rates = {label: WeekRate(label, estimate(strata[label]), *totals[label]) for label in labels}
+    # no batch row to ride on: count on its own
+    return rates, int(rows[0][0]) if rows else await count_ingested(session, *ingested)
 
 
 async def defects_by_category(
     session: AsyncSession, start: dt.datetime, end: dt.datetime
 ) -> list[tuple[str, str, int]]:
-    stmt = (
-        sa.select(D.c.category, D.c.severity, sa.func.count())
-        .where(within(D.c.created_at, start, end), D.c.status != WITHDRAWN)
-        .group_by(D.c.category, D.c.severity)
-    )
-    rows = [(c, s, int(n)) for c, s, n in (await session.execute(stmt)).all()]
+    rows = [
+        (c, s, int(n)) for c, s, n in (await session.execute(_by_category_stmt(), span(start, end))).all()
+    ]
     return sorted(rows, key=lambda r: (-r[2], r[0], -SEVERITY_RANK.get(r[1], 0)))
 
 
-def _seconds(dialect: str, later: sa.ColumnElement, earlier: sa.ColumnElement) -> sa.ColumnElement[float]:
-    if dialect == "sqlite":
-        return (sa.func.julianday(later) - sa.func.julianday(earlier)) * 86400.0
-    return sa.extract("epoch", later - earlier)
+@functools.cache
+def _by_category_stmt() -> sa.Select:
+    return (
+        sa.select(D.c.category, D.c.severity, sa.func.count())
+        .where(within(D.c.created_at, START, END), D.c.status != WITHDRAWN)
+        .group_by(D.c.category, D.c.severity)
+    )
 
 
 async def reviewer_weeks(
     session: AsyncSession, start: dt.datetime, end: dt.datetime, *, reviewer: str | None = None
 ) -> list[ReviewerWeek]:
-    """Each reviewer's week: verdicts first given in it, plus earlier catches fixed in it."""
-    dialect = session.get_bind().dialect.name
-    wait = _seconds(dialect, RV.c.created_at, SI.c.posted_at)
+    """Each reviewer's week: verdicts first given in it, plus earlier catches fixed in it (one query)."""
+    params = {**span(start, end), "reviewer": reviewer}
+    people: dict[str, ReviewerWeek] = {}
+    for who, *figures in (await session.execute(_reviewers_stmt(reviewer is not None), params)).all():
+        reviews, defects, high, seconds, pairs, agreed, fixed_catches = figures
+        mine = people.get(who, ReviewerWeek(who))
+        people[who] = ReviewerWeek(
+            who,
+            mine.reviews + int(reviews),
+            mine.defects + int(defects),
+            mine.high_critical + int(high),
+            mine.fixed_catches + int(fixed_catches),
+            mine.calibration_pairs + int(pairs),
+            mine.calibration_agreed + int(agreed),
+            mine.seconds + float(seconds),
+        )
+    return sorted(people.values(), key=lambda r: (-r.reviews, -r.defects, r.reviewer))
+
+
+@functools.cache
+def _reviewers_stmt(one_reviewer: bool) -> sa.CompoundSelect:
+    wait = RV.c.wait_seconds  # stored with the verdict: item message to verdict
     capped = sa.case((wait > TIME_CAP, TIME_CAP), (wait < 0, 0.0), else_=wait)
-    is_defect = RV.c.verdict == "defect"
-    stmt = (
+    is_defect = RV.c.verdict == DEFECT
+    zero = sa.literal(0)
+    verdicts = (
         sa.select(
             RV.c.reviewer,
             sa.func.count(),
             count_if(is_defect),
             count_if(is_defect, RV.c.severity.in_(HIGH)),
             sa.func.coalesce(sa.func.sum(capped), 0.0),
+            # each verdict's matches with the other reviewers, kept by bot.reviews on calibration items
+            sa.func.coalesce(sa.func.sum(RV.c.calibration_pairs), 0),
+            sa.func.coalesce(sa.func.sum(RV.c.calibration_agreed), 0),
+            zero,
         )
-        .join(SI, SI.c.id == RV.c.item_id)
-        .where(within(RV.c.created_at, start, end))
+        .where(within(RV.c.created_at, START, END))
         .group_by(RV.c.reviewer)
     )
     fixed = (
-        sa.select(RV.c.reviewer, sa.func.count())
+        sa.select(RV.c.reviewer, zero, zero, zero, sa.literal(0.0), zero, zero, sa.func.count())
         .select_from(D)
         .join(RV, RV.c.id == D.c.review_id)
         .join(G, G.c.id == D.c.group_id)
-        .where(G.c.status == "fixed", within(G.c.fixed_at, start, end), D.c.status != WITHDRAWN)
+        .where(G.c.status == "fixed", within(G.c.fixed_at, START, END), D.c.status != WITHDRAWN)
         .group_by(RV.c.reviewer)
     )
-    mine, other = RV.alias("mine"), RV.alias("other")
-    calibration = (
-        sa.select(mine.c.reviewer, sa.func.count(), count_if(mine.c.verdict == other.c.verdict))
-        .select_from(mine)
-        .join(other, sa.and_(other.c.item_id == mine.c.item_id, other.c.reviewer != mine.c.reviewer))
-        .join(SI, sa.and_(SI.c.id == mine.c.item_id, SI.c.double_review.is_(True)))
-        .where(
-            within(mine.c.created_at, start, end), mine.c.verdict.in_(DECISIVE), other.c.verdict.in_(DECISIVE)
-        )
-        .group_by(mine.c.reviewer)
-    )
-    if reviewer is not None:
-        stmt, fixed = stmt.where(RV.c.reviewer == reviewer), fixed.where(RV.c.reviewer == reviewer)
-        calibration = calibration.where(mine.c.reviewer == reviewer)
-    people: dict[str, ReviewerWeek] = {}
-    for who, reviews, defects, high, seconds in (await session.execute(stmt)).all():
-        people[who] = ReviewerWeek(who, int(reviews), int(defects), int(high), seconds=float(seconds))
-    for who, count in (await session.execute(fixed)).all():
-        people[who] = replace(people.get(who, ReviewerWeek(who)), fixed_catches=int(count))
-    for who, pairs, agreed in (await session.execute(calibration)).all():
-        people[who] = replace(
-            people.get(who, ReviewerWeek(who)), calibration_pairs=int(pairs), calibration_agreed=int(agreed)
-        )
-    return sorted(people.values(), key=lambda r: (-r.reviews, -r.defects, r.reviewer))
+    if one_reviewer:
+        only = RV.c.reviewer == sa.bindparam("reviewer")
+        verdicts, fixed = verdicts.where(only), fixed.where(only)
+    return sa.union_all(verdicts, fixed)
 
 
 async def compute_rollup(session: AsyncSession, *, week: str, tz: ZoneInfo, now: dt.datetime) -> Rollup:
-    """Every figure of the weekly digest for `week` (e.g. "2026-W48")."""
+    """Every figure of the weekly digest for `week` (e.g. "2026-W48"), in six round trips."""
     start, end = weeks.bounds(week, tz)
     labels = [weeks.shift(week, -back) for back in range(TREND_WEEKS - 1, -1, -1)]
-    rates = await week_rates(session, labels, tz)
+    rates, ingested = await week_rates(session, labels, tz, ingested=(start, end))
     rate = rates[week]
-    volume = Volume(
-        ingested=await count_ingested(session, start, end),
-        sampled=rate.sampled,
-        reviewed=rate.reviewed,
-        pending=rate.sampled - rate.reviewed,
-    )
-    top, fixed, still_open = (
-        await top_groups(session, start, end),
-        await fixes(session, start, end),
-        await open_groups(session),
-    )
+    volume = Volume(ingested, rate.sampled, rate.reviewed, pending=rate.sampled - rate.reviewed)
+    lists = await group_lists(session, start, end)
     catch = await catch_of_the_week(session, start, end)
-    ids = {line.id for listing in (top, fixed, still_open) for line in listing.rows}
-    ids |= {catch.group.id} if catch else set()
-    affected = await affected_replies(session, ids)
-
-    def with_affected(listing: Listing) -> Listing:
-        return Listing(
-            [replace(line, affected=affected.get(line.id, 0.0)) for line in listing.rows], listing.total
-        )
-
+    shown = {line.id for listing in (lists.top, lists.fixes, lists.still_open) for line in listing.rows}
+    affected = await affected_replies(session, shown | ({catch.group.id} if catch else set()))
     if catch is not None:
         catch = replace(catch, group=replace(catch.group, affected=affected.get(catch.group.id, 0.0)))
     return Rollup(
@@ -290,10 +282,10 @@ async def compute_rollup(session: AsyncSession, *, week: str, tz: ZoneInfo, now:
         rate=rate,
         trend=[rates[label] for label in labels],
         by_category=await defects_by_category(session, start, end),
-        top_groups=with_affected(top),
-        fixes=with_affected(fixed),
-        open_by_owner=await open_by_owner(session),
-        open_groups=with_affected(still_open),
+        top_groups=with_affected(lists.top, affected),
+        fixes=with_affected(lists.fixes, affected),
+        open_by_owner=lists.by_owner,
+        open_groups=with_affected(lists.still_open, affected),
         reviewers=await reviewer_weeks(session, start, end),
         catch=catch,
     )

@@ -10,7 +10,7 @@ from bot.posting import item_view
 from bot.views import ids
 from bot.views import review as review_views
 from bot.views.sample import build_full_text_modal
-from handlers.publish import after_ack_gate, publish_outcome
+from handlers.publish import after_ack_gate, deliver_soon, publish_outcome
 
 VERDICT_OF = {ids.VERDICT_CORRECT: "correct", ids.VERDICT_UNSURE: "unsure"}
 
@@ -57,6 +57,7 @@ async def handle_verdict(ack, body, action, context, client) -> None:  # type: i
         except reviews.UnknownItem:
             await refuse(client, body, review_views.unknown_item_text())
             return
+        deliver_soon(services, outcome.slack_effects)  # a withdrawn defect: its card changes
         await publish_outcome(services, client, outcome)
 
 

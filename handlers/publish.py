@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from bot import reviews
 from bot.access import access_of
@@ -11,6 +12,9 @@ from bot.views import review as review_views
 from bot.views.sample import build_sample_item, item_fallback
 
 AFTER_ACK_WORKERS = 2
+DELIVERIES = "delivery_tasks"  # services.extras key: the running background deliveries
+
+log = logging.getLogger("auditbot.publish")
 
 
 def after_ack_gate(services) -> asyncio.Semaphore:  # type: ignore[no-untyped-def]
@@ -19,6 +23,30 @@ def after_ack_gate(services) -> asyncio.Semaphore:  # type: ignore[no-untyped-de
     if not isinstance(gate, asyncio.Semaphore):
         gate = services.extras["after_ack_gate"] = asyncio.Semaphore(AFTER_ACK_WORKERS)
     return gate
+
+
+def deliver_soon(services, keys: list[str]) -> asyncio.Task | None:  # type: ignore[no-untyped-def,type-arg]
+    """Deliver a verdict's group card and thread post now, in the background.
+
+    They were committed to the outbox with the verdict, so nothing is lost if this fails: the
+    scheduled flush delivers them. Tracker and helpdesk calls are left to that flush.
+    """
+    if not keys:
+        return None
+    from bot.outbox import deliver_pending
+
+    running: set[asyncio.Task] = services.extras.setdefault(DELIVERIES, set())  # type: ignore[type-arg]
+    task = asyncio.create_task(deliver_pending(services, keys=keys))
+    running.add(task)  # a strong reference until it is done (the loop keeps only a weak one)
+    task.add_done_callback(running.discard)
+    task.add_done_callback(_log_failure)
+    return task
+
+
+def _log_failure(task: asyncio.Task) -> None:  # type: ignore[type-arg]
+    error = None if task.cancelled() else task.exception()
+    if error is not None:
+        log.error("delivering a verdict's Slack effects failed; the outbox flush retries", exc_info=error)
 
 
 async def publish_outcome(services, client, outcome: reviews.Outcome) -> None:  # type: ignore[no-untyped-def]

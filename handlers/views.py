@@ -8,7 +8,7 @@ from bot import reviews
 from bot.access import access_of
 from bot.views import ids
 from bot.views import review as review_views
-from handlers.publish import after_ack_gate, publish_outcome
+from handlers.publish import after_ack_gate, deliver_soon, publish_outcome
 
 BLOCK_OF = {
     "category": ids.CATEGORY_BLOCK,
@@ -67,6 +67,7 @@ async def handle_defect_submission(ack, body, view, context, client) -> None:  #
                 config=services.config,
                 now=services.clock.now(),
             )
+        deliver_soon(services, outcome.slack_effects)  # the group card appears now, not at the next flush
         await publish_outcome(services, client, outcome)
 
 

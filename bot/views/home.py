@@ -72,10 +72,16 @@ def build_home(
 
 
 def _your_numbers(numbers: ReviewerNumbers) -> list[str]:
+    week = f"{numbers.week} verdicts · {numbers.week_defects} defects{_high(numbers.week_high)}"
+    ever = f"{numbers.all_time} verdicts · {numbers.all_defects} defects{_high(numbers.all_high)}"
+    agreement = _agreement(numbers.week_agreed, numbers.week_pairs, "this week")
+    if numbers.all_pairs:
+        agreement += " · " + _agreement(numbers.all_agreed, numbers.all_pairs, "all time")
     return [
-        f"*This week*\n{numbers.week} verdicts · {numbers.week_defects} defects",
-        f"*All time*\n{numbers.all_time} verdicts · {numbers.all_defects} defects",
+        f"*This week*\n{week}",
+        f"*All time*\n{ever}",
         f"*Catches that led to fixes*\n{numbers.fixed_catches}",
+        f"*Calibration agreement*\n{agreement}",
     ]
 
 
@@ -85,9 +91,21 @@ def _team_numbers(team: TeamWeek) -> list[str]:
         f"*Items posted*\n{team.posted}",
         f"*Items reviewed*\n{team.reviewed}{share}",
         f"*Verdicts*\n{team.verdicts}",
-        f"*Defects found*\n{team.defects}",
+        f"*Defects found*\n{team.defects}{_high(team.high)}",
         f"*Reviewers active*\n{team.reviewers}",
+        f"*Calibration agreement*\n{_agreement(team.agreed, team.pairs, 'this week')}",
     ]
+
+
+def _high(count: int) -> str:
+    return f" ({count} high/critical)" if count else ""
+
+
+def _agreement(agreed: int, pairs: int, when: str) -> str:
+    """The share of calibration verdicts that matched the other reviewer's (the digest's figure)."""
+    if not pairs:
+        return f"no calibration pairs {when}"
+    return f"{agreed * 100 // pairs}% {when} ({agreed} of {pairs})"
 
 
 def _fields(texts: list[str]) -> SectionBlock:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import reviews
 from bot.db import Database
 from bot.models import Defect, DefectGroup, Reply, Review, SampleBatch, SampleItem
 
@@ -85,10 +86,12 @@ class Seeder:
         when = item.posted_at + after  # type: ignore[operator]
         review = Review(
             item_id=item.id, reviewer=reviewer, verdict=verdict, severity=severity, category=category,
-            note=note, created_at=when, updated_at=when,
+            note=note, wait_seconds=after.total_seconds(), created_at=when, updated_at=when,
         )  # fmt: skip
         self.session.add(review)
         await self.session.flush()
+        # the item's outcome, kept the way bot.reviews keeps it with every verdict
+        await reviews.refresh_outcome(session=self.session, item_id=item.id, now=when)  # type: ignore[arg-type]
         return review
 
     async def group(

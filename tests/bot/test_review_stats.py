@@ -71,3 +71,27 @@ async def test_waiting_items_are_limited_and_counted(db) -> None:  # type: ignor
     assert (len(waiting), total) == (10, 12)
     assert [w.item_id for w in waiting] == sorted(w.item_id for w in waiting)
     assert (later, none) == ([], 0)  # older than a week: no longer offered
+
+
+async def test_high_catches_and_calibration_agreement_come_from_the_rollup(db, config) -> None:  # type: ignore[no-untyped-def]
+    [agreed, split] = await seed_items(db, 2, double_review=True)
+    for item in (agreed, split):
+        await give(db, item, "U0REV1", "correct")
+    await give(db, agreed, "U0REV2", "correct")
+    async with db.transaction() as session:
+        defect = reviews.DefectInput("tone", "critical", "rude", None, False)
+        await reviews.record_defect(
+            session=session, item_id=split, reviewer="U0REV2", defect=defect, config=config, now=NOW
+        )
+    since = review_stats.week_start(NOW, BERLIN)
+    async with db.session() as session:
+        first = await review_stats.reviewer_numbers(session, reviewer="U0REV1", since=since)
+        second = await review_stats.reviewer_numbers(session, reviewer="U0REV2", since=since)
+        team = await review_stats.team_week(session, since=since)
+        later = await review_stats.reviewer_numbers(
+            session, reviewer="U0REV2", since=since + dt.timedelta(days=7)
+        )
+    assert (first.week_pairs, first.week_agreed, first.all_pairs, first.all_agreed) == (2, 1, 2, 1)
+    assert (second.week_high, second.all_high, second.week_pairs, second.week_agreed) == (1, 1, 2, 1)
+    assert (team.high, team.pairs, team.agreed) == (1, 4, 2)
+    assert (later.week, later.week_high, later.week_pairs, later.all_high, later.all_pairs) == (0, 0, 0, 1, 2)

@@ -314,3 +314,31 @@ async def test_audit_help_and_stats(rig: Rig) -> None:
     await until(lambda: rig.fake.ephemerals(), "the stats answer")
     [answer] = rig.fake.ephemerals()
     assert answer["user"] == "U0REV1" and "<@U0REV2>" in answer["text"] and "1 verdicts" in answer["text"]
+
+
+async def test_a_defect_posts_its_group_card_right_away_and_a_change_of_mind_edits_it(rig: Rig) -> None:
+    from bot.models import DefectGroup
+
+    [item] = await posted_items(rig)
+    with respx.mock(assert_all_called=False) as vendors:
+        vendors.route().respond(500)
+        submission = view_submission_payload(
+            ids.DEFECT_MODAL, json.dumps({"item_id": item}), defect_state("Quotes last year's refund window")
+        )
+        assert (await rig.signer.interaction(submission)).status_code == 200
+        await drain()  # the listener, then the delivery it started: no manual `deliver`
+        assert not vendors.calls  # tracker and helpdesk calls wait for the outbox flush
+    cards = [c for c in rig.calls("chat.postMessage") if c.args["channel"] == "C0DEFECTS"]
+    card = next(c for c in cards if not c.args.get("thread_ts"))
+    async with rig.db.session() as session:  # type: ignore[attr-defined]
+        group = (await session.execute(sa.select(DefectGroup))).scalar_one()
+    assert group.thread_ts == card.response["ts"] and group.occurrences == 1
+    assert len(rig.fake.thread("C0DEFECTS", group.thread_ts)) == 1  # the occurrence, in the card's thread
+
+    await rig.click(ids.VERDICT_CORRECT, item)  # changed mind: the defect is withdrawn
+    await drain()
+    edits = [c for c in rig.calls("chat.update") if c.args["channel"] == "C0DEFECTS"]
+    assert edits and edits[-1].args["ts"] == group.thread_ts
+    async with rig.db.session() as session:  # type: ignore[attr-defined]
+        group = (await session.execute(sa.select(DefectGroup))).scalar_one()
+    assert group.occurrences == 0

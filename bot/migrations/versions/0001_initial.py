@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 23:52:51.516404
+Create Date: 2026-11-28 00:46:02.828713
 """
 
 import sqlalchemy as sa
@@ -133,6 +133,10 @@ def upgrade() -> None:
     sa.Column('unflagged_population', sa.Integer(), nullable=False),
     sa.Column('flagged_drawn', sa.Integer(), nullable=False),
     sa.Column('unflagged_drawn', sa.Integer(), nullable=False),
+    sa.Column('flagged_reviewed', sa.Integer(), nullable=False),
+    sa.Column('flagged_defective', sa.Integer(), nullable=False),
+    sa.Column('unflagged_reviewed', sa.Integer(), nullable=False),
+    sa.Column('unflagged_defective', sa.Integer(), nullable=False),
     sa.Column('header_ts', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('created_at', bot.models.UTCDateTime(), nullable=False),
@@ -172,6 +176,8 @@ def upgrade() -> None:
     sa.Column('channel', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.Column('message_ts', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
     sa.Column('posted_at', bot.models.UTCDateTime(), nullable=True),
+    sa.Column('outcome', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
+    sa.Column('reviewed_at', bot.models.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['batch_id'], ['sample_batches.id'], ),
     sa.ForeignKeyConstraint(['reply_id'], ['replies.id'], ),
     sa.PrimaryKeyConstraint('id'),
@@ -190,6 +196,9 @@ def upgrade() -> None:
     sa.Column('note', sa.Text(), nullable=True),
     sa.Column('expected', sa.Text(), nullable=True),
     sa.Column('helpdesk_note', sa.Boolean(), nullable=False),
+    sa.Column('wait_seconds', sa.Float(), nullable=True),
+    sa.Column('calibration_pairs', sa.Integer(), nullable=False),
+    sa.Column('calibration_agreed', sa.Integer(), nullable=False),
     sa.Column('created_at', bot.models.UTCDateTime(), nullable=False),
     sa.Column('updated_at', bot.models.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['item_id'], ['sample_items.id'], ),
@@ -197,9 +206,9 @@ def upgrade() -> None:
     sa.UniqueConstraint('item_id', 'reviewer', name='uq_reviews_item_reviewer')
     )
     with op.batch_alter_table('reviews', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_reviews_created_at'), ['created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_reviews_item_id'), ['item_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_reviews_reviewer'), ['reviewer'], unique=False)
+        batch_op.create_index('ix_reviews_week', ['created_at', 'reviewer', 'verdict', 'severity', 'wait_seconds', 'calibration_pairs', 'calibration_agreed'], unique=False)
 
     op.create_table('defects',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -251,9 +260,9 @@ def downgrade() -> None:
 
     op.drop_table('defects')
     with op.batch_alter_table('reviews', schema=None) as batch_op:
+        batch_op.drop_index('ix_reviews_week')
         batch_op.drop_index(batch_op.f('ix_reviews_reviewer'))
         batch_op.drop_index(batch_op.f('ix_reviews_item_id'))
-        batch_op.drop_index(batch_op.f('ix_reviews_created_at'))
 
     op.drop_table('reviews')
     with op.batch_alter_table('sample_items', schema=None) as batch_op:

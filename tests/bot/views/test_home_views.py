@@ -76,3 +76,18 @@ def test_permalink_and_stats_text() -> None:
     assert permalink("C1", "1700000000.000100") == "https://slack.com/archives/C1/p1700000000000100"
     text = stats_text(user_id="U0REV2", numbers=NUMBERS, team=TEAM)
     assert "<@U0REV2>" in text and "This week*: 7 verdicts" in text and "Defects found*: 5" in text
+
+
+def test_home_shows_high_catches_and_calibration_agreement() -> None:
+    numbers = ReviewerNumbers(
+        week=7, week_defects=2, all_time=120, all_defects=19, fixed_catches=4,
+        week_high=1, all_high=6, week_pairs=4, week_agreed=3, all_pairs=20, all_agreed=17,
+    )  # fmt: skip
+    team = TeamWeek(posted=40, reviewed=30, verdicts=33, defects=5, reviewers=3, high=2, pairs=8, agreed=6)
+    text = all_text(home(numbers=numbers, team=team))
+    assert "7 verdicts · 2 defects (1 high/critical)" in text
+    assert "120 verdicts · 19 defects (6 high/critical)" in text
+    assert "*Calibration agreement*\n75% this week (3 of 4) · 85% all time (17 of 20)" in text
+    assert "*Defects found*\n5 (2 high/critical)" in text and "75% this week (6 of 8)" in text
+    quiet = all_text(home())
+    assert "no calibration pairs this week" in quiet and "high/critical" not in quiet
