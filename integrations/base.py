@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from bot.records import ReplyRecord
+
+
+def hmac_sha256_matches(secret: str, body: bytes, signature: str | None, *, prefix: str = "") -> bool:
+    """Whether `signature` is `prefix` + the hex HMAC-SHA256 of the raw body (constant time)."""
+    if not secret or not signature or not signature.startswith(prefix):
+        return False
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, signature.removeprefix(prefix).strip().lower())
 
 
 class IntegrationError(Exception):

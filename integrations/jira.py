@@ -9,15 +9,13 @@ lost answer finds the issue it already made.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import re
 from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
-from integrations.base import IssueDraft, IssueRef, IssueState, PermanentError, Section
+from integrations.base import IssueDraft, IssueRef, IssueState, PermanentError, Section, hmac_sha256_matches
 from integrations.http import Sleep, make_client, send
 
 VENDOR = "jira"
@@ -145,10 +143,7 @@ def from_settings(settings: Any) -> JiraTracker | None:
 
 def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
     """Check an admin webhook's `X-Hub-Signature: sha256=<hex HMAC-SHA256 of the raw body>`."""
-    if not secret or not header or not header.startswith("sha256="):
-        return False
-    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header.removeprefix("sha256=").strip().lower())
+    return hmac_sha256_matches(secret, body, header, prefix="sha256=")
 
 
 def parse_webhook(body: dict) -> tuple[str, IssueState] | None:

@@ -12,8 +12,6 @@ marker already names the defect group, and one group has one issue.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -29,6 +27,7 @@ from integrations.base import (
     PermanentError,
     Section,
     TransientError,
+    hmac_sha256_matches,
 )
 from integrations.github import render_markdown
 from integrations.http import RETRY_STATUSES, Sleep, make_client, retry_after, send
@@ -231,10 +230,7 @@ def from_settings(settings: Any) -> LinearTracker | None:
 
 def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
     """Check `Linear-Signature: <hex HMAC-SHA256 of the raw body>`."""
-    if not secret or not header:
-        return False
-    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header.strip().lower())
+    return hmac_sha256_matches(secret, body, header)
 
 
 def parse_webhook(body: dict) -> tuple[str, IssueState] | None:
