@@ -104,12 +104,13 @@ def floor(path: Path, db_path: Path) -> tuple[float, float, int]:
 
 
 class PeakMemory(threading.Thread):
-    """Samples the peak RSS (VmHWM) of a process and its children until it ends, in MB."""
+    """Samples the peak RSS (VmHWM) and the CPU time of a process and its children until it ends."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
         self.pid = pid
         self.peaks: dict[int, int] = {}  # pid -> peak kB
+        self.cpu: dict[int, float] = {}  # pid -> CPU seconds when last seen
         self.done = threading.Event()
 
     def run(self) -> None:
@@ -118,6 +119,7 @@ class PeakMemory(threading.Thread):
                 peak = _peak_kb(pid)
                 if peak:
                     self.peaks[pid] = max(peak, self.peaks.get(pid, 0))
+                    self.cpu[pid] = _cpu_seconds(pid) or self.cpu.get(pid, 0.0)
 
     def total_mb(self) -> float:
         return sum(self.peaks.values()) / 1024
@@ -133,6 +135,14 @@ def _children(pid: int) -> list[int]:
         return []
 
 
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 def _peak_kb(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -143,9 +153,9 @@ def _peak_kb(pid: int) -> int:
     return 0
 
 
-def auditbot_import(path: Path, workdir: Path) -> tuple[float, float, float, list[float], str]:
-    """Seconds, CPU seconds, peak RSS in MB (total, per process) and the summary line of
-    `auditbot import` in a child process."""
+def auditbot_import(path: Path, workdir: Path) -> tuple[float, float, float, list[float], list[float], str]:
+    """Seconds, CPU seconds (total, per process as last sampled), peak RSS in MB (total, per
+    process) and the summary line of `auditbot import` in a child process."""
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{workdir / 'auditbot.db'}"}
     env.pop("AUDITBOT_CONFIG", None)
     cli = [sys.executable, "-m", "bot.cli"]
@@ -169,7 +179,8 @@ def auditbot_import(path: Path, workdir: Path) -> tuple[float, float, float, lis
     if child.returncode != 0:
         raise SystemExit(f"auditbot import failed with exit code {child.returncode}")
     peak = max(memory.total_mb(), usage.ru_maxrss / 1024)  # ru_maxrss: the largest single process
-    return seconds, usage.ru_utime + usage.ru_stime, peak, memory.parts_mb(), summary
+    cpu = usage.ru_utime + usage.ru_stime
+    return seconds, cpu, list(memory.cpu.values()), peak, memory.parts_mb(), summary
 
 
 def main() -> int:
@@ -182,7 +193,8 @@ def main() -> int:
         path = args.input.resolve() if args.input else generate(args.n, workdir)
         size_mb = path.stat().st_size / 1e6
         floor_s, floor_cpu, rows = floor(path, workdir / "floor.db")
-        import_s, import_cpu, peak_mb, parts, summary = auditbot_import(path, workdir)
+        import_s, import_cpu, cpu_parts, peak_mb, parts, summary = auditbot_import(path, workdir)
+        load = os.getloadavg()
     ratio = import_s / floor_s
     print(f"input      {rows} replies, {size_mb:.1f} MB")
     print(
@@ -195,8 +207,11 @@ def main() -> int:
     )
     print(f"ratio      {ratio:.2f}x the floor's time (target <= {TARGET_RATIO:.0f}x)")
     print(f"CPU ratio  {import_cpu / floor_cpu:.2f}x the floor's CPU time (both processes; for information)")
+    cpu_split = " + ".join(f"{s:.1f}" for s in cpu_parts)
+    print(f"CPU split  {cpu_split} s per process (CLI, worker; sampled every 50 ms, so a little short)")
     split = " + ".join(f"{mb:.0f}" for mb in parts)
     print(f"peak RSS   {peak_mb:.0f} MB ({split} per process; target < {TARGET_MB} MB)")
+    print(f"load avg   {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1, 5, 15 min; the machine may be shared)")
     ok = ratio <= TARGET_RATIO and peak_mb < TARGET_MB
     print("result     " + ("meets both targets" if ok else "MISSES a target"))
     return 0 if ok else 1

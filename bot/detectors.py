@@ -252,19 +252,24 @@ class Detector:
         records: Sequence[ReplyRecord],
         per_record: dict[int, list[Finding]],
         earlier: Mapping[str, Sequence[PriorReply]] | None = None,
+        *,
+        tickets: Sequence[str] | None = None,
     ) -> list[Finding]:
         """The ticket-level pass of check_batch over `scan(records)`'s result (which it changes).
 
         Split from the scan so that a bulk import can scan in a worker process and settle where
-        the database is; only `ticket_id` of every record is read, the rest only on shared tickets.
+        the database is; only `ticket_id` of every record is read (or `tickets`, the same in
+        order, when given), the rest only on shared tickets.
         """
+        if tickets is None:
+            tickets = [record.ticket_id for record in records]
         # Only tickets with two or more replies (here or stored) need comparing; most have one.
         first: dict[str, int] = {}
         several: dict[str, list[int]] = {}
-        for i, record in enumerate(records):
-            j = first.setdefault(record.ticket_id, i)
+        for i, ticket_id in enumerate(tickets):
+            j = first.setdefault(ticket_id, i)
             if j != i:
-                several.setdefault(record.ticket_id, [j]).append(i)
+                several.setdefault(ticket_id, [j]).append(i)
         for ticket in earlier or ():
             if ticket in first and ticket not in several:
                 several[ticket] = [first[ticket]]

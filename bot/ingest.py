@@ -34,7 +34,7 @@ from bot.records import ReplyRecord
 
 REPLIES = Reply.__table__
 FINDINGS = FindingRow.__table__
-# 21 columns per reply row: 1000 rows stay well under PostgreSQL's 32767 bind parameters.
+# 20 columns per reply row: 1000 rows stay well under PostgreSQL's 32767 bind parameters.
 INSERT_ROWS = 1000
 IN_LIST = 900  # values in one `IN (…)` sent straight to SQLite
 
@@ -140,6 +140,21 @@ class _RowRecord:
         return self._row[REPLY]  # type: ignore[no-any-return]
 
 
+class _RowRecords(Sequence[_RowRecord]):
+    """Rows read as records, one view made per item asked for."""
+
+    def __init__(self, rows: list[Row]) -> None:
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, i):  # type: ignore[no-untyped-def, override]
+        if isinstance(i, slice):
+            return [_RowRecord(row) for row in self._rows[i]]
+        return _RowRecord(self._rows[i])
+
+
 async def _store_source(
     session: AsyncSession,
     source: str,
@@ -150,8 +165,10 @@ async def _store_source(
     now: dt.datetime,
 ) -> IngestResult:
     earlier = await _load_earlier(session, source, rows, checks.window)
-    views: Any = [_RowRecord(row) for row in rows]
-    findings = checks.detector.settle(views, found, earlier)
+    # Views are made lazily: settle() reads a record only on a ticket with several replies.
+    views: Any = _RowRecords(rows)
+    tickets = [row[TICKET_ID] for row in rows]
+    findings = checks.detector.settle(views, found, earlier, tickets=tickets)
     for i in found:  # settle() left exactly the rows with findings; each is flagged
         if not rows[i][FLAGGED]:
             rows[i] = (*rows[i][:FLAGGED], True, *rows[i][FLAGGED + 1 :])

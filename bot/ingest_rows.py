@@ -16,7 +16,7 @@ from typing import Any, NamedTuple, cast
 
 import orjson
 
-from bot.detectors import Detector, Finding, text_key
+from bot.detectors import Detector, Finding
 from bot.records import KbArticle, ReplyRecord
 from integrations.jsonl import (
     _BOM,
@@ -28,13 +28,15 @@ from integrations.jsonl import (
     parse_record,
 )
 
+# `text_key` is left NULL: it doubles the text stored and sent between processes, and the few
+# stored replies a duplicate check reads get their key from `reply` (bot.ingest._load_earlier).
 COLUMNS = (
-    "source", "external_id", "ticket_id", "created_at", "reply", "text_key", "customer_message",
+    "source", "external_id", "ticket_id", "created_at", "reply", "customer_message",
     "ticket_url", "customer_id", "customer_name", "customer_email", "customer_plan", "template_id",
     "kb_articles", "channel", "intent", "language", "csat", "extra", "flagged", "ingested_at",
 )  # fmt: skip
 SOURCE, EXTERNAL_ID, TICKET_ID, CREATED_AT, REPLY = 0, 1, 2, 3, 4
-CSAT, FLAGGED = 17, 19
+CSAT, FLAGGED = 16, 18
 LOW_CSAT = 2
 Row = tuple[Any, ...]
 
@@ -134,7 +136,7 @@ class Preparer:
             kb = None if kb is None else orjson.dumps(kb).decode()
             extra = None if extra is None else orjson.dumps(extra).decode()
         row = (
-            r.source, r.id, r.ticket_id, created, r.reply, text_key(r.reply), r.customer_message,
+            r.source, r.id, r.ticket_id, created, r.reply, r.customer_message,
             r.ticket_url, c.id, c.name, c.email, c.plan, r.template_id, kb, r.channel, r.intent,
             r.language, r.csat, extra, r.csat is not None and r.csat <= LOW_CSAT, ingested,
         )  # fmt: skip
@@ -218,7 +220,7 @@ class Preparer:
             kb_value = None if kb_value is None else _dumps(kb_value).decode()
             extra = _dumps(extra).decode() if extra else None
         row = (
-            source, rid, ticket, stored, reply, " ".join(reply.split()), customer_message, ticket_url,
+            source, rid, ticket, stored, reply, customer_message, ticket_url,
             cid, name, email, plan, template_id, kb_value, channel, intent, language, csat, extra,
             csat is not None and csat <= LOW_CSAT, ingested,
         )  # fmt: skip

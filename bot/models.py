@@ -46,13 +46,19 @@ def _text(**kw: Any) -> Any:
 
 class Reply(SQLModel, table=True):
     __tablename__ = "replies"
-    __table_args__ = (sa.UniqueConstraint("source", "external_id", name="uq_replies_source_id"),)
+    # Indexes are what the queries need, no more (each one costs a large import its writes): the
+    # sampling population, the digest's counts and the export read a created_at window (flagged
+    # rides along so the population is read from the index); duplicates look up tickets.
+    __table_args__ = (
+        sa.UniqueConstraint("source", "external_id", name="uq_replies_source_id"),
+        sa.Index("ix_replies_created_flagged", "created_at", "flagged"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     source: str = Field(max_length=64)
     external_id: str = Field(max_length=255)  # the record's own `id`
     ticket_id: str = Field(max_length=255, index=True)
-    created_at: dt.datetime = _utc(nullable=False, index=True)
+    created_at: dt.datetime = _utc(nullable=False)
     reply: str = _text(nullable=False)
     text_key: str | None = _text()  # normalised reply text, for duplicate detection
     customer_message: str | None = _text()
@@ -61,14 +67,14 @@ class Reply(SQLModel, table=True):
     customer_name: str | None = Field(default=None, max_length=255)
     customer_email: str | None = Field(default=None, max_length=255)
     customer_plan: str | None = Field(default=None, max_length=255)
-    template_id: str | None = Field(default=None, max_length=255, index=True)
+    template_id: str | None = Field(default=None, max_length=255)
     kb_articles: list[dict[str, Any]] | None = _json(default=None)
     channel: str | None = Field(default=None, max_length=64)
     intent: str | None = Field(default=None, max_length=128)
     language: str | None = Field(default=None, max_length=16)
     csat: int | None = None
     extra: dict[str, Any] | None = _json(default=None)  # the record's `metadata`
-    flagged: bool = Field(default=False, index=True)  # has a finding or CSAT <= 2
+    flagged: bool = Field(default=False)  # has a finding or CSAT <= 2
     ingested_at: dt.datetime = _utc(nullable=False)
 
 
@@ -77,7 +83,7 @@ class Finding(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("reply_id", "kind", name="uq_findings_reply_kind"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    reply_id: int = Field(foreign_key="replies.id", index=True)
+    reply_id: int = Field(foreign_key="replies.id")  # uq_findings_reply_kind leads with it
     kind: str = Field(max_length=128)
     evidence: dict[str, Any] | None = _json(default=None)
     created_at: dt.datetime = _utc(nullable=False)

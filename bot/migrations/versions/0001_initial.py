@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 00:46:02.828713
+Create Date: 2026-11-28 01:18:02.798410
 """
 
 import sqlalchemy as sa
@@ -116,9 +116,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('source', 'external_id', name='uq_replies_source_id')
     )
     with op.batch_alter_table('replies', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_replies_created_at'), ['created_at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_replies_flagged'), ['flagged'], unique=False)
-        batch_op.create_index(batch_op.f('ix_replies_template_id'), ['template_id'], unique=False)
+        batch_op.create_index('ix_replies_created_flagged', ['created_at', 'flagged'], unique=False)
         batch_op.create_index(batch_op.f('ix_replies_ticket_id'), ['ticket_id'], unique=False)
 
     op.create_table('sample_batches',
@@ -162,9 +160,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('reply_id', 'kind', name='uq_findings_reply_kind')
     )
-    with op.batch_alter_table('findings', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_findings_reply_id'), ['reply_id'], unique=False)
-
     op.create_table('sample_items',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('batch_id', sa.Integer(), nullable=False),
@@ -269,9 +264,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_sample_items_batch_id'))
 
     op.drop_table('sample_items')
-    with op.batch_alter_table('findings', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_findings_reply_id'))
-
     op.drop_table('findings')
     with op.batch_alter_table('seen_events', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_seen_events_seen_at'))
@@ -280,9 +272,7 @@ def downgrade() -> None:
     op.drop_table('sample_batches')
     with op.batch_alter_table('replies', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_replies_ticket_id'))
-        batch_op.drop_index(batch_op.f('ix_replies_template_id'))
-        batch_op.drop_index(batch_op.f('ix_replies_flagged'))
-        batch_op.drop_index(batch_op.f('ix_replies_created_at'))
+        batch_op.drop_index('ix_replies_created_flagged')
 
     op.drop_table('replies')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
