@@ -54,34 +54,30 @@ async def _record(services, body, client, change) -> bool:  # type: ignore[no-un
     return True
 
 
-async def handle_take(ack, body, action, context, client) -> None:  # type: ignore[no-untyped-def]
-    """Take it: the clicker becomes the owner."""
-    await ack()
-    services, user, group_id = context["services"], body["user"]["id"], _id(action.get("value"))
-    if group_id is None:
-        return
-    now = services.clock.now()
-    await _record(
-        services,
-        body,
-        client,
-        lambda s: defects.take_group(session=s, group_id=group_id, user=user, now=now),
-    )
+def _group_button(operation, doc: str):  # type: ignore[no-untyped-def]
+    """A card button that applies `operation(session=, group_id=, user=, now=)` to its group."""
+
+    async def handle(ack, body, action, context, client) -> None:  # type: ignore[no-untyped-def]
+        await ack()
+        services, user, group_id = context["services"], body["user"]["id"], _id(action.get("value"))
+        if group_id is None:
+            return
+        now = services.clock.now()
+        await _record(
+            services,
+            body,
+            client,
+            lambda s: operation(session=s, group_id=group_id, user=user, now=now),
+        )
+
+    handle.__doc__ = doc
+    return handle
 
 
-async def handle_fixed(ack, body, action, context, client) -> None:  # type: ignore[no-untyped-def]
-    """Fixed: for `tracker = "none"` or a fix made outside the tracker."""
-    await ack()
-    services, user, group_id = context["services"], body["user"]["id"], _id(action.get("value"))
-    if group_id is None:
-        return
-    now = services.clock.now()
-    await _record(
-        services,
-        body,
-        client,
-        lambda s: defects.fix_group(session=s, group_id=group_id, user=user, now=now),
-    )
+handle_take = _group_button(defects.take_group, "Take it: the clicker becomes the owner.")
+handle_fixed = _group_button(
+    defects.fix_group, 'Fixed: for `tracker = "none"` or a fix made outside the tracker.'
+)
 
 
 async def handle_open_wont_fix(ack, body, action, context, client) -> None:  # type: ignore[no-untyped-def]
