@@ -1,54 +1,66 @@
-"""Time to the ack for signed button clicks: the real app against a bare Bolt app that only acks.
+"""Time to the ack for signed button clicks: auditbot against a bare Bolt app that only acks.
 
 usage: python bench/ack.py [--clicks 1000] [--concurrency 20] [--database-url URL] [--strict]
 
-Both apps run under a real uvicorn server on loopback (each in its own thread and event loop),
-with the fake Slack Web API on loopback too. Clicks alternate between the two apps in rounds so
-drift hits both alike; after each round of the real app we wait for its listeners to store the
-verdicts, so its after-ack work does not slow the bare app's next round. Prints p50/p99 for both
-and the p99 ratio (target ≤ 1.5). Exits 1 if a verdict is missing, or with --strict if the
-target is missed.
+Each server runs in its own process, as in production: `auditbot run --http --no-scheduler` and a
+bare Bolt app (same signature check, same uvicorn settings, a listener that only acks). The fake
+Slack Web API runs in a third process; this process only seeds the items and generates load
+(httpx, `--concurrency` clicks in flight, each signed). Every click is "Correct" on its own posted
+item, so each stores one verdict and edits one message. Rounds alternate between the two apps
+(and which goes first) to spread machine noise; after each auditbot round we wait until its
+verdicts are stored, so its after-ack work does not run into the bare app's next round. Prints
+p50/p99 for both and their ratio (target p99 ≤ 1.5×). Exits 1 if a verdict is missing, or with
+--strict if the target is missed. `--database-url postgresql://…` runs on a scratch database
+created next to the given one and dropped afterwards.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import re
+import contextlib
+import os
+import shlex
+import signal
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
-import threading
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
-import uvicorn
+from sqlalchemy.engine import make_url
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # run as a script from anywhere
 
-from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
-from slack_bolt.async_app import AsyncApp
-from slack_sdk.web.async_client import AsyncWebClient
-from starlette.applications import Starlette
-from starlette.routing import Route
-
-from bot.app import build_app, build_client
-from bot.config import AuditConfig, Settings
-from bot.db import Database
-from bot.models import Review
-from bot.views import ids
-from bot.web import build_web
-from tests.bot.seed_reviews import seed_items
-from tests.fakes.signing import TEST_SIGNING_SECRET, block_actions_payload, interaction_body, sign
-from tests.fakes.slack_api import FakeSlack
+from bot.db import Database, create_engine  # noqa: E402
+from bot.models import Review  # noqa: E402
+from bot.views import ids  # noqa: E402
+from tests.bot.seed_reviews import seed_items  # noqa: E402
+from tests.fakes.signing import (  # noqa: E402
+    TEST_SIGNING_SECRET,
+    block_actions_payload,
+    interaction_body,
+    sign,
+)
 
 TARGET = 1.5
 ROUNDS = 10
 WARMUP = 40
+START_TIMEOUT = 60.0
 STORE_TIMEOUT = 120.0
+CONFIG = """
+[slack]
+audit_channel = "C0AUDIT"
+reviewers = ["U0REV1"]
+timezone = "Europe/Berlin"
+"""
 
 
 def free_port() -> int:
@@ -57,48 +69,36 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class Served:
-    """An ASGI app under uvicorn on a loopback port, in a thread with its own event loop."""
-
-    def __init__(self, make_app) -> None:  # type: ignore[no-untyped-def]
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/slack/events"
-        self._make_app = make_app
-        self.server: uvicorn.Server | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        config = uvicorn.Config(
-            self._make_app(),
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            lifespan="off",
-            timeout_keep_alive=120,  # a loaded machine must not close a connection mid-round
-        )
-        self.server = uvicorn.Server(config)
-        self.server.run()
-
-    def __enter__(self) -> Served:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not (self.server and self.server.started):
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        assert self.server is not None
-        self.server.should_exit = True
-        self.thread.join(timeout=20)
+# -- the two helper processes: fake Slack and the bare app -------------------------------------
 
 
-def bare_app(fake: FakeSlack):  # type: ignore[no-untyped-def]
+def serve_fake_slack() -> int:
+    """Fake Slack in this process: prints its URL, answers "updates" with the chat.update count."""
+    from tests.fakes.slack_api import FakeSlack
+
+    with FakeSlack() as fake:
+        print(fake.url, flush=True)
+        for line in sys.stdin:  # until the bench closes our stdin
+            if line.strip() == "updates":
+                print(len(fake.calls("chat.update")), flush=True)
+    return 0
+
+
+def serve_bare(port: int, slack_url: str) -> int:
     """The floor: Bolt with the same signature check and authorization, a listener that only acks."""
+    import re
+
+    import uvicorn
+    from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+    from slack_bolt.async_app import AsyncApp
+    from slack_sdk.web.async_client import AsyncWebClient
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
     app = AsyncApp(
         signing_secret=TEST_SIGNING_SECRET,
-        client=AsyncWebClient(token=fake.token, base_url=fake.url),
+        client=AsyncWebClient(token=os.environ["SLACK_BOT_TOKEN"], base_url=slack_url),
     )
 
     async def only_ack(ack) -> None:  # type: ignore[no-untyped-def]
@@ -110,34 +110,114 @@ def bare_app(fake: FakeSlack):  # type: ignore[no-untyped-def]
     async def endpoint(request):  # type: ignore[no-untyped-def]
         return await handler.handle(request)
 
-    return Starlette(routes=[Route("/slack/events", endpoint, methods=["POST"])])
+    async def healthz(_):  # type: ignore[no-untyped-def]
+        return PlainTextResponse("ok")
+
+    web = Starlette(routes=[Route("/slack/events", endpoint, methods=["POST"]), Route("/healthz", healthz)])
+    # The same uvicorn settings as `auditbot run` (bot/server.py).
+    uvicorn.run(web, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    return 0
 
 
-def bodies(item_ids: list[int]) -> list[bytes]:
-    return [
-        interaction_body(block_actions_payload(ids.VERDICT_CORRECT, str(i), user_id="U0REV1"))
-        for i in item_ids
-    ]
+# -- processes -----------------------------------------------------------------------------------
 
 
-async def fire(url: str, payloads: list[bytes], concurrency: int) -> list[float]:
-    """POST each signed click, at most `concurrency` in flight; seconds to each (ack) response."""
-    gate = asyncio.Semaphore(concurrency)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+class Server:
+    """A server subprocess on a loopback port; stderr goes to a file shown if it fails."""
 
-        async def one(body: bytes) -> float:
-            async with gate:
-                headers = {"Content-Type": "application/x-www-form-urlencoded"}
-                headers.update(sign(body, TEST_SIGNING_SECRET, int(time.time())))
-                started = time.perf_counter()
-                response = await client.post(url, content=body, headers=headers)
-                elapsed = time.perf_counter() - started
-                if response.status_code != 200:
-                    raise RuntimeError(f"{url} answered {response.status_code}: {response.text[:200]}")
-                return elapsed
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], port: int, workdir: Path) -> None:
+        self.name, self.port = name, port
+        self.url = f"http://127.0.0.1:{port}/slack/events"
+        self.log = workdir / f"{name}.log"
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(argv, env=env, cwd=workdir, stdout=log, stderr=log)
 
-        return list(await asyncio.gather(*(one(b) for b in payloads)))
+    async def ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        async with httpx.AsyncClient(timeout=2) as client:
+            while True:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"{self.name} exited {self.proc.returncode}:\n{self.tail()}")
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get(f"http://127.0.0.1:{self.port}/healthz")).status_code == 200:
+                        return
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{self.name} did not start:\n{self.tail()}")
+                await asyncio.sleep(0.1)
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system, all threads) the server has used; 0 where /proc is missing."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def tail(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # uvicorn shuts down cleanly (a profiler writes out)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class FakeSlackProcess:
+    """The fake Slack Web API in a child process, asked over its stdin."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--serve-fake-slack"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
+        assert self.proc.stdout is not None and self.proc.stdin is not None
+        self.url = self.proc.stdout.readline().strip()
+        if not self.url:
+            raise RuntimeError("fake Slack did not start")
+
+    def updates(self) -> int:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write("updates\n")
+        self.proc.stdin.flush()
+        return int(self.proc.stdout.readline())
+
+    def stop(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+
+
+# -- database ------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def scratch_database(url: str | None) -> Iterator[str]:
+    """A temporary SQLite file, or a PostgreSQL database created next to `url` and dropped after."""
+    if not url or make_url(url).get_backend_name() == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="auditbot-bench-") as tmp:
+            yield url or f"sqlite:///{tmp}/bench.db"
+        return
+    base = make_url(url)
+    name = f"auditbot_bench_{uuid.uuid4().hex[:10]}"
+
+    async def admin(sql: str) -> None:
+        engine = create_engine(str(base.render_as_string(hide_password=False)), isolation_level="AUTOCOMMIT")
+        async with engine.connect() as conn:
+            await conn.execute(sa.text(sql))
+        await engine.dispose()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def stored(db: Database) -> int:
@@ -150,69 +230,139 @@ async def wait_stored(db: Database, expected: int) -> None:
     while await stored(db) < expected:
         if time.monotonic() > deadline:
             raise TimeoutError(f"only {await stored(db)} of {expected} verdicts stored")
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.02)
+
+
+async def seed(url: str, slack_url: str, token: str, count: int) -> list[int]:
+    """`count` sample items, each posted as a message in the fake (so chat.update finds it)."""
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    db = Database(url)
+    await db.upgrade()
+    poster = AsyncWebClient(token=token, base_url=slack_url)
+    stamps = [(await poster.chat_postMessage(channel="C0AUDIT", text="item"))["ts"] for _ in range(count)]
+    items = await seed_items(db, count, message_ts=stamps)
+    await db.dispose()
+    return items
+
+
+# -- load ----------------------------------------------------------------------------------------
+
+
+def bodies(item_ids: list[int]) -> list[bytes]:
+    return [
+        interaction_body(block_actions_payload(ids.VERDICT_CORRECT, str(i), user_id="U0REV1"))
+        for i in item_ids
+    ]
+
+
+async def fire(client: httpx.AsyncClient, url: str, payloads: list[bytes], concurrency: int) -> list[float]:
+    """POST each signed click, at most `concurrency` in flight; seconds to each (ack) response."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(body: bytes) -> float:
+        async with gate:
+            headers = {"Content-Type": "application/x-www-form-urlencoded"}
+            headers.update(sign(body, TEST_SIGNING_SECRET, int(time.time())))
+            started = time.perf_counter()
+            response = await client.post(url, content=body, headers=headers)
+            elapsed = time.perf_counter() - started
+            if response.status_code != 200:
+                raise RuntimeError(f"{url} answered {response.status_code}: {response.text[:200]}")
+            return elapsed
+
+    return list(await asyncio.gather(*(one(b) for b in payloads)))
 
 
 def quantile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q * 100) - 1]
 
 
-async def main(args: argparse.Namespace) -> int:
-    url = args.database_url or f"sqlite:///{tempfile.mkdtemp(prefix='auditbot-bench-')}/bench.db"
-    config = AuditConfig.model_validate(
-        {"slack": {"audit_channel": "C0AUDIT", "reviewers": ["U0REV1"], "timezone": "Europe/Berlin"}}
+async def measure(args: argparse.Namespace, url: str, fake: FakeSlackProcess, workdir: Path) -> int:
+    token = "xoxb-test-token"
+    count = args.clicks + WARMUP
+    items = await seed(url, fake.url, token, count)
+    (workdir / "auditbot.toml").write_text(CONFIG)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "AUDITBOT_", "DATABASE_"))}
+    env.update(
+        PYTHONPATH=str(REPO),
+        SLACK_BOT_TOKEN=token,
+        SLACK_SIGNING_SECRET=TEST_SIGNING_SECRET,
+        SLACK_API_URL=fake.url,
+        DATABASE_URL=url,
+        AUDITBOT_CONFIG=str(workdir / "auditbot.toml"),
     )
-    with FakeSlack() as fake:
-        settings = Settings(
-            _env_file=None,
-            slack_bot_token=fake.token,
-            slack_signing_secret=TEST_SIGNING_SECRET,
-            slack_api_url=fake.url,
-            database_url=url,
-        )
-        setup = Database(url)
-        await setup.upgrade()
-        # Every click is on its own posted item, so every click stores (and edits) one verdict.
-        poster = build_client(settings)
-        count = args.clicks + WARMUP
-        stamps = [(await poster.chat_postMessage(channel="C0AUDIT", text="item"))["ts"] for _ in range(count)]
-        items = await seed_items(setup, count, message_ts=stamps)
-        await setup.dispose()
-
-        def real_app():  # type: ignore[no-untyped-def]
-            # Built inside the server thread so its engine's connections belong to that loop.
-            return build_web(build_app(settings, config, Database(url)))
-
-        check = Database(url)
-        with Served(real_app) as real, Served(lambda: bare_app(fake)) as bare:
+    port = free_port()
+    run = [sys.executable, "-m", "bot.cli", "run", "--http", "--no-scheduler", "--host", "127.0.0.1"]
+    real = Server("auditbot", [*shlex.split(args.wrap or ""), *run, "--port", str(port)], env, port, workdir)
+    port = free_port()
+    floor = [sys.executable, str(Path(__file__).resolve()), "--serve-bare", str(port), fake.url]
+    bare = Server("bare", floor, env, port, workdir)
+    check = Database(url)
+    times: dict[str, list[float]] = {"bare": [], "real": []}
+    try:
+        await real.ready()
+        await bare.ready()
+        # One client (and pool of kept-alive connections) per app, so no round opens connections.
+        limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
+        async with (
+            httpx.AsyncClient(limits=limits, timeout=30) as to_bare,
+            httpx.AsyncClient(limits=limits, timeout=30) as to_real,
+        ):
+            apps = {"bare": (to_bare, bare.url), "real": (to_real, real.url)}
             warm, measured = items[:WARMUP], items[WARMUP:]
-            await fire(bare.url, bodies(warm), args.concurrency)
-            await fire(real.url, bodies(warm), args.concurrency)
+            await fire(*apps["bare"], bodies(warm), args.concurrency)
+            await fire(*apps["real"], bodies(warm), args.concurrency)
             await wait_stored(check, WARMUP)
-            times: dict[str, list[float]] = {"bare": [], "real": []}
+            cpu = {"bare": -bare.cpu_seconds(), "real": -real.cpu_seconds(), "client bare": 0.0}
+            cpu["client real"] = 0.0
             size = -(-len(measured) // ROUNDS)
             done = WARMUP
-            for start in range(0, len(measured), size):
-                chunk = measured[start : start + size]
-                times["bare"] += await fire(bare.url, bodies(chunk), args.concurrency)
-                times["real"] += await fire(real.url, bodies(chunk), args.concurrency)
-                done += len(chunk)
-                await wait_stored(check, done)
-            total = await stored(check)
-            deadline = time.monotonic() + STORE_TIMEOUT  # the message edit follows the commit
-            while len(fake.calls("chat.update")) < total and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            updates = len(fake.calls("chat.update"))
+            for number, start in enumerate(range(0, len(measured), size)):
+                chunk = bodies(measured[start : start + size])
+                for name in ("bare", "real") if number % 2 == 0 else ("real", "bare"):
+                    started = time.process_time()
+                    times[name] += await fire(*apps[name], chunk, args.concurrency)
+                    cpu[f"client {name}"] += time.process_time() - started
+                    if name == "real":
+                        done += len(chunk)
+                        await wait_stored(check, done)
+        total = await stored(check)
+        deadline = time.monotonic() + STORE_TIMEOUT  # the message edit follows the commit
+        while (updates := fake.updates()) < total and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        cpu["bare"] += bare.cpu_seconds()
+        cpu["real"] += real.cpu_seconds()
+    finally:
         await check.dispose()
+        real.stop()
+        bare.stop()
+    return report(args, url, times, cpu, total, count, updates)
 
+
+def report(
+    args: argparse.Namespace,
+    url: str,
+    times: dict[str, list[float]],
+    cpu: dict[str, float],
+    total: int,
+    count: int,
+    updates: int,
+) -> int:
     p50 = {k: quantile(v, 0.50) * 1000 for k, v in times.items()}
     p99 = {k: quantile(v, 0.99) * 1000 for k, v in times.items()}
-    ratio = p99["real"] / p99["bare"]
+    ratio, p50_ratio = p99["real"] / p99["bare"], p50["real"] / p50["bare"]
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"{args.clicks} signed clicks per app, concurrency {args.concurrency}, {url.split(':')[0]}")
+    print(f"  load average        : {load} ({os.cpu_count()} CPUs)")
     print(f"  bare Bolt (ack only): p50 {p50['bare']:7.2f} ms   p99 {p99['bare']:7.2f} ms")
     print(f"  auditbot            : p50 {p50['real']:7.2f} ms   p99 {p99['real']:7.2f} ms")
-    p50_ratio = p50["real"] / p50["bare"]
     print(f"  ratio               : p50 {p50_ratio:.2f}x   p99 {ratio:.2f}x (target <= {TARGET}x)")
+    clicks = len(times["real"])
+    per_click = {k: v * 1000 / clicks for k, v in cpu.items()}
+    print(f"  server CPU per click: bare {per_click['bare']:.2f} ms, auditbot {per_click['real']:.2f} ms")
+    client = f"{per_click['client bare']:.2f} ms (bare rounds), {per_click['client real']:.2f} ms (auditbot)"
+    print(f"  load generator CPU  : {client}")
     print(f"  verdicts stored     : {total} of {count} clicks; item messages edited: {updates}")
     if total != count:
         print("FAIL: not every click stored its verdict")
@@ -224,10 +374,26 @@ async def main(args: argparse.Namespace) -> int:
     return 0
 
 
+def main(args: argparse.Namespace) -> int:
+    if args.serve_fake_slack:
+        return serve_fake_slack()
+    if args.serve_bare:
+        return serve_bare(int(args.serve_bare[0]), args.serve_bare[1])
+    fake = FakeSlackProcess()
+    try:
+        with scratch_database(args.database_url) as url, tempfile.TemporaryDirectory() as tmp:
+            return asyncio.run(measure(args, url, fake, Path(tmp)))
+    finally:
+        fake.stop()
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clicks", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--database-url", help="default: a temporary SQLite file")
     parser.add_argument("--strict", action="store_true", help="exit 1 when the p99 target is missed")
-    sys.exit(asyncio.run(main(parser.parse_args())))
+    parser.add_argument("--wrap", help="prefix for the auditbot command, e.g. a profiler")
+    parser.add_argument("--serve-fake-slack", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-bare", nargs=2, metavar=("PORT", "SLACK_URL"), help=argparse.SUPPRESS)
+    sys.exit(main(parser.parse_args()))

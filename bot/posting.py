@@ -69,10 +69,17 @@ def holder_of(services: Services) -> str:
 # -- what the messages show -------------------------------------------------------------------
 
 
+# Built once: item_view runs after every verdict, on the event loop that also acks the next clicks.
+_FINDINGS_OF = (
+    select(Finding)
+    .where(Finding.reply_id.in_(sa.bindparam("reply_ids", expanding=True)))  # type: ignore[attr-defined]
+    .order_by(Finding.id)
+)
+_BATCH_SIZE = select(sa.func.count()).where(SampleItem.batch_id == sa.bindparam("batch_id"))
+
+
 async def findings_by_reply(session: AsyncSession, reply_ids: Sequence[int]) -> dict[int, list[FindingPair]]:
-    rows = await session.execute(
-        select(Finding).where(Finding.reply_id.in_(reply_ids)).order_by(Finding.id)  # type: ignore[attr-defined]
-    )
+    rows = await session.execute(_FINDINGS_OF, {"reply_ids": list(reply_ids)})
     found: dict[int, list[FindingPair]] = {}
     for row in rows.scalars():
         found.setdefault(row.reply_id, []).append((row.kind, dict(row.evidence or {})))
@@ -117,7 +124,7 @@ async def item_view(
         return None
     reply = await session.get(Reply, item.reply_id)
     assert reply is not None  # foreign key
-    total = await session.scalar(select(sa.func.count()).where(SampleItem.batch_id == item.batch_id))
+    total = await session.scalar(_BATCH_SIZE, {"batch_id": item.batch_id})
     findings = (await findings_by_reply(session, [reply.id])).get(reply.id, [])  # type: ignore[list-item]
     return reply_item_view(
         reply,

@@ -10,7 +10,7 @@ from bot.posting import item_view
 from bot.views import ids
 from bot.views import review as review_views
 from bot.views.sample import build_full_text_modal
-from handlers.publish import after_ack_gate, deliver_soon, publish_outcome
+from handlers.publish import after_ack_gate, deliver_soon, edited_item, publish_outcome
 
 VERDICT_OF = {ids.VERDICT_CORRECT: "correct", ids.VERDICT_UNSURE: "unsure"}
 
@@ -45,20 +45,23 @@ async def handle_verdict(ack, body, action, context, client) -> None:  # type: i
         await refuse(client, body, review_views.unknown_item_text())
         return
     async with after_ack_gate(services):
-        try:
-            async with services.db.transaction() as session:
-                outcome = await reviews.record_verdict(
-                    session=session,
-                    item_id=item_id,
-                    reviewer=user,
-                    verdict=VERDICT_OF[action["action_id"]],
-                    now=services.clock.now(),
-                )
-        except reviews.UnknownItem:
-            await refuse(client, body, review_views.unknown_item_text())
-            return
+        async with services.db.session() as session:
+            try:
+                async with session.begin():
+                    outcome = await reviews.record_verdict(
+                        session=session,
+                        item_id=item_id,
+                        reviewer=user,
+                        verdict=VERDICT_OF[action["action_id"]],
+                        now=services.clock.now(),
+                    )
+            except reviews.UnknownItem:
+                await refuse(client, body, review_views.unknown_item_text())
+                return
+            # Read after the commit, in the same session: the item is already loaded.
+            view = await edited_item(session, outcome)
         deliver_soon(services, outcome.slack_effects)  # a withdrawn defect: its card changes
-        await publish_outcome(services, client, outcome)
+        await publish_outcome(services, client, outcome, view)
 
 
 async def handle_open_defect_modal(ack, body, action, context, client) -> None:  # type: ignore[no-untyped-def]

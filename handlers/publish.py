@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot import reviews
 from bot.access import access_of
 from bot.posting import item_view
 from bot.views import review as review_views
-from bot.views.sample import build_sample_item, item_fallback
+from bot.views.sample import ItemView, build_sample_item, item_fallback
 
 AFTER_ACK_WORKERS = 2
 DELIVERIES = "delivery_tasks"  # services.extras key: the running background deliveries
@@ -49,16 +51,30 @@ def _log_failure(task: asyncio.Task) -> None:  # type: ignore[type-arg]
         log.error("delivering a verdict's Slack effects failed; the outbox flush retries", exc_info=error)
 
 
-async def publish_outcome(services, client, outcome: reviews.Outcome) -> None:  # type: ignore[no-untyped-def]
-    """Show who said what on the item message; ask for a second look; report calibration results."""
+async def edited_item(session: AsyncSession, outcome: reviews.Outcome) -> ItemView | None:
+    """The item as its message should now read, or None when the message needs no edit."""
+    item = outcome.item
+    if not outcome.changed or not item.channel or not item.message_ts or item.id is None:
+        return None  # a repeated click (the message already says this), or not posted (yet)
+    lines = review_views.verdict_lines(outcome.reviews, double_review=item.double_review)
+    return await item_view(session, item.id, lines)
+
+
+async def publish_outcome(  # type: ignore[no-untyped-def]
+    services, client, outcome: reviews.Outcome, view: ItemView | None = None
+) -> None:
+    """Show who said what on the item message; ask for a second look; report calibration results.
+
+    `view` is `edited_item(...)` when the caller read it already (in the verdict's own session).
+    """
     if not outcome.changed:
         return  # a repeated click: the message already says this
     item = outcome.item
     if not item.channel or not item.message_ts:
         return  # not posted (yet): nothing to edit
-    lines = review_views.verdict_lines(outcome.reviews, double_review=item.double_review)
-    async with services.db.session() as session:
-        view = await item_view(session, item.id, lines)
+    if view is None:
+        async with services.db.session() as session:
+            view = await edited_item(session, outcome)
     if view is not None:
         await client.chat_update(
             channel=item.channel, ts=item.message_ts, text=item_fallback(view), blocks=build_sample_item(view)
