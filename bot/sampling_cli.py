@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import sys
 
 from bot.app import Services
 from bot.cli import CliEnv, UsageError
@@ -22,11 +23,18 @@ from bot.sampling import (
 )
 from bot.views.sample import build_sample_header, build_sample_item, builder_link
 
+DRY_RUN_CHANNEL = "C0PREVIEW"
+
 
 async def command_sample(args: argparse.Namespace, env: CliEnv) -> int:
     seed = args.seed
     if seed is not None and not 0 <= seed <= MAX_SEED:
         raise UsageError(f"--seed: {seed} is out of range; use 0 to {MAX_SEED}")
+    if args.dry_run and not env.config.slack.audit_channel:
+        # A preview needs no Slack at all: stand in for the channel rather than refuse.
+        slack = env.config.slack.model_copy(update={"audit_channel": DRY_RUN_CHANNEL})
+        env._config = env.config.model_copy(update={"slack": slack})
+        print(f"note: no audit channel configured; previewing as {DRY_RUN_CHANNEL}", file=sys.stderr)
     channel = audit_channel(env.config)
     day = args.date or local_today(env.config, env.clock.now())
     if args.dry_run:

@@ -90,6 +90,19 @@ def test_dry_run_prints_block_kit_and_builder_links_and_stores_nothing(
     assert messages_of(capsys.readouterr().out) == printed
 
 
+def test_dry_run_without_any_configuration_previews_anyway(
+    cli_env, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("AUDITBOT_CONFIG")  # no auditbot.toml, no AUDIT_CHANNEL, no token
+    Path("auditbot.toml").unlink()
+    assert main(["sample", "--date", "2026-11-27", "--dry-run"]) == 0
+    captured = capsys.readouterr()
+    assert "no audit channel configured" in captured.err
+    printed = messages_of(captured.out)
+    assert len(printed) == 1 + 12  # default size 20, but only 12 replies that day
+    assert main(["sample", "--date", "2026-11-27"]) == 2  # a real run still needs Slack
+
+
 def test_bad_seed_exits_2(cli_env, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sample", "--dry-run", "--seed", str(2**31)]) == 2
     assert "--seed" in capsys.readouterr().err
