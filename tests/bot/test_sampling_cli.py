@@ -99,7 +99,9 @@ def test_dry_run_without_any_configuration_previews_anyway(
     captured = capsys.readouterr()
     assert "no audit channel configured" in captured.err
     printed = messages_of(captured.out)
-    assert len(printed) == 1 + 12  # default size 20, but only 12 replies that day
+    header = json.dumps(printed[0][1], ensure_ascii=False)
+    assert "AI replies from Thu 26 Nov" in header  # the default time zone is UTC
+    assert len(printed) == 1 + 11  # default size 20, but only 11 replies that UTC day
     assert main(["sample", "--date", "2026-11-27"]) == 2  # a real run still needs Slack
 
 
