@@ -32,17 +32,24 @@ async def refuse(client, body: dict, text: str) -> None:  # type: ignore[no-unty
         await client.chat_postEphemeral(channel=channel, user=body["user"]["id"], text=text)
 
 
+async def reviewer_item(services, body, action, client) -> int | None:  # type: ignore[no-untyped-def]
+    """The clicked item's id when a reviewer clicked a live item; otherwise tell them why not."""
+    if not await access_of(services).is_reviewer(body["user"]["id"]):
+        await refuse(client, body, review_views.not_a_reviewer_text(services.config.slack.admins))
+        return None
+    item_id = item_id_of(action)
+    if item_id is None:
+        await refuse(client, body, review_views.unknown_item_text())
+    return item_id
+
+
 async def handle_verdict(ack, body, action, context, client) -> None:  # type: ignore[no-untyped-def]
     """Correct / Not sure: record (or edit) this reviewer's verdict, then edit the item message."""
     await ack()
     services = context["services"]
     user = body["user"]["id"]
-    if not await access_of(services).is_reviewer(user):
-        await refuse(client, body, review_views.not_a_reviewer_text(services.config.slack.admins))
-        return
-    item_id = item_id_of(action)
+    item_id = await reviewer_item(services, body, action, client)
     if item_id is None:
-        await refuse(client, body, review_views.unknown_item_text())
         return
     async with after_ack_gate(services):
         async with services.db.session() as session:
@@ -69,12 +76,8 @@ async def handle_open_defect_modal(ack, body, action, context, client) -> None: 
     await ack()
     services = context["services"]
     user = body["user"]["id"]
-    if not await access_of(services).is_reviewer(user):
-        await refuse(client, body, review_views.not_a_reviewer_text(services.config.slack.admins))
-        return
-    item_id = item_id_of(action)
+    item_id = await reviewer_item(services, body, action, client)
     if item_id is None:
-        await refuse(client, body, review_views.unknown_item_text())
         return
     config = services.config
     async with services.db.session() as session:
