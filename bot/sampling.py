@@ -197,6 +197,31 @@ async def plan_draw(
     return (start, end), draw
 
 
+def batch_of(
+    channel: str,
+    day: dt.date,
+    window: tuple[dt.datetime, dt.datetime],
+    draw: Draw,
+    *,
+    seed: int,
+    created_at: dt.datetime,
+) -> SampleBatch:
+    """The batch row for a draw (not added to any session)."""
+    return SampleBatch(
+        channel=channel,
+        day=day,
+        window_start=window[0],
+        window_end=window[1],
+        seed=seed,
+        population=draw.population,
+        flagged_population=draw.flagged_population,
+        unflagged_population=draw.unflagged_population,
+        flagged_drawn=draw.flagged_drawn,
+        unflagged_drawn=draw.unflagged_drawn,
+        created_at=created_at,
+    )
+
+
 async def ensure_batch(
     db: Database, config: AuditConfig, day: dt.date, now: dt.datetime, *, seed: int | None = None
 ) -> SampleBatch:
@@ -213,19 +238,7 @@ async def ensure_batch(
             if existing is not None:
                 return existing
             (start, end), draw = await plan_draw(session, config, channel, day, seed)
-            batch = SampleBatch(
-                channel=channel,
-                day=day,
-                window_start=start,
-                window_end=end,
-                seed=seed,
-                population=draw.population,
-                flagged_population=draw.flagged_population,
-                unflagged_population=draw.unflagged_population,
-                flagged_drawn=draw.flagged_drawn,
-                unflagged_drawn=draw.unflagged_drawn,
-                created_at=now,
-            )
+            batch = batch_of(channel, day, (start, end), draw, seed=seed, created_at=now)
             session.add(batch)
             try:
                 await session.flush()

@@ -9,12 +9,12 @@ import sys
 
 from bot.app import Services
 from bot.cli import CliEnv, UsageError
-from bot.models import SampleBatch
 from bot.posting import Slot, batch_views, header_view, slot_views
 from bot.sampling import (
     MAX_SEED,
     audit_channel,
     batch_items,
+    batch_of,
     default_seed,
     get_batch,
     local_today,
@@ -74,16 +74,7 @@ async def preview(services: Services, day: dt.date, seed: int | None) -> list[tu
             slots = [Slot(p.reply_id, 0, n, p.double_review) for n, p in enumerate(draw.picks, 1)]
             views = await slot_views(session, slots)
             doubles = sum(pick.double_review for pick in draw.picks)
-            batch = SampleBatch(
-                channel=channel,
-                day=day,
-                window_start=start,
-                window_end=end,
-                seed=seed,
-                population=draw.population,
-                flagged_drawn=draw.flagged_drawn,
-                created_at=start,
-            )
+            batch = batch_of(channel, day, (start, end), draw, seed=seed, created_at=start)
             note = f"dry run: not stored, seed {seed}"
     header = header_view(services, batch, len(views), doubles)
     messages = [(f"header ({note})", [b.to_dict() for b in build_sample_header(header)])]
