@@ -169,17 +169,9 @@ async def fix_group(
     if group.status == "fixed":
         return group
     group.status, group.fixed_at, group.open_key, group.reason = "fixed", now, None, None
-    by = f" by <@{user}>" if user else (" on the tracker" if via_tracker else "")
     thanks = await reviewer_mentions(session, group.id)
-    text = f"✅ Fixed{by}" + (f" — thanks {thanks} who caught it" if thanks else "")
-    await announce(
-        session,
-        group,
-        text,
-        now,
-        tracker_note=None if via_tracker else f"Marked fixed in Slack by {user}.",
-        state=None if via_tracker else "done",
-    )
+    text = f"✅ Fixed{_by(user, via_tracker)}" + (f" — thanks {thanks} who caught it" if thanks else "")
+    await _announce_state(session, group, text, now, via_tracker, f"Marked fixed in Slack by {user}.", "done")
     return group
 
 
@@ -211,16 +203,33 @@ async def reopen_group(
     holder = await open_group(session, group.fingerprint)
     group.status, group.fixed_at, group.reason, group.merged_into_id = "open", None, None, None
     group.open_key = group.fingerprint if holder is None else None
-    by = f" by <@{user}>" if user else (" on the tracker" if via_tracker else "")
+    text = f"🔁 Reopened{_by(user, via_tracker)}."
+    await _announce_state(session, group, text, now, via_tracker, "Reopened in Slack.", "open")
+    return group
+
+
+def _by(user: str | None, via_tracker: bool) -> str:
+    return f" by <@{user}>" if user else (" on the tracker" if via_tracker else "")
+
+
+async def _announce_state(
+    session: AsyncSession,
+    group: DefectGroup,
+    text: str,
+    now: dt.datetime,
+    via_tracker: bool,
+    tracker_note: str,
+    state: str,
+) -> None:
+    """A status change; one that came from the tracker is not sent back to it."""
     await announce(
         session,
         group,
-        f"🔁 Reopened{by}.",
+        text,
         now,
-        tracker_note=None if via_tracker else "Reopened in Slack.",
-        state=None if via_tracker else "open",
+        tracker_note=None if via_tracker else tracker_note,
+        state=None if via_tracker else state,
     )
-    return group
 
 
 async def open_group(session: AsyncSession, key: str) -> DefectGroup | None:
