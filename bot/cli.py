@@ -12,17 +12,16 @@ import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
-
-import sqlalchemy as sa
 
 from bot import __version__
 from bot.clock import Clock, SystemClock
 from bot.config import AuditConfig, ConfigError, Settings, effective, load_config
-from bot.db import MIGRATIONS, Database, head_revision
 
-if TYPE_CHECKING:  # bot.app imports Slack Bolt: seconds that commands without Slack need not pay
-    from bot.app import Services
+if TYPE_CHECKING:  # imported where used: `auditbot import` starts its worker before these load
+    from bot.app import Services  # Slack Bolt: seconds that commands without Slack need not pay
+    from bot.db import Database  # SQLAlchemy
 
 log = logging.getLogger("auditbot")
 
@@ -49,6 +48,8 @@ class CliEnv:
     async def database(self, *, upgrade_sqlite: bool = True) -> Database:
         """The database, with SQLite brought up to date; PostgreSQL must be at the newest revision."""
         if self._db is None:
+            from bot.db import Database
+
             db = Database(self.settings.database_url)
             try:
                 if db.engine.dialect.name == "sqlite" and upgrade_sqlite:
@@ -85,7 +86,7 @@ def _single_head() -> str | None:
     second on every command); None unless the history is one plain chain."""
     revisions: set[str] = set()
     parents: set[str] = set()
-    for path in (MIGRATIONS / "versions").glob("*.py"):
+    for path in (Path(__file__).with_name("migrations") / "versions").glob("*.py"):
         found = _REVISION.findall(path.read_text())
         if not found:
             continue
@@ -100,6 +101,8 @@ def _single_head() -> str | None:
 
 async def _at_head(db: Database) -> bool:
     """True when the database is already at the single head: `alembic upgrade` can be skipped."""
+    import sqlalchemy as sa
+
     head = _single_head()
     if head is None:
         return False
@@ -112,6 +115,8 @@ async def _at_head(db: Database) -> bool:
 
 
 async def _require_head(db: Database) -> None:
+    from bot.db import head_revision
+
     try:
         current = await db.current_revision()
     except Exception as exc:
@@ -206,6 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def command_db(args: argparse.Namespace, env: CliEnv) -> int:
+    from bot.db import Database
+
     db = Database(env.settings.database_url)
     try:
         if args.action == "upgrade":

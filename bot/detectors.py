@@ -257,26 +257,57 @@ class Detector:
     ) -> list[Finding]:
         """The ticket-level pass of check_batch over `scan(records)`'s result (which it changes).
 
-        Split from the scan so that a bulk import can scan in a worker process and settle where
-        the database is; only `ticket_id` of every record is read (or `tickets`, the same in
-        order, when given), the rest only on shared tickets.
+        Two steps, which a bulk import runs apart: `within_batch` (a worker process can run it
+        with the scan) and `with_stored` (where the database is). Only `ticket_id` of every
+        record is read (or `tickets`, the same in order, when given), the rest only on tickets
+        with several replies.
         """
         if tickets is None:
             tickets = [record.ticket_id for record in records]
-        # Only tickets with two or more replies (here or stored) need comparing; most have one.
+        self.within_batch(records, per_record, tickets)
+        if earlier:
+            self.with_stored(records, per_record, earlier, tickets)
+        return [f for i in sorted(per_record) for f in per_record[i]]
+
+    def within_batch(
+        self, records: Sequence[ReplyRecord], per_record: _ByIndex, tickets: Sequence[str]
+    ) -> None:
+        """Compare the replies of each ticket with two or more of them in the batch."""
         first: dict[str, int] = {}
         several: dict[str, list[int]] = {}
         for i, ticket_id in enumerate(tickets):
             j = first.setdefault(ticket_id, i)
             if j != i:
                 several.setdefault(ticket_id, [j]).append(i)
-        for ticket in earlier or ():
-            if ticket in first and ticket not in several:
-                several[ticket] = [first[ticket]]
-        for ticket, indexes in several.items():
-            priors = (earlier or {}).get(ticket, ())
-            self._compare_within_ticket(records, indexes, priors, per_record)
-        return [f for i in sorted(per_record) for f in per_record[i]]
+        for indexes in several.values():
+            self._compare_within_ticket(records, indexes, (), per_record)
+
+    def with_stored(
+        self,
+        records: Sequence[ReplyRecord],
+        per_record: _ByIndex,
+        earlier: Mapping[str, Sequence[PriorReply]],
+        tickets: Sequence[str],
+    ) -> None:
+        """After `within_batch`: compare again, with the stored replies, the tickets that have some.
+
+        The duplicates found within the batch are dropped and found again with the stored
+        replies in view; a repeated finding dropped within the batch stays dropped (what the
+        stored replies have shown only adds to what counts as shown), so the result is the one
+        a single pass over batch and stored replies gives.
+        """
+        on_ticket: dict[str, list[int]] = {}
+        for i, ticket_id in enumerate(tickets):
+            if ticket_id in earlier:
+                on_ticket.setdefault(ticket_id, []).append(i)
+        for ticket, indexes in on_ticket.items():
+            for i in indexes:
+                kept = [f for f in per_record.get(i, ()) if f.kind != "duplicate_reply"]
+                if kept:
+                    per_record[i] = kept
+                else:
+                    per_record.pop(i, None)
+            self._compare_within_ticket(records, indexes, earlier[ticket], per_record)
 
     def _scan(self, records: Sequence[ReplyRecord]) -> _ByIndex:
         """Findings by index in `records`; indexes without findings are absent."""

@@ -12,16 +12,17 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import DetectorsConfig
 from bot.db import Database
-from bot.detectors import Detector, Finding, PriorReply, finding_key, text_key
+from bot.detectors import Finding, PriorReply, finding_key, text_key
 from bot.ingest_rows import (
     COLUMNS,
     CREATED_AT,
     EXTERNAL_ID,
     FLAGGED,
     REPLY,
+    SOURCE,
     TICKET_ID,
+    Checks,
     Prepared,
     Preparer,
     Row,
@@ -37,18 +38,6 @@ FINDINGS = FindingRow.__table__
 # 20 columns per reply row: 1000 rows stay well under PostgreSQL's 32767 bind parameters.
 INSERT_ROWS = 1000
 IN_LIST = 900  # values in one `IN (…)` sent straight to SQLite
-
-
-@dataclass(frozen=True)
-class Checks:
-    """The detectors and the duplicate window: build once per import or request."""
-
-    detector: Detector
-    window: dt.timedelta
-
-    @classmethod
-    def from_config(cls, config: DetectorsConfig) -> Checks:
-        return cls(Detector(config), dt.timedelta(hours=config.duplicate_window_hours))
 
 
 @dataclass
@@ -100,19 +89,13 @@ async def store_prepared(
 ) -> IngestResult:
     """Insert a prepared batch (rows made for this session's database) inside the caller's transaction."""
     rows, found = batch.rows, batch.found
-    result = IngestResult(received=len(rows))
-    # A repeated (source, id) within the batch is "already present" from its second copy on.
-    by_source: dict[str, list[int]] = {}
-    seen: set[tuple[str, str]] = set()
-    for i, row in enumerate(rows):
-        key = (row[0], row[EXTERNAL_ID])
-        if key not in seen:
-            seen.add(key)
-            by_source.setdefault(row[0], []).append(i)
-    for source, indexes in by_source.items():
-        if len(indexes) == len(rows):
+    result = IngestResult(received=len(rows) + batch.repeated)
+    sources = {row[SOURCE] for row in rows}
+    for source in sources:
+        if len(sources) == 1:
             part_rows, part_found = rows, found
         else:
+            indexes = [i for i, row in enumerate(rows) if row[SOURCE] == source]
             position = {i: j for j, i in enumerate(indexes)}
             part_rows = [rows[i] for i in indexes]
             part_found = {position[i]: f for i, f in found.items() if i in position}
@@ -165,11 +148,12 @@ async def _store_source(
     now: dt.datetime,
 ) -> IngestResult:
     earlier = await _load_earlier(session, source, rows, checks.window)
-    # Views are made lazily: settle() reads a record only on a ticket with several replies.
-    views: Any = _RowRecords(rows)
-    tickets = [row[TICKET_ID] for row in rows]
-    findings = checks.detector.settle(views, found, earlier, tickets=tickets)
-    for i in found:  # settle() left exactly the rows with findings; each is flagged
+    if earlier:  # the batch's own tickets were compared where it was prepared
+        # Views are made lazily: only the replies on tickets with stored ones are read.
+        views: Any = _RowRecords(rows)
+        checks.detector.with_stored(views, found, earlier, [row[TICKET_ID] for row in rows])
+    findings = [f for i in sorted(found) for f in found[i]]
+    for i in found:  # what is left is exactly the rows with findings; each is flagged
         if not rows[i][FLAGGED]:
             rows[i] = (*rows[i][:FLAGGED], True, *rows[i][FLAGGED + 1 :])
     with_findings = list({f.reply_id: None for f in findings})
@@ -335,15 +319,25 @@ async def _insert_sqlite(
     SQLAlchemy's per-value processing costs more than SQLite's insert itself on a large import,
     so the rows already hold the stored text (bot.ingest_rows). One `executemany` is SQLite's
     fastest insert; instead of RETURNING for every row, only the ids of the replies that have
-    findings are looked up, and those that existed before the insert are left out.
+    findings are wanted. When every row was new they follow from the last rowid: inside one
+    write transaction each new row of this table gets the largest id so far plus one. Otherwise
+    they are looked up, leaving out the replies that existed before the insert.
     """
     driver = await _driver(session)
-    existing = await _ids_sqlite(driver, source, with_findings) if with_findings else {}
+    cursor = await driver.execute("SELECT max(id) FROM replies")
+    (before,) = await cursor.fetchone()
+    await cursor.close()
     cursor = await driver.executemany(_INSERT_REPLIES, rows)
     imported = cursor.rowcount
     await cursor.close()
-    fresh = [external_id for external_id in with_findings if external_id not in existing]
-    return imported, await _ids_sqlite(driver, source, fresh) if fresh else {}
+    if not with_findings:
+        return imported, {}
+    if imported == len(rows):
+        first = (before or 0) + 1
+        ids = {row[EXTERNAL_ID]: first + i for i, row in enumerate(rows)}
+        return imported, {external_id: ids[external_id] for external_id in with_findings}
+    fresh = await _ids_sqlite(driver, source, with_findings)
+    return imported, {external_id: rid for external_id, rid in fresh.items() if rid > (before or 0)}
 
 
 async def _ids_sqlite(driver: Any, source: str, external_ids: list[str]) -> dict[str, int]:

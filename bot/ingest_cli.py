@@ -8,37 +8,37 @@ rejected; 1 when the database fails (batches committed before the failure stay).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
+import fcntl
 import gc
+import os
+import pickle
 import signal
 import sys
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, suppress
 from itertools import chain, islice
-from multiprocessing import get_context
+from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import TYPE_CHECKING, BinaryIO, NoReturn, TextIO
 
 import orjson
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cli import CliEnv, UsageError
 from bot.clock import Clock
-from bot.db import Database, async_url
-from bot.ingest import Checks, IngestResult, store_prepared
-from bot.ingest_rows import Prepared, Preparer
+from bot.ingest_rows import Checks, Prepared, Preparer
 from integrations.jsonl import Format, Reject, read_batches
+
+if TYPE_CHECKING:  # imported once the worker runs: loading SQLAlchemy takes a while
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from bot.db import Database
 
 PRINT_REJECTS = 50  # on the terminal; the rejects file always gets all of them
 STDIN_REJECTS = Path("stdin.rejects.jsonl")
 BATCH_LINES = 2000  # JSONL lines per batch (and per transaction)
 READ_BYTES = 1 << 20  # read this much at a time, then cut it into batches
-IN_FLIGHT = 3  # batches handed to the worker ahead of the database: overlap, bounded memory
 COMMIT_ROWS = 20_000
 SQLITE_CACHE_KB = 32_768
 
@@ -50,16 +50,20 @@ async def command_import(args: argparse.Namespace, env: CliEnv) -> int:
     label = "stdin" if args.path == "-" else args.path
     show = not args.no_progress and sys.stderr.isatty()
     progress = Progress(sys.stderr, total) if show else None
-    totals = IngestResult()
     rejects = Rejects(rejects_path, label)
     read = 0
     batches: Batches | None = None
     try:
         checks = Checks.from_config(env.config.detectors)
-        sqlite = async_url(env.settings.database_url).startswith("sqlite")
+        sqlite = env.settings.database_url.partition(":")[0].partition("+")[0] == "sqlite"
         preparer = Preparer(checks.detector, default_source=source, sqlite=sqlite)
         batches = Batches(stream, fmt, preparer, env.clock)
-        batches.start()  # before the database opens its driver thread: the worker is forked
+        # Forked before the database opens its driver thread, and before the database code
+        # loads: the worker starts on the input meanwhile.
+        batches.start()
+        from bot.ingest import IngestResult, store_prepared
+
+        totals = IngestResult()
         db = await env.database()
         async with Transactions(db, sqlite) as transactions:
             async for batch, now, position in batches:
@@ -114,7 +118,9 @@ class Transactions:
             self._open = self._db.transaction()
             self._session = await self._open.__aenter__()
             if self._sqlite:  # a larger page cache for this connection's bulk writes (default 2 MB)
-                await self._session.execute(sa.text(f"PRAGMA cache_size=-{SQLITE_CACHE_KB}"))
+                from sqlalchemy import text
+
+                await self._session.execute(text(f"PRAGMA cache_size=-{SQLITE_CACHE_KB}"))
         return self._session
 
     async def done(self, rows: int) -> None:
@@ -135,11 +141,16 @@ class Transactions:
 
 
 Item = tuple[Prepared, dt.datetime, int]  # a batch, its time of import, input bytes read after it
+PIPE_BYTES = 1 << 20  # kernel buffer between the worker and the main process (Linux): ~2 batches
 
 
 class Batches:
-    """Prepared batches in input order; JSONL goes through a worker process when it is larger
-    than one batch, so parsing and detectors run while the main process writes to the database.
+    """Prepared batches in input order. JSONL larger than one batch goes through a forked worker
+    process that reads the rest of the input itself, parses and validates it, runs the per-reply
+    detectors and sends each batch down a pipe while the main process writes the previous ones.
+
+    The main process receives and unpickles each batch in its own thread, between database
+    calls: a second busy Python thread would make SQLite's per-row GIL hand-offs wait their turn.
     """
 
     def __init__(self, stream: BinaryIO, fmt: Format, preparer: Preparer, clock: Clock) -> None:
@@ -147,39 +158,31 @@ class Batches:
         self._fmt = fmt
         self._preparer = preparer
         self._clock = clock
-        self._chunks: Iterator[tuple[list[bytes], int]] = iter(())
-        self._pool: ProcessPoolExecutor | None = None
-        self._pending: deque[tuple[Future[Prepared], dt.datetime, int]] = deque()
-        self._position = 0
+        self._ahead: list[tuple[list[bytes], int]] = []
+        self._worker: int | None = None  # its pid
+        self._pipe: Connection | None = None
 
     def start(self) -> None:
-        """Read ahead and start the worker if there is more than one batch."""
+        """Read ahead and fork the worker if there is more than one batch."""
         if self._fmt != "jsonl":
             return
-        self._chunks = _chunks(self._stream)
-        ahead = list(islice(self._chunks, 2))
-        self._chunks = chain(ahead, self._chunks)
-        if len(ahead) < 2:
+        chunks = _chunks(self._stream)
+        self._ahead = list(islice(chunks, 2))
+        if len(self._ahead) < 2:
             return
         sys.stdout.flush()  # a forked child must not write out the parent's buffered output again
         sys.stderr.flush()
-        self._pool = ProcessPoolExecutor(
-            1, mp_context=get_context("fork"), initializer=_start_worker, initargs=(self._preparer,)
-        )
-        for _ in range(IN_FLIGHT):
-            if not self._submit():
-                break
-
-    def _submit(self) -> bool:
-        assert self._pool is not None
-        chunk = next(self._chunks, None)
-        if chunk is None:
-            return False
-        lines, first = chunk
-        now = self._clock.now()
-        self._position += sum(map(len, lines))
-        self._pending.append((self._pool.submit(_prepare, lines, first, now), now, self._position))
-        return True
+        read_fd, write_fd = os.pipe()
+        with suppress(OSError):  # a larger pipe lets the worker run a batch or two ahead
+            fcntl.fcntl(write_fd, F_SETPIPE_SZ, PIPE_BYTES)
+        pid = os.fork()
+        if pid == 0:  # the worker, which never returns from here
+            os.close(read_fd)
+            _work(
+                Connection(write_fd, readable=False), chain(self._ahead, chunks), self._preparer, self._clock
+            )
+        os.close(write_fd)
+        self._worker, self._pipe, self._ahead = pid, Connection(read_fd, writable=False), []
 
     async def __aiter__(self) -> AsyncIterator[Item]:
         if self._fmt == "csv":
@@ -188,22 +191,63 @@ class Batches:
                 prepared = self._preparer.records(batch.records, now)
                 prepared.rejects, prepared.lines = batch.rejects, batch.lines
                 yield prepared, now, batch.bytes_read
-        elif self._pool is None:
-            for lines, first in self._chunks:
+        elif self._pipe is None:
+            position = 0
+            for lines, first in chain(self._ahead, _chunks(self._stream)):
                 now = self._clock.now()
-                self._position += sum(map(len, lines))
-                yield self._preparer.lines(lines, first, now), now, self._position
+                position += sum(map(len, lines))
+                yield self._preparer.lines(lines, first, now), now, position
         else:
-            while self._pending:
-                future, now, position = self._pending.popleft()
-                prepared = await asyncio.wrap_future(future)
-                self._submit()
-                yield prepared, now, position
+            while True:
+                try:
+                    item = pickle.loads(self._pipe.recv_bytes())
+                except EOFError:
+                    raise RuntimeError("the import's worker process ended unexpectedly") from None
+                if item is None:
+                    return
+                if isinstance(item, str):
+                    raise RuntimeError(f"the import's worker process failed: {item}")
+                yield item
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        if self._pipe is not None:
+            self._pipe.close()  # a worker still sending gets EPIPE and ends
+            self._pipe = None
+        if self._worker is not None:
+            with suppress(ProcessLookupError):
+                os.kill(self._worker, signal.SIGTERM)
+            os.waitpid(self._worker, 0)
+            self._worker = None
+
+
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # Python 3.10+ on Linux; 1031 is Linux's value
+
+
+def _work(
+    pipe: Connection, chunks: Iterator[tuple[list[bytes], int]], preparer: Preparer, clock: Clock
+) -> NoReturn:
+    """The worker process's whole life: prepare and send every batch, then None (or the error)."""
+    code = 0
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        # The heap inherited from the parent is never garbage: keep the collector from walking
+        # it again and again (and from copying its pages) while the batches come and go.
+        gc.freeze()
+        position = 0
+        for lines, first in chunks:
+            now = clock.now()
+            position += sum(map(len, lines))
+            pipe.send_bytes(pickle.dumps((preparer.lines(lines, first, now), now, position), protocol=5))
+        pipe.send_bytes(pickle.dumps(None))
+    except BrokenPipeError:  # the main process stopped reading: it has failed or been stopped
+        code = 1
+    except BaseException as exc:  # reported to the main process, which fails with it
+        code = 1
+        with suppress(OSError):
+            pipe.send_bytes(pickle.dumps(f"{type(exc).__name__}: {exc}"))
+    finally:
+        os._exit(code)
 
 
 def _chunks(stream: BinaryIO) -> Iterator[tuple[list[bytes], int]]:
@@ -214,23 +258,6 @@ def _chunks(stream: BinaryIO) -> Iterator[tuple[list[bytes], int]]:
             part = lines[start : start + BATCH_LINES]
             yield part, number
             number += len(part)
-
-
-_worker: Preparer | None = None
-
-
-def _start_worker(preparer: Preparer) -> None:
-    global _worker
-    _worker = preparer
-    # The heap inherited from the parent is never garbage: keep the collector from walking it
-    # again and again (and from copying its pages) while the batches come and go.
-    gc.freeze()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
-
-
-def _prepare(lines: list[bytes], first: int, now: dt.datetime) -> Prepared:
-    assert _worker is not None
-    return _worker.lines(lines, first, now)
 
 
 def _open(path: str) -> tuple[BinaryIO, int | None, Path]:

@@ -12,16 +12,18 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, cast
+from typing import Annotated, Any, NamedTuple, cast
 
+import msgspec
 import orjson
 
+from bot.config import DetectorsConfig
 from bot.detectors import Detector, Finding
 from bot.records import KbArticle, ReplyRecord
 from integrations.jsonl import (
     _BOM,
-    _TEXT_LIMITS,
     KNOWN,
+    MAX_LEN,
     RecordError,
     Reject,
     _decode,
@@ -43,12 +45,15 @@ Row = tuple[Any, ...]
 
 @dataclass(slots=True)
 class Prepared:
-    """A batch of replies as rows, with their per-reply findings (before the ticket-level pass)."""
+    """A batch of replies as rows, with the findings of the detectors that need no database."""
 
-    rows: list[Row] = field(default_factory=list)
-    found: dict[int, list[Finding]] = field(default_factory=dict)  # by index in rows
+    rows: list[Row] = field(default_factory=list)  # one per (source, id): a batch's repeats left out
+    # Findings by index in rows, after the ticket-level pass within the batch (the stored
+    # replies' part of it is the database side's: Detector.with_stored).
+    found: dict[int, list[Finding]] = field(default_factory=dict)
     rejects: list[Reject] = field(default_factory=list)
     lines: int = 0  # input lines (records) read, good and bad
+    repeated: int = 0  # good records whose (source, id) came earlier in the batch
 
 
 def stored_time(when: dt.datetime) -> str:
@@ -61,6 +66,18 @@ def read_time(value: dt.datetime | str) -> dt.datetime:
     if isinstance(value, str):
         return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
     return value
+
+
+@dataclass(frozen=True)
+class Checks:
+    """The detectors and the duplicate window: build once per import or request."""
+
+    detector: Detector
+    window: dt.timedelta
+
+    @classmethod
+    def from_config(cls, config: DetectorsConfig) -> Checks:
+        return cls(Detector(config), dt.timedelta(hours=config.duplicate_window_hours))
 
 
 class _Customer(NamedTuple):
@@ -92,26 +109,24 @@ class Preparer:
         out = Prepared(lines=len(lines))
         rows, scanned = out.rows, []
         ingested = stored_time(now) if self.sqlite else now
-        loads, fast = orjson.loads, self._fast
+        fast = self._fast
         for number, raw in enumerate(lines, first):
-            line = raw.removeprefix(_BOM) if number == 1 else raw
-            try:
-                obj = loads(line)
-            except orjson.JSONDecodeError as exc:
-                reason = "empty line" if not line.strip() else f"bad JSON ({exc})"
-                out.rejects.append(Reject(number, reason, _decode(raw)))
-                continue
-            built = fast(obj, ingested)
-            if built is None:  # anything unusual: the full validation, with its exact reason
+            built = fast(raw, ingested)
+            if built is None:  # anything unusual: parsed and validated in full, with its reason
+                line = raw.removeprefix(_BOM) if number == 1 else raw
                 try:
-                    record = parse_record(obj, default_source=self.default_source)
+                    record = parse_record(orjson.loads(line), default_source=self.default_source)
+                except orjson.JSONDecodeError as exc:
+                    reason = "empty line" if not line.strip() else f"bad JSON ({exc})"
+                    out.rejects.append(Reject(number, reason, _decode(raw)))
+                    continue
                 except RecordError as exc:
                     out.rejects.append(Reject(number, str(exc), _decode(raw)))
                     continue
                 built = self._from_record(record, ingested)
             rows.append(built[0])
             scanned.append(built[1])
-        out.found = self.detector.scan(cast(Sequence[ReplyRecord], scanned))
+        self._finish(out, scanned)
         return out
 
     def records(self, records: Sequence[ReplyRecord], now: dt.datetime) -> Prepared:
@@ -119,8 +134,26 @@ class Preparer:
         ingested = stored_time(now) if self.sqlite else now
         out = Prepared(lines=len(records))
         out.rows = [self._from_record(r, ingested)[0] for r in records]
-        out.found = self.detector.scan(records)
+        self._finish(out, list(records))
         return out
+
+    def _finish(self, out: Prepared, scanned: list[Any]) -> None:
+        """Leave out the batch's repeats of a (source, id), then run the detectors."""
+        rows = out.rows
+        if len({(row[SOURCE], row[EXTERNAL_ID]) for row in rows}) < len(rows):
+            seen: set[tuple[str, str]] = set()
+            keep = []
+            for i, row in enumerate(rows):
+                key = (row[SOURCE], row[EXTERNAL_ID])
+                if key not in seen:
+                    seen.add(key)
+                    keep.append(i)
+            out.repeated = len(rows) - len(keep)
+            out.rows = rows = [rows[i] for i in keep]
+            scanned = [scanned[i] for i in keep]
+        records = cast(Sequence[ReplyRecord], scanned)
+        out.found = self.detector.scan(records)
+        self.detector.within_batch(records, out.found, [row[TICKET_ID] for row in rows])
 
     def _from_record(self, r: ReplyRecord, ingested: Any) -> tuple[Row, ReplyRecord]:
         c = r.customer
@@ -142,67 +175,24 @@ class Preparer:
         )  # fmt: skip
         return row, r
 
-    def _fast(self, obj: Any, ingested: Any) -> tuple[Row, _Scanned] | None:
-        """The row for a plainly valid record, checked as parse_record would; None when in doubt.
+    def _fast(self, line: bytes, ingested: Any) -> tuple[Row, _Scanned] | None:
+        """The row for a plainly valid line, checked as parse_record would; None when in doubt.
 
-        Every condition here is one parse_record accepts with the same result, so the two paths
-        store identical rows; a record failing any of them is validated again in full.
+        msgspec decodes and type-checks the line in one pass (types, lengths, csat's range, no
+        unknown keys); what it cannot say is checked here. Every line accepted is one that
+        orjson + parse_record accept with the same row; any other goes the long way, which
+        gives the exact reason for a reject.
         """
-        if type(obj) is not dict or not KNOWN.issuperset(obj):
-            return None  # unknown keys are merged into metadata by parse_record
-        get = obj.get
-        # Checks are inlined (not helper calls): this runs once per line of a large import.
-        rid, ticket, reply = get("id"), get("ticket_id"), get("reply")
-        if not (
-            type(rid) is str and 0 < len(rid) <= 255 and rid == rid.strip() and "\x00" not in rid
-        ) or not (
-            type(ticket) is str
-            and 0 < len(ticket) <= 255
-            and ticket == ticket.strip()
-            and "\x00" not in ticket
-        ):
+        if b"\\u0000" in line:  # a NUL in any string: PostgreSQL text cannot hold it
             return None
-        if type(reply) is not str or not reply or reply.isspace() or "\x00" in reply:
+        try:
+            r = _decode_plain(line)
+        except (msgspec.MsgspecError, ValueError):  # ValueError: bad UTF-8
             return None
-        source = get("source")
-        if source is None or source == "":
-            source = self.default_source
-        elif type(source) is not str or len(source) > 64 or "\x00" in source:
+        rid, ticket, reply = r.id, r.ticket_id, r.reply
+        if rid != rid.strip() or ticket != ticket.strip() or not reply or reply.isspace():
             return None
-        extra = get("metadata")
-        csat = get("csat")
-        if (extra is not None and type(extra) is not dict) or (
-            csat is not None and (type(csat) is not int or not 1 <= csat <= 5)
-        ):
-            return None
-        texts = [get(name) for name, _ in _TEXT_LIMITS]
-        for value, (_, limit) in zip(texts, _TEXT_LIMITS, strict=True):
-            if value is not None and (type(value) is not str or len(value) > limit or "\x00" in value):
-                return None
-        ticket_url, customer_message, template_id, channel, intent, language = texts
-        customer = get("customer")
-        if customer is None:
-            cid = name = email = plan = None
-        else:
-            if type(customer) is not dict:
-                return None
-            fetch = customer.get
-            cid, name, email, plan = fetch("id"), fetch("name"), fetch("email"), fetch("plan")
-            if cid == "":
-                cid = None
-            if not (cid is None or _plain_id(cid)) or not (_short(name) and _short(email) and _short(plan)):
-                return None
-        kb = get("kb_articles")
-        articles: tuple[KbArticle, ...] = ()
-        kb_value: Any = None
-        if kb is not None:
-            plain = _plain_articles(kb)
-            if plain is None:
-                return None
-            articles, kb_value = plain
-        when = get("created_at")
-        if type(when) is not str:
-            return None
+        when = r.created_at
         try:
             created = _from_iso(when)
         except ValueError:
@@ -211,64 +201,113 @@ class Preparer:
             created = created.replace(tzinfo=_UTC)
         elif created.tzinfo is not _UTC:
             created = created.astimezone(_UTC)
-        stored: Any = created
-        if not self.sqlite:
-            extra = extra or None
+        c = r.customer
+        if c is None:
+            cid = name = email = plan = None
         else:
+            cid, name, email, plan = c.id, c.name, c.email, c.plan
+            if cid == "":
+                cid = None
+            elif cid is not None and cid != cid.strip():
+                return None
+        articles: tuple[KbArticle, ...] = ()
+        kb_value: Any = None
+        if r.kb_articles:
+            plain = _plain_articles(r.kb_articles)
+            if plain is None:
+                return None
+            articles, kb_value = plain
+        extra: Any = None
+        raw = bytes(r.metadata)
+        if raw and raw != b"null":
+            extra = _loads(raw)  # as orjson reads it on the long way (big integers become floats)
+            if type(extra) is not dict:
+                return None
+            extra = extra or None
+        csat = r.csat
+        stored: Any = created
+        if self.sqlite:
             # "2026-11-20T10:04:11Z": its stored text by slicing, which is exact for this form.
             stored = f"{when[:10]} {when[11:19]}.000000" if _PLAIN_UTC(when) else stored_time(created)
             kb_value = None if kb_value is None else _dumps(kb_value).decode()
-            extra = _dumps(extra).decode() if extra else None
+            extra = None if extra is None else _dumps(extra).decode()
         row = (
-            source, rid, ticket, stored, reply, customer_message, ticket_url,
-            cid, name, email, plan, template_id, kb_value, channel, intent, language, csat, extra,
-            csat is not None and csat <= LOW_CSAT, ingested,
+            r.source or self.default_source, rid, ticket, stored, reply, r.customer_message,
+            r.ticket_url, cid, name, email, plan, r.template_id, kb_value, r.channel, r.intent,
+            r.language, csat, extra, csat is not None and csat <= LOW_CSAT, ingested,
         )  # fmt: skip
         return row, _Scanned(rid, ticket, created, reply, _Customer(name, plan), articles)
 
 
+# What the fast path decodes a line into. Field limits are parse_record's (MAX_LEN); a line with
+# anything else (unknown keys, integer ids, wrong types, nulls where a string must be) fails here.
+_Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_LEN["id"])]
+_Url = Annotated[str, msgspec.Meta(max_length=MAX_LEN["ticket_url"])]
+_Source = Annotated[str, msgspec.Meta(max_length=MAX_LEN["source"])]
+_Channel = Annotated[str, msgspec.Meta(max_length=MAX_LEN["channel"])]
+_Intent = Annotated[str, msgspec.Meta(max_length=MAX_LEN["intent"])]
+_Language = Annotated[str, msgspec.Meta(max_length=MAX_LEN["language"])]
+_Short = Annotated[str, msgspec.Meta(max_length=255)]  # template_id and customer fields
+
+
+class _PlainCustomer(msgspec.Struct):
+    id: _Short | None = None
+    name: _Short | None = None
+    email: _Short | None = None
+    plan: _Short | None = None
+
+
+class _PlainArticle(msgspec.Struct):
+    id: _Id
+    url: str | None = None
+    updated_at: Annotated[str, msgspec.Meta(min_length=10, max_length=10)] | None = None
+
+
+class _PlainRecord(msgspec.Struct, forbid_unknown_fields=True):
+    id: _Id
+    ticket_id: _Id
+    created_at: str
+    reply: str
+    source: _Source | None = None
+    ticket_url: _Url | None = None
+    customer_message: str | None = None
+    template_id: _Short | None = None
+    channel: _Channel | None = None
+    intent: _Intent | None = None
+    language: _Language | None = None
+    customer: _PlainCustomer | None = None
+    kb_articles: list[_PlainArticle] | None = None
+    csat: Annotated[int, msgspec.Meta(ge=1, le=5)] | None = None
+    metadata: msgspec.Raw = msgspec.Raw(b"")  # kept raw: read with orjson, as the long way does
+
+
+assert set(_PlainRecord.__struct_fields__) == KNOWN
+_decode_plain = msgspec.json.Decoder(_PlainRecord).decode
+_loads = orjson.loads
+
+
 _UTC = dt.UTC
 _from_iso = dt.datetime.fromisoformat
+_from_iso_date = dt.date.fromisoformat
 _dumps = orjson.dumps
 # Fixed separators leave only digits, which fromisoformat has checked, and rule out the basic format.
 _PLAIN_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ").fullmatch
 
 
-def _plain_id(value: Any) -> bool:
-    """A string id that parse_record keeps as it is (integers and padded ones take the long way)."""
-    return type(value) is str and 0 < len(value) <= 255 and value == value.strip() and "\x00" not in value
-
-
-def _short(value: Any) -> bool:
-    return value is None or (type(value) is str and len(value) <= 255 and "\x00" not in value)
-
-
-def _plain_articles(value: Any) -> tuple[tuple[KbArticle, ...], list[dict[str, Any]] | None] | None:
-    """kb_articles whose every item has a plain id and a YYYY-MM-DD `updated_at`, and their stored
+def _plain_articles(
+    items: list[_PlainArticle],
+) -> tuple[tuple[KbArticle, ...], list[dict[str, Any]] | None] | None:
+    """Articles whose every id is unpadded and `updated_at` a YYYY-MM-DD date, and their stored
     form (as _from_record writes it: the raw date is its own isoformat); None when in doubt."""
-    if type(value) is not list:
-        return None
     articles, stored = [], []
-    for item in value:
-        if type(item) is not dict:
-            return None
-        aid, url, updated = item.get("id"), item.get("url"), item.get("updated_at")
-        if not (
-            type(aid) is str
-            and 0 < len(aid) <= 255
-            and aid == aid.strip()
-            and "\x00" not in aid
-            and (url is None or (type(url) is str and "\x00" not in url))
-            and type(updated) is str
-            and len(updated) == 10
-            and updated[4] == "-"
-            and updated[7] == "-"
-        ):
+    for item in items:
+        aid, url, updated = item.id, item.url, item.updated_at
+        if updated is None or aid != aid.strip() or updated[4] != "-" or updated[7] != "-":
             return None
         try:
-            day = dt.date.fromisoformat(updated)
+            day = _from_iso_date(updated)
         except ValueError:
             return None
         articles.append(KbArticle(aid, url, day))
         stored.append({"id": aid, "url": url, "updated_at": updated})
-    return tuple(articles), stored or None
+    return tuple(articles), stored

@@ -41,6 +41,14 @@ VARIANTS = [
     {"source": "zendesk", "unknown": [1, 2]},
     {"reply": "  padded  ", "csat": None},
     {"id": " R-9 "},
+    {"customer": {"id": " C-1 ", "name": "Dana Lee", "plan": "Plus"}},
+    {"customer": {"id": 42, "extra": "ignored"}},
+    {"metadata": {"big": 123456789012345678901234567890, "nested": {"a": [1, 2.5, None]}}},
+    {"metadata": None, "source": ""},
+    {"kb_articles": [{"id": "kb-3", "url": None, "updated_at": None}]},
+    {"kb_articles": [{"id": "kb-4", "updated_at": "2025-01-02T10:00:00+02:00"}]},
+    {"kb_articles": [{"id": " kb-5", "updated_at": "2025-01-02", "title": "ignored"}]},
+    {"reply": "Hi 😀 Zoë,\n\nDone. \u2028"},
 ]
 
 
@@ -48,13 +56,53 @@ VARIANTS = [
 @pytest.mark.parametrize("change", [{}, *VARIANTS])
 def test_fast_row_equals_the_validated_record_row(sqlite: bool, change: dict) -> None:
     obj = {**BASE, **change}
+    line = json.dumps(obj).encode()  # the standard library writes integers of any size
     preparer = Preparer(DETECTOR, default_source="import", sqlite=sqlite)
-    expected, _ = preparer._from_record(parse_record(obj), stored_time(NOW) if sqlite else NOW)
-    batch = preparer.lines([orjson.dumps(obj) + b"\n"], 1, NOW)
+    record = parse_record(orjson.loads(line))
+    expected, _ = preparer._from_record(record, stored_time(NOW) if sqlite else NOW)
+    batch = preparer.lines([line + b"\n"], 1, NOW)
     assert batch.rows == [expected]
     assert not batch.rejects
     if not change:  # the plain record did take the fast path
-        assert preparer._fast(obj, expected[-1]) == (expected, batch_scan_input(obj))
+        assert preparer._fast(line, expected[-1]) == (expected, batch_scan_input(obj))
+
+
+# Valid lines the fast path takes itself (the others above go the long way): same rows, tested above.
+FAST = [0, 2, 3, 4, 5, 7, 8, 9, 11, 15, 16, 20]
+
+
+def test_which_variants_take_the_fast_path() -> None:
+    preparer = Preparer(DETECTOR, sqlite=True)
+    taken = [
+        i
+        for i, change in enumerate([{}, *VARIANTS])
+        if preparer._fast(json.dumps({**BASE, **change}).encode(), "now") is not None
+    ]
+    assert taken == FAST
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"id": "R-1", "ticket_id": "T-1", "created_at": "2026-11-20T10:04:11Z", "reply": "a\\u0000"}',
+        b'{"id": "R-1", "ticket_id": "T-1", "created_at": "2026-11-20T10:04:11Z", "reply": "\\ud800"}',
+        b'{"id": "R-1", "ticket_id": "T-1", "created_at": "2026-11-20T10:04:11Z", "reply": "\xff"}',
+        b'{"id": "R-1", "ticket_id": "T-1", "created_at": "2026-11-20T10:04:11Z", "reply": "x"} x',
+        b'{"id": "R-1", "ticket_id": "T-1", "created_at": "2026-11-20T10:04:11Z", "reply": "x", "csat": 4.0}',
+        b'{"id": "R-1", "ticket_id": "T-1", "created_at": "2026-11-20T10:04:11Z", "reply": "x", "csat": true}',
+        b'{"id": "R-1", "ticket_id": "T-1", "created_at": "2026-11-20T10:04:11Z", "reply": " "}',
+        b'{"id": "R-1", "ticket_id": "T-1", "created_at": "2026-13-20T10:04:11Z", "reply": "x"}',
+        b'{"id": "R-1", "ticket_id": "T-1", "created_at": "2026-11-20T10:04:11Z", "reply": "x", "metadata": [1]}',
+        b'{"id": "R-1", "ticket_id": "T-1", "created_at": "2026-11-20T10:04:11Z", "reply": "x", "language": "'
+        + b"x" * 17
+        + b'"}',
+    ],
+)
+def test_lines_the_fast_path_leaves_are_rejected_with_a_reason(line: bytes) -> None:
+    preparer = Preparer(DETECTOR, sqlite=True)
+    assert preparer._fast(line, "now") is None
+    batch = preparer.lines([line + b"\n"], 1, NOW)
+    assert not batch.rows and len(batch.rejects) == 1 and batch.rejects[0].reason
 
 
 def batch_scan_input(obj: dict) -> object:
@@ -76,9 +124,11 @@ def test_dev_set_rows_and_rejects_match_full_validation() -> None:
     assert batch.rows == preparer.records(records, NOW).rows
     assert batch.rejects == [r for b in slow for r in b.rejects]
     assert batch.lines == len(lines)
-    # The scan found the same per-reply findings as on the records.
-    assert batch.found == DETECTOR.scan(records)
-    assert any(batch.found.values())
+    # The detectors found what they find on the records, the batch's own tickets compared.
+    expected = DETECTOR.scan(records)
+    DETECTOR.within_batch(records, expected, [r.ticket_id for r in records])
+    assert batch.found == expected
+    assert {f.kind for fs in batch.found.values() for f in fs} >= {"duplicate_reply", "stale_kb"}
 
 
 def test_line_numbers_start_where_the_batch_does() -> None:
@@ -90,6 +140,18 @@ def test_line_numbers_start_where_the_batch_does() -> None:
         (4004, "wrong type for record"),
     ]
     assert len(batch.rows) == 1 and batch.lines == 4
+
+
+def test_a_repeated_id_in_a_batch_is_counted_once_and_scanned_once() -> None:
+    line = orjson.dumps({**BASE, "reply": "Hi {{first_name}},"}) + b"\n"
+    other = orjson.dumps({**BASE, "id": "R-2"}) + b"\n"
+    batch = Preparer(DETECTOR, sqlite=True).lines([line, other, line], 1, NOW)
+    assert [row[1] for row in batch.rows] == ["R-1", "R-2"]
+    assert batch.repeated == 1 and batch.lines == 3
+    # R-2 cites the same stale article on the same ticket: that finding stays on R-1 alone.
+    assert {i: sorted(f.kind for f in fs) for i, fs in batch.found.items()} == {
+        0: ["placeholder_leak", "stale_kb"]
+    }
 
 
 def test_stored_time_round_trips() -> None:
