@@ -216,7 +216,13 @@ class Preparer:
             plain = _plain_articles(r.kb_articles)
             if plain is None:
                 return None
-            articles, kb_value = plain
+            articles = plain
+            # As _from_record stores them (the raw date is its own isoformat): on SQLite the
+            # JSON text, which msgspec writes byte for byte as orjson does from the dicts.
+            if self.sqlite:
+                kb_value = _encode(r.kb_articles).decode()
+            else:
+                kb_value = [{"id": a.id, "url": a.url, "updated_at": a.updated_at} for a in r.kb_articles]
         extra: Any = None
         raw = bytes(r.metadata)
         if raw and raw != b"null":
@@ -229,7 +235,6 @@ class Preparer:
         if self.sqlite:
             # "2026-11-20T10:04:11Z": its stored text by slicing, which is exact for this form.
             stored = f"{when[:10]} {when[11:19]}.000000" if _PLAIN_UTC(when) else stored_time(created)
-            kb_value = None if kb_value is None else _dumps(kb_value).decode()
             extra = None if extra is None else _dumps(extra).decode()
         row = (
             r.source or self.default_source, rid, ticket, stored, reply, r.customer_message,
@@ -290,24 +295,20 @@ _UTC = dt.UTC
 _from_iso = dt.datetime.fromisoformat
 _from_iso_date = dt.date.fromisoformat
 _dumps = orjson.dumps
+_encode = msgspec.json.Encoder().encode
 # Fixed separators leave only digits, which fromisoformat has checked, and rule out the basic format.
 _PLAIN_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ").fullmatch
 
 
-def _plain_articles(
-    items: list[_PlainArticle],
-) -> tuple[tuple[KbArticle, ...], list[dict[str, Any]] | None] | None:
-    """Articles whose every id is unpadded and `updated_at` a YYYY-MM-DD date, and their stored
-    form (as _from_record writes it: the raw date is its own isoformat); None when in doubt."""
-    articles, stored = [], []
+def _plain_articles(items: list[_PlainArticle]) -> tuple[KbArticle, ...] | None:
+    """Articles whose every id is unpadded and `updated_at` a YYYY-MM-DD date; None when in doubt."""
+    articles = []
     for item in items:
-        aid, url, updated = item.id, item.url, item.updated_at
+        aid, updated = item.id, item.updated_at
         if updated is None or aid != aid.strip() or updated[4] != "-" or updated[7] != "-":
             return None
         try:
-            day = _from_iso_date(updated)
+            articles.append(KbArticle(aid, item.url, _from_iso_date(updated)))
         except ValueError:
             return None
-        articles.append(KbArticle(aid, url, day))
-        stored.append({"id": aid, "url": url, "updated_at": updated})
-    return tuple(articles), stored
+    return tuple(articles)
