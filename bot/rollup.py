@@ -1,7 +1,8 @@
 """The weekly rollup: volume, the estimated defect rate of all AI replies, defects, fixes, and reviewers.
 
-Everything is aggregated in the database (GROUP BY), one query per figure; Python only combines
-the few resulting rows. A week is an ISO week in the team's time zone (bot.weeks).
+Everything is aggregated in the database (GROUP BY), one SELECT per figure, and the digest sends
+them all as one statement (bot.rollup_rows); Python only combines the few resulting rows. A week
+is an ISO week in the team's time zone (bot.weeks).
 
 Definitions the digest relies on:
 - *ingested*: replies whose `created_at` falls in the week.
@@ -28,34 +29,30 @@ Definitions the digest relies on:
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import functools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import weeks
+from bot import rollup_groups, rollup_rows, weeks
 from bot.estimate import Estimate, Stratum, estimate
 from bot.models import Defect, DefectGroup, Reply, Review, SampleBatch, UTCDateTime
 from bot.rollup_groups import (
     END,
-    SEVERITY_RANK,
     START,
     WITHDRAWN,
     Catch,
     GroupLine,
     Listing,
     OwnerLoad,
-    affected_replies,
-    catch_of_the_week,
     count_if,
-    group_lists,
     span,
-    with_affected,
     within,
 )
+from bot.rollup_rows import Executor, Figures
 
 R, B, RV, D, G = (m.__table__ for m in (Reply, SampleBatch, Review, Defect, DefectGroup))
 __all__ = ["Catch", "GroupLine", "Listing", "OwnerLoad", "ReviewerWeek", "Rollup", "Volume", "WeekRate"]
@@ -137,117 +134,87 @@ class Rollup:
         return sum(r.calibration_agreed for r in self.reviewers) / pairs if pairs else None
 
 
-@functools.cache
-def _ingested_stmt() -> sa.Select:
-    return sa.select(sa.func.count()).select_from(R).where(within(R.c.created_at, START, END))
-
-
-async def count_ingested(session: AsyncSession, start: dt.datetime, end: dt.datetime) -> int:
-    return int((await session.execute(_ingested_stmt(), span(start, end))).scalar_one())
+FIRST = sa.bindparam("first", type_=UTCDateTime())  # the trend's weeks: [:first, :last)
+LAST = sa.bindparam("last", type_=UTCDateTime())
+INGESTED, BATCH, VERDICTS, FIXED_CATCHES = "ingested", "batch", "verdicts", "fixed_catches"
+STRATUM_COUNTS = ("population", "drawn", "reviewed", "defective")
 
 
 @functools.cache
-def _rates_stmt() -> sa.Select:
+def _rate_figures() -> Figures:
+    """The week's ingested replies, and the rows of the trend's batches."""
     # Each batch keeps its reviewed/defective counts per stratum (bot.reviews, with every verdict),
-    # so eight weeks of trend read one row per batch rather than every item and verdict; the
-    # week's ingested replies ride along as a scalar subquery (one round trip, not two).
-    counts = [
-        B.c[f"{kind}_{figure}"]
-        for kind in (FLAGGED, UNFLAGGED)
-        for figure in ("population", "drawn", "reviewed", "defective")
-    ]
-    first, last = sa.bindparam("first", type_=UTCDateTime()), sa.bindparam("last", type_=UTCDateTime())
-    return (
-        sa.select(_ingested_stmt().scalar_subquery(), B.c.window_start, *counts)
-        .where(within(B.c.window_start, first, last))
-        .order_by(B.c.window_start, B.c.id)
-    )
+    # so eight weeks of trend read one row per batch rather than every item and verdict.
+    counts = [B.c[f"{kind}_{figure}"] for kind in (FLAGGED, UNFLAGGED) for figure in STRATUM_COUNTS]
+    ingested = sa.select(sa.func.count().label("n")).select_from(R).where(within(R.c.created_at, START, END))
+    batches = sa.select(B.c.id, B.c.window_start, *counts).where(within(B.c.window_start, FIRST, LAST))
+    return (INGESTED, ingested), (BATCH, batches)
 
 
-async def week_rates(
-    session: AsyncSession, labels: list[str], tz: ZoneInfo, *, ingested: tuple[dt.datetime, dt.datetime]
-) -> tuple[dict[str, WeekRate], int]:
-    """The estimate for each week in `labels` (consecutive, oldest first), from the batches' rows,
-    and the replies ingested in [`ingested`)."""
-    first, _ = weeks.bounds(labels[0], tz)
-    _, last = weeks.bounds(labels[-1], tz)
-    params = {"first": first, "last": last, **span(*ingested)}
-    rows = (await session.execute(_rates_stmt(), params)).all()
+def _week_rates(batches: list[tuple], labels: list[str], starts: list[dt.datetime]) -> dict[str, WeekRate]:
+    """The estimate for each week in `labels` (consecutive, oldest first, beginning at `starts`)."""
     strata: dict[str, list[Stratum]] = {label: [] for label in labels}
     totals: dict[str, list[int]] = {label: [0, 0, 0] for label in labels}
-    for _, start, *figures in rows:
-        label = weeks.week_of(start, tz)
-        for kind, (population, sampled, done, bad) in ((FLAGGED, figures[0:4]), (UNFLAGGED, figures[4:8])):
-            strata[label].append(Stratum(population, done, bad, kind))
-            totals[label] = [a + b for a, b in zip(totals[label], (sampled, done, bad), strict=True)]
-    rates = {label: WeekRate(label, estimate(strata[label]), *totals[label]) for label in labels}
-    # no batch row to ride on: count on its own
-    return rates, int(rows[0][0]) if rows else await count_ingested(session, *ingested)
-
-
-async def defects_by_category(
-    session: AsyncSession, start: dt.datetime, end: dt.datetime
-) -> list[tuple[str, str, int]]:
-    rows = [
-        (c, s, int(n)) for c, s, n in (await session.execute(_by_category_stmt(), span(start, end))).all()
-    ]
-    return sorted(rows, key=lambda r: (-r[2], r[0], -SEVERITY_RANK.get(r[1], 0)))
-
-
-@functools.cache
-def _by_category_stmt() -> sa.Select:
-    return (
-        sa.select(D.c.category, D.c.severity, sa.func.count())
-        .where(within(D.c.created_at, START, END), D.c.status != WITHDRAWN)
-        .group_by(D.c.category, D.c.severity)
-    )
+    for _, start, *counts in sorted(batches, key=lambda row: (row[1], row[0])):  # window start, id
+        label = labels[bisect.bisect_right(starts, start) - 1]  # the week the batch's window starts in
+        sampled, done, bad = totals[label]
+        for kind, figures in ((FLAGGED, counts[:4]), (UNFLAGGED, counts[4:])):
+            population, drawn, reviewed, defective = figures
+            strata[label].append(Stratum(population, reviewed, defective, kind))
+            sampled, done, bad = sampled + drawn, done + reviewed, bad + defective
+        totals[label] = [sampled, done, bad]
+    return {label: WeekRate(label, estimate(strata[label]), *totals[label]) for label in labels}
 
 
 async def reviewer_weeks(
-    session: AsyncSession, start: dt.datetime, end: dt.datetime, *, reviewer: str | None = None
+    session: Executor, start: dt.datetime, end: dt.datetime, *, reviewer: str | None = None
 ) -> list[ReviewerWeek]:
     """Each reviewer's week: verdicts first given in it, plus earlier catches fixed in it (one query)."""
     params = {**span(start, end), "reviewer": reviewer}
-    people: dict[str, ReviewerWeek] = {}
-    for who, *figures in (await session.execute(_reviewers_stmt(reviewer is not None), params)).all():
-        reviews, defects, high, seconds, pairs, agreed, fixed_catches = figures
-        mine = people.get(who, ReviewerWeek(who))
-        people[who] = ReviewerWeek(
+    return _reviewer_weeks(await rollup_rows.read(session, _reviewer_figures(reviewer is not None), params))
+
+
+def _reviewer_weeks(rows: dict[str, list[tuple]]) -> list[ReviewerWeek]:
+    fixed = {who: int(catches) for who, catches in rows[FIXED_CATCHES]}
+    people = [
+        ReviewerWeek(
             who,
-            mine.reviews + int(reviews),
-            mine.defects + int(defects),
-            mine.high_critical + int(high),
-            mine.fixed_catches + int(fixed_catches),
-            mine.calibration_pairs + int(pairs),
-            mine.calibration_agreed + int(agreed),
-            mine.seconds + float(seconds),
+            reviews=int(reviews),
+            defects=int(defects),
+            high_critical=int(high),
+            fixed_catches=fixed.pop(who, 0),
+            calibration_pairs=int(pairs),
+            calibration_agreed=int(agreed),
+            seconds=float(seconds),
         )
-    return sorted(people.values(), key=lambda r: (-r.reviews, -r.defects, r.reviewer))
+        for who, reviews, defects, high, seconds, pairs, agreed in rows[VERDICTS]
+    ]
+    # what is left: catches fixed this week, by reviewers who gave no verdict in it
+    people += [ReviewerWeek(who, fixed_catches=catches) for who, catches in fixed.items()]
+    return sorted(people, key=lambda r: (-r.reviews, -r.defects, r.reviewer))
 
 
 @functools.cache
-def _reviewers_stmt(one_reviewer: bool) -> sa.CompoundSelect:
+def _reviewer_figures(one_reviewer: bool) -> Figures:
     wait = RV.c.wait_seconds  # stored with the verdict: item message to verdict
     capped = sa.case((wait > TIME_CAP, TIME_CAP), (wait < 0, 0.0), else_=wait)
     is_defect = RV.c.verdict == DEFECT
-    zero = sa.literal(0)
     verdicts = (
         sa.select(
             RV.c.reviewer,
-            sa.func.count(),
-            count_if(is_defect),
-            count_if(is_defect, RV.c.severity.in_(HIGH)),
-            sa.func.coalesce(sa.func.sum(capped), 0.0),
+            sa.func.count().label("reviews"),
+            count_if(is_defect).label("defects"),
+            count_if(is_defect, RV.c.severity.in_(HIGH)).label("high_critical"),
+            sa.func.coalesce(sa.func.sum(capped), 0.0).label("seconds"),
             # each verdict's matches with the other reviewers, kept by bot.reviews on calibration items
-            sa.func.coalesce(sa.func.sum(RV.c.calibration_pairs), 0),
-            sa.func.coalesce(sa.func.sum(RV.c.calibration_agreed), 0),
-            zero,
+            sa.func.coalesce(sa.func.sum(RV.c.calibration_pairs), 0).label("calibration_pairs"),
+            sa.func.coalesce(sa.func.sum(RV.c.calibration_agreed), 0).label("calibration_agreed"),
         )
         .where(within(RV.c.created_at, START, END))
         .group_by(RV.c.reviewer)
     )
     fixed = (
-        sa.select(RV.c.reviewer, zero, zero, zero, sa.literal(0.0), zero, zero, sa.func.count())
+        sa.select(RV.c.reviewer, sa.func.count().label("fixed_catches"))
         .select_from(D)
         .join(RV, RV.c.id == D.c.review_id)
         .join(G, G.c.id == D.c.group_id)
@@ -257,35 +224,45 @@ def _reviewers_stmt(one_reviewer: bool) -> sa.CompoundSelect:
     if one_reviewer:
         only = RV.c.reviewer == sa.bindparam("reviewer")
         verdicts, fixed = verdicts.where(only), fixed.where(only)
-    return sa.union_all(verdicts, fixed)
+    return (VERDICTS, verdicts), (FIXED_CATCHES, fixed)
 
 
-async def compute_rollup(session: AsyncSession, *, week: str, tz: ZoneInfo, now: dt.datetime) -> Rollup:
-    """Every figure of the weekly digest for `week` (e.g. "2026-W48"), in six round trips."""
+@functools.cache
+def digest_figures() -> Figures:
+    """Every figure of the digest, which compute_rollup sends as one statement."""
+    return (*_rate_figures(), *rollup_groups.figures(), *_reviewer_figures(False))
+
+
+def digest_params(week: str, tz: ZoneInfo) -> dict[str, dt.datetime]:
+    """The parameters of `digest_figures()`: the week, and the trend's eight weeks."""
     start, end = weeks.bounds(week, tz)
+    first, _ = weeks.bounds(weeks.shift(week, 1 - TREND_WEEKS), tz)
+    return {"first": first, "last": end, **span(start, end)}
+
+
+async def compute_rollup(session: Executor, *, week: str, tz: ZoneInfo, now: dt.datetime) -> Rollup:
+    """Every figure of the weekly digest for `week` (e.g. "2026-W48"), from one statement."""
     labels = [weeks.shift(week, -back) for back in range(TREND_WEEKS - 1, -1, -1)]
-    rates, ingested = await week_rates(session, labels, tz, ingested=(start, end))
+    starts = [weeks.bounds(label, tz)[0] for label in labels]
+    params = digest_params(week, tz)
+    rows = await rollup_rows.read(session, digest_figures(), params)
+    rates = _week_rates(rows[BATCH], labels, starts)
     rate = rates[week]
-    volume = Volume(ingested, rate.sampled, rate.reviewed, pending=rate.sampled - rate.reviewed)
-    lists = await group_lists(session, start, end)
-    catch = await catch_of_the_week(session, start, end)
-    shown = {line.id for listing in (lists.top, lists.fixes, lists.still_open) for line in listing.rows}
-    affected = await affected_replies(session, shown | ({catch.group.id} if catch else set()))
-    if catch is not None:
-        catch = replace(catch, group=replace(catch.group, affected=affected.get(catch.group.id, 0.0)))
+    groups = rollup_groups.group_figures(rows)
+    ((ingested,),) = rows[INGESTED]
     return Rollup(
         week=week,
-        start=start,
-        end=end,
+        start=params["start"],
+        end=params["end"],
         now=now,
-        volume=volume,
+        volume=Volume(int(ingested), rate.sampled, rate.reviewed, pending=rate.sampled - rate.reviewed),
         rate=rate,
         trend=[rates[label] for label in labels],
-        by_category=await defects_by_category(session, start, end),
-        top_groups=with_affected(lists.top, affected),
-        fixes=with_affected(lists.fixes, affected),
-        open_by_owner=lists.by_owner,
-        open_groups=with_affected(lists.still_open, affected),
-        reviewers=await reviewer_weeks(session, start, end),
-        catch=catch,
+        by_category=groups.by_category,
+        top_groups=groups.top,
+        fixes=groups.fixes,
+        open_by_owner=groups.by_owner,
+        open_groups=groups.still_open,
+        reviewers=_reviewer_weeks(rows),
+        catch=groups.catch,
     )

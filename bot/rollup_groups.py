@@ -1,18 +1,22 @@
-"""Root-cause groups for the weekly rollup: the week's top groups, fixes, what is open, the catch.
+"""Defects and root-cause groups for the weekly rollup: the figures and how to read their rows.
 
-See bot.rollup for the definitions; every function here is one grouped query.
+The week's defects by category, the top groups, fixes, what is open (each list's first rows and
+its length), the open load per owner, the catch of the week, and the affected replies of every
+group shown. Each is a SELECT with named columns that bot.rollup sends, with the digest's other
+figures, as one statement (bot.rollup_rows). See bot.rollup for the definitions.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.models import Defect, DefectGroup, Reply, Review, SampleItem, UTCDateTime
+from bot.rollup_rows import Figures
 
 R, SI, RV, D, G = (m.__table__ for m in (Reply, SampleItem, Review, Defect, DefectGroup))
 
@@ -24,6 +28,8 @@ END = sa.bindparam("end", type_=UTCDateTime())
 SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3, "critical": 4}
 WITHDRAWN = "withdrawn"
 LIST_LIMIT = 10
+# the figures' names, which tag their rows in the digest's statement
+CATCH, CATEGORY, TOP, FIXES, OPEN, OWNER = "catch", "category", "top", "fixes", "open", "owner"
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,16 @@ class Listing:
     total: int = 0
 
 
+@dataclass(frozen=True)
+class GroupFigures:
+    by_category: list[tuple[str, str, int]]  # (category, severity, defects filed in the week)
+    top: Listing  # groups with an occurrence in the week, most occurrences first
+    fixes: Listing  # fixed in the week, in the order they were fixed
+    still_open: Listing  # most occurrences, then the oldest
+    by_owner: list[OwnerLoad]  # most open groups, then the oldest
+    catch: Catch | None
+
+
 def count_if(*conditions: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
     return sa.func.coalesce(sa.func.sum(sa.case((sa.and_(*conditions), 1), else_=0)), 0)
 
@@ -81,130 +97,133 @@ def within(column: sa.ColumnElement, start: dt.datetime, end: dt.datetime) -> sa
     return sa.and_(column >= start, column < end)
 
 
-_GROUP_COLUMNS = (
-    G.c.id, G.c.title, G.c.category, G.c.severity, G.c.status, G.c.occurrences, G.c.owner,
-    G.c.tracker_url, G.c.tracker_key, G.c.created_at, G.c.fixed_at,
-)  # fmt: skip
-
-
-def _line(row: sa.Row, **extra: object) -> GroupLine:
-    return GroupLine(*row[: len(_GROUP_COLUMNS)], **extra)  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True)
-class GroupLists:
-    """The week's top groups, its fixes, what is still open, and the open load per owner."""
-
-    top: Listing
-    fixes: Listing
-    still_open: Listing
-    by_owner: list[OwnerLoad]
-
-
-def _first(lines: list[GroupLine]) -> Listing:
-    return Listing(lines[:LIST_LIMIT], len(lines))
-
-
 def span(start: dt.datetime, end: dt.datetime) -> dict[str, dt.datetime]:
     return {"start": start, "end": end}
 
 
-@functools.cache
-def _group_lists_stmt() -> sa.Select:
-    week = (
-        sa.select(D.c.group_id, sa.func.count().label("n"))
-        .where(within(D.c.created_at, START, END), D.c.status != WITHDRAWN)
-        .group_by(D.c.group_id)
-        .subquery()
+# A row of a list or of the catch: these columns, then `n` (the group's occurrences this week, on
+# the top groups' rows only), `total` (the length of the list) and `affected`.
+_GROUP_COLUMNS = (
+    G.c.id, G.c.title, G.c.category, G.c.severity, G.c.status, G.c.occurrences, G.c.owner,
+    G.c.tracker_url, G.c.tracker_key, G.c.created_at, G.c.fixed_at,
+)  # fmt: skip
+_WIDTH = len(_GROUP_COLUMNS)
+_NOT_COUNTED = sa.literal(0).label("n")
+
+
+def _affected(group_id: sa.ColumnElement[int]) -> sa.Label:
+    """Σ 1/π over the group's distinct sampled replies (IN takes a reply caught twice once)."""
+    caught = (
+        sa.select(D.c.reply_id).where(D.c.group_id == group_id, D.c.status != WITHDRAWN).correlate_except(D)
     )
-    fixed_now = sa.and_(G.c.status == "fixed", within(G.c.fixed_at, START, END))
-    return (
-        sa.select(*_GROUP_COLUMNS, week.c.n)
-        .outerjoin(week, week.c.group_id == G.c.id)
-        .where(sa.or_(week.c.n.is_not(None), G.c.status == "open", fixed_now))
-    )
+    weights = sa.select(sa.func.sum(sa.literal(1.0) / SI.c.inclusion_prob)).where(SI.c.reply_id.in_(caught))
+    return weights.scalar_subquery().label("affected")
 
 
-async def group_lists(session: AsyncSession, start: dt.datetime, end: dt.datetime) -> GroupLists:
-    """Every group the digest lists, from one query.
-
-    Those with an occurrence this week (most occurrences first), those fixed this week (in the
-    order they were fixed), the open ones (most occurrences, then the oldest), and the open load
-    per owner (most open groups, then the oldest).
-    """
-    rows = [
-        (_line(row), int(row[-1] or 0))
-        for row in (await session.execute(_group_lists_stmt(), span(start, end))).all()
-    ]
-    top = sorted(((line, n) for line, n in rows if n), key=lambda r: (-r[0].occurrences, -r[1], r[0].id))
-    fixed = [line for line, _ in rows if line.status == "fixed" and start <= (line.fixed_at or end) < end]
-    still_open = [line for line, _ in rows if line.status == "open"]
-    owners: dict[str | None, list[GroupLine]] = {}
-    for line in still_open:
-        owners.setdefault(line.owner, []).append(line)
-    loads = [
-        OwnerLoad(owner, len(lines), sum(g.occurrences for g in lines), min(g.created_at for g in lines))
-        for owner, lines in owners.items()
-    ]
-    return GroupLists(
-        top=Listing([replace(line, week_occurrences=n) for line, n in top[:LIST_LIMIT]], len(top)),
-        fixes=_first(sorted(fixed, key=lambda g: (g.fixed_at, g.id))),
-        still_open=_first(sorted(still_open, key=lambda g: (-g.occurrences, g.created_at, g.id))),
-        by_owner=sorted(loads, key=lambda load: (-load.groups, load.oldest)),
-    )
-
-
-async def affected_replies(session: AsyncSession, group_ids: set[int]) -> dict[int, float]:
-    """Estimated replies like the ones caught, per group: Σ 1/π over its distinct sampled replies."""
-    if not group_ids:
-        return {}
-    rows = await session.execute(_affected_stmt(), {"ids": sorted(group_ids)})
-    return {group_id: float(total or 0.0) for group_id, total in rows.all()}
+def _first_rows(query: sa.Select, *order: sa.ColumnElement) -> sa.Select:
+    """The first LIST_LIMIT rows of `query` in `order`, each with the length of the whole list and
+    its affected replies (computed for these rows only)."""
+    first = query.add_columns(sa.func.count().over().label("total")).order_by(*order).limit(LIST_LIMIT)
+    rows = first.subquery()
+    return sa.select(*rows.c, _affected(rows.c.id))
 
 
 @functools.cache
-def _affected_stmt() -> sa.Select:
-    pairs = (
-        sa.select(D.c.group_id, D.c.reply_id)
-        .where(D.c.group_id.in_(sa.bindparam("ids", expanding=True)), D.c.status != WITHDRAWN)
-        .distinct()
-        .subquery()
-    )
-    # one index lookup per caught reply (a join would make PostgreSQL hash every sampled item)
-    weight = sa.select(sa.literal(1.0) / SI.c.inclusion_prob).where(SI.c.reply_id == pairs.c.reply_id)
-    return sa.select(pairs.c.group_id, sa.func.sum(weight.scalar_subquery())).group_by(pairs.c.group_id)
-
-
-def with_affected(listing: Listing, affected: dict[int, float]) -> Listing:
-    rows = [replace(line, affected=affected.get(line.id, 0.0)) for line in listing.rows]
-    return Listing(rows, listing.total)
-
-
-async def catch_of_the_week(session: AsyncSession, start: dt.datetime, end: dt.datetime) -> Catch | None:
-    row = (await session.execute(_catch_stmt(), span(start, end))).first()
-    if row is None:
-        return None
-    reviewer, category, severity, note, ticket_id = row[len(_GROUP_COLUMNS) :]
-    return Catch(reviewer, category, severity, note, ticket_id, _line(row))
-
-
-@functools.cache
-def _catch_stmt() -> sa.Select:
+def figures() -> Figures:
+    """The defect and group figures of the week [:start, :end), as (name, SELECT)."""
+    in_week = sa.and_(within(D.c.created_at, START, END), D.c.status != WITHDRAWN)
     rank = sa.case(SEVERITY_RANK, value=D.c.severity, else_=0)
     # pick the defect first, then read its review and reply: two row lookups, not a join of the week
     best = (
         sa.select(D.c.id)
         .join(G, G.c.id == D.c.group_id)
-        .where(within(D.c.created_at, START, END), D.c.status != WITHDRAWN)
+        .where(in_week)
         .order_by(rank.desc(), G.c.occurrences.desc(), D.c.created_at, D.c.id)
         .limit(1)
         .scalar_subquery()
     )
-    return (
-        sa.select(*_GROUP_COLUMNS, RV.c.reviewer, D.c.category, D.c.severity, RV.c.note, R.c.ticket_id)
+    catch = (
+        sa.select(
+            *_GROUP_COLUMNS,
+            _NOT_COUNTED,
+            sa.literal(1).label("total"),
+            _affected(G.c.id),
+            RV.c.reviewer,
+            D.c.category.label("defect_category"),
+            D.c.severity.label("defect_severity"),
+            RV.c.note,
+            R.c.ticket_id,
+        )
         .select_from(D)
         .join(RV, RV.c.id == D.c.review_id)
         .join(G, G.c.id == D.c.group_id)
         .join(R, R.c.id == D.c.reply_id)
         .where(D.c.id == best)
+    )
+    by_category = (
+        sa.select(D.c.category, D.c.severity, sa.func.count().label("n"))
+        .where(in_week)
+        .group_by(D.c.category, D.c.severity)
+    )
+    week = (
+        sa.select(D.c.group_id, sa.func.count().label("n")).where(in_week).group_by(D.c.group_id).subquery()
+    )
+    top = _first_rows(
+        sa.select(*_GROUP_COLUMNS, week.c.n).join_from(week, G, G.c.id == week.c.group_id),
+        G.c.occurrences.desc(), week.c.n.desc(), G.c.id,
+    )  # fmt: skip
+    fixed_now = sa.and_(G.c.status == "fixed", within(G.c.fixed_at, START, END))
+    fixes = _first_rows(sa.select(*_GROUP_COLUMNS, _NOT_COUNTED).where(fixed_now), G.c.fixed_at, G.c.id)
+    is_open = G.c.status == "open"
+    still_open = _first_rows(
+        sa.select(*_GROUP_COLUMNS, _NOT_COUNTED).where(is_open),
+        G.c.occurrences.desc(),
+        G.c.created_at,
+        G.c.id,
+    )
+    owners = (
+        sa.select(
+            G.c.owner,
+            sa.func.count().label("n"),
+            sa.func.sum(G.c.occurrences).label("occurrences"),
+            sa.func.min(G.c.created_at).label("created_at"),
+        )
+        .where(is_open)
+        .group_by(G.c.owner)
+    )
+    return (
+        (CATCH, catch), (CATEGORY, by_category), (TOP, top),
+        (FIXES, fixes), (OPEN, still_open), (OWNER, owners),
+    )  # fmt: skip
+
+
+def _line(row: tuple) -> GroupLine:
+    """A group line from a row of a group's columns, then its week occurrences and affected replies."""
+    week_occurrences, affected = row[_WIDTH], row[_WIDTH + 2]
+    return GroupLine(*row[:_WIDTH], week_occurrences=int(week_occurrences), affected=float(affected or 0.0))
+
+
+def _listing(rows: list[tuple], key: Callable[[GroupLine], tuple]) -> Listing:
+    """The statement limits each list; the order within it is set here."""
+    return Listing(sorted(map(_line, rows), key=key), int(rows[0][_WIDTH + 1]) if rows else 0)
+
+
+def group_figures(rows: dict[str, list[tuple]]) -> GroupFigures:
+    """The defect and group figures, from their rows (bot.rollup_rows.read over `figures()`)."""
+    loads = [
+        OwnerLoad(owner, int(n), int(occurrences), oldest) for owner, n, occurrences, oldest in rows[OWNER]
+    ]
+    catch = None
+    for row in rows[CATCH]:
+        catch = Catch(*row[_WIDTH + 3 :], _line(row))
+    return GroupFigures(
+        by_category=sorted(
+            ((category, severity, int(n)) for category, severity, n in rows[CATEGORY]),
+            key=lambda r: (-r[2], r[0], -SEVERITY_RANK.get(r[1], 0)),
+        ),
+        top=_listing(rows[TOP], key=lambda g: (-g.occurrences, -g.week_occurrences, g.id)),
+        fixes=_listing(rows[FIXES], key=lambda g: (g.fixed_at, g.id)),
+        still_open=_listing(rows[OPEN], key=lambda g: (-g.occurrences, g.created_at, g.id)),
+        by_owner=sorted(loads, key=lambda load: (-load.groups, load.oldest)),
+        catch=catch,
     )

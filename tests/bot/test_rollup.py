@@ -242,3 +242,49 @@ async def test_batches_of_other_weeks_feed_the_trend_only(db) -> None:
     assert rollup.trend[-2].week == "2026-W46" and rollup.trend[-2].estimate.rate == pytest.approx(1.0)
     assert rollup.trend[-2].estimate.uncovered == 10
     assert rollup.reviewers == [] and rollup.catch is None
+
+
+async def test_long_lists_show_their_first_rows_and_count_all_of_them(db) -> None:
+    """More groups than a list shows: each keeps its first rows, in its own order, and its length."""
+    async with db.transaction() as session:
+        seed = Seeder(session)
+        batch = await seed.batch(0, flagged=100, unflagged=900, drawn=(0, 40))
+        caught = []
+        for i in range(13):  # open, 1-4 occurrences this week (ties), the later ones older
+            group = await seed.group(f"Open {i}", owner=f"U0OWN{i % 3}", created_at=at(-i))
+            for _ in range(1 + i % 4):
+                item = await seed.item(batch, "unflagged", prob=40 / 900)
+                review = await seed.review(item, "U0REV1", "defect", severity="low", category="tone")
+                await seed.defect(review, group, item)
+            caught.append(group)
+        fixed = [
+            await seed.group(
+                f"Fixed {i}", status="fixed", created_at=at(-30), fixed_at=at(1, 8 + (i * 7) % 11)
+            )
+            for i in range(11)
+        ]
+        await seed.group("Fixed last week", status="fixed", created_at=at(-30), fixed_at=at(-1))
+        await seed.group("Won't fix", status="wont_fix", created_at=at(-30))
+    async with db.session() as session:
+        rollup = await compute_rollup(session, week=WEEK, tz=BERLIN, now=NOW)
+
+    top = sorted(caught, key=lambda g: (-g.occurrences, g.id))[:10]
+    assert [g.id for g in rollup.top_groups.rows] == [g.id for g in top] and rollup.top_groups.total == 13
+    assert [g.week_occurrences for g in rollup.top_groups.rows] == [g.occurrences for g in top]
+    assert [g.affected for g in rollup.top_groups.rows] == pytest.approx(
+        [g.occurrences * 900 / 40 for g in top]
+    )
+    still_open = sorted(caught, key=lambda g: (-g.occurrences, g.created_at, g.id))[:10]
+    assert [g.id for g in rollup.open_groups.rows] == [g.id for g in still_open]
+    assert rollup.open_groups.total == 13 and [g.id for g in top] != [g.id for g in still_open]
+    fixes = sorted(fixed, key=lambda g: (g.fixed_at, g.id))[:10]
+    assert [g.id for g in rollup.fixes.rows] == [g.id for g in fixes] and rollup.fixes.total == 11
+    loads = [
+        (owner, len(mine), sum(g.occurrences for g in mine), min(g.created_at for g in mine))
+        for owner in ("U0OWN0", "U0OWN1", "U0OWN2")
+        for mine in [[g for g in caught if g.owner == owner]]
+    ]
+    loads.sort(key=lambda load: (-load[1], load[3]))  # most open groups, then the oldest
+    assert [(o.owner, o.groups, o.occurrences, o.oldest) for o in rollup.open_by_owner] == loads
+    assert rollup.defects_filed == sum(g.occurrences for g in caught)
+    assert rollup.catch is not None and rollup.catch.group.id == top[0].id
