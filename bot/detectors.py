@@ -314,26 +314,28 @@ class Detector:
         out: _ByIndex = {}
         by_plan: dict[str, list[int]] = {}
         cutoffs: dict[dt.date, dt.date] = {}
+        utc, stale_days, rules, match_greeting = dt.UTC, self._stale_days, self._rules, _GREETING.match
         for i, record in enumerate(records):
-            if record.customer.plan:
-                by_plan.setdefault(record.customer.plan, []).append(i)
-            customer = record.customer.name
-            if customer and "@" not in customer:
-                m = _GREETING.match(record.reply)  # inlined greeted_name(): this loop is hot
+            customer, articles = record.customer, record.kb_articles
+            if customer.plan:
+                by_plan.setdefault(customer.plan, []).append(i)
+            name = customer.name
+            if name and "@" not in name:
+                m = match_greeting(record.reply)  # inlined greeted_name(): this loop is hot
                 greeted = m and m.group("name")
-                if greeted and _is_other_person(greeted, customer):
-                    ev = {"greeted": greeted, "customer": customer}
+                if greeted and _is_other_person(greeted, name):
+                    ev = {"greeted": greeted, "customer": name}
                     out.setdefault(i, []).append(Finding(record.id, "name_mismatch", ev))
-            if record.kb_articles:
+            if articles:
                 created = record.created_at
-                if created.tzinfo is not dt.UTC:
-                    created = _aware(created).astimezone(dt.UTC)
+                if created.tzinfo is not utc:
+                    created = _aware(created).astimezone(utc)
                 day = created.date()
                 cutoff = cutoffs.get(day)
                 if cutoff is None:
-                    cutoff = cutoffs[day] = day - dt.timedelta(days=self._stale_days)
+                    cutoff = cutoffs[day] = day - dt.timedelta(days=stale_days)
                 stalest = None
-                for article in record.kb_articles:
+                for article in articles:
                     updated = article.updated_at
                     if (updated is not None and updated < cutoff) and (
                         stalest is None or updated < stalest.updated_at
@@ -347,11 +349,11 @@ class Detector:
                         "age_days": (day - stalest.updated_at).days,
                     }
                     out.setdefault(i, []).append(Finding(record.id, "stale_kb", ev))
-            for name, pattern in self._rules:
+            for rule, pattern in rules:
                 m = pattern.search(record.reply)
                 if m is not None:
-                    ev = {"rule": name, "match": m.group()[:_MAX_EVIDENCE]}
-                    out.setdefault(i, []).append(Finding(record.id, f"rule:{name}", ev))
+                    ev = {"rule": rule, "match": m.group()[:_MAX_EVIDENCE]}
+                    out.setdefault(i, []).append(Finding(record.id, f"rule:{rule}", ev))
         self._placeholder_leaks(records, out)
         self._plan_mismatches(records, by_plan, out)
         return out

@@ -13,8 +13,10 @@ import fcntl
 import gc
 import os
 import pickle
+import queue
 import signal
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager, suppress
@@ -141,6 +143,7 @@ class Transactions:
 
 
 Item = tuple[Prepared, dt.datetime, int]  # a batch, its time of import, input bytes read after it
+WORKER_AHEAD = 8  # pickled batches (~0.7 MB each) the worker may queue for sending
 PIPE_BYTES = 1 << 20  # kernel buffer between the worker and the main process (Linux): ~2 batches
 
 
@@ -226,28 +229,59 @@ F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # Python 3.10+ on Linux; 10
 def _work(
     pipe: Connection, chunks: Iterator[tuple[list[bytes], int]], preparer: Preparer, clock: Clock
 ) -> NoReturn:
-    """The worker process's whole life: prepare and send every batch, then None (or the error)."""
+    """The worker process's whole life: prepare and send every batch, then None (or the error).
+
+    A thread sends the pickled batches, up to WORKER_AHEAD of them queued, so that the main
+    process's slower moments (a commit) do not stop the preparing: here no thread competes with
+    SQLite, and a blocked write waits without holding the GIL.
+    """
     code = 0
+    outbox: queue.Queue[bytes | None] = queue.Queue(WORKER_AHEAD)
+    broken = threading.Event()
+
+    def send() -> None:
+        try:
+            while (message := outbox.get()) is not None:
+                pipe.send_bytes(message)
+        except OSError:  # the main process stopped reading: it has failed or been stopped
+            broken.set()
+
+    def put(message: bytes | None) -> None:
+        while True:
+            if broken.is_set():
+                raise BrokenPipeError
+            try:
+                outbox.put(message, timeout=0.1)  # to notice a sender that has stopped
+                return
+            except queue.Full:
+                continue
+
+    sender = threading.Thread(target=send, name="auditbot-import-sender", daemon=True)
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         # The heap inherited from the parent is never garbage: keep the collector from walking
         # it again and again (and from copying its pages) while the batches come and go.
         gc.freeze()
+        sender.start()
         position = 0
         for lines, first in chunks:
             now = clock.now()
             position += sum(map(len, lines))
-            pipe.send_bytes(pickle.dumps((preparer.lines(lines, first, now), now, position), protocol=5))
-        pipe.send_bytes(pickle.dumps(None))
-    except BrokenPipeError:  # the main process stopped reading: it has failed or been stopped
+            put(pickle.dumps((preparer.lines(lines, first, now), now, position), protocol=5))
+        put(pickle.dumps(None))
+    except BrokenPipeError:
         code = 1
     except BaseException as exc:  # reported to the main process, which fails with it
         code = 1
-        with suppress(OSError):
-            pipe.send_bytes(pickle.dumps(f"{type(exc).__name__}: {exc}"))
+        with suppress(BrokenPipeError):
+            put(pickle.dumps(f"{type(exc).__name__}: {exc}"))
     finally:
-        os._exit(code)
+        with suppress(BrokenPipeError):
+            put(None)
+        if sender.is_alive():
+            sender.join()
+        os._exit(code if not broken.is_set() else 1)
 
 
 def _chunks(stream: BinaryIO) -> Iterator[tuple[list[bytes], int]]:

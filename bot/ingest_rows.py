@@ -9,7 +9,6 @@ without per-value conversions; on SQLite they already hold the stored text of ea
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, NamedTuple, cast
@@ -233,8 +232,11 @@ class Preparer:
         csat = r.csat
         stored: Any = created
         if self.sqlite:
-            # "2026-11-20T10:04:11Z": its stored text by slicing, which is exact for this form.
-            stored = f"{when[:10]} {when[11:19]}.000000" if _PLAIN_UTC(when) else stored_time(created)
+            # "2026-11-20T10:04:11Z": its stored text by slicing, which is exact for this form
+            # (fromisoformat has read it, so the rest are digits and dashes where they belong).
+            plain = len(when) == 20 and when[19] == "Z" and when[10] == "T" and when[4] == when[7] == "-"
+            plain = plain and when[13] == when[16] == ":"  # not a week date like 2026-W47-5T…
+            stored = f"{when[:10]} {when[11:19]}.000000" if plain else stored_time(created)
             extra = None if extra is None else _dumps(extra).decode()
         row = (
             r.source or self.default_source, rid, ticket, stored, reply, r.customer_message,
@@ -296,8 +298,6 @@ _from_iso = dt.datetime.fromisoformat
 _from_iso_date = dt.date.fromisoformat
 _dumps = orjson.dumps
 _encode = msgspec.json.Encoder().encode
-# Fixed separators leave only digits, which fromisoformat has checked, and rule out the basic format.
-_PLAIN_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ").fullmatch
 
 
 def _plain_articles(items: list[_PlainArticle]) -> tuple[KbArticle, ...] | None:

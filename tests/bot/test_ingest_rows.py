@@ -49,6 +49,8 @@ VARIANTS = [
     {"kb_articles": [{"id": "kb-4", "updated_at": "2025-01-02T10:00:00+02:00"}]},
     {"kb_articles": [{"id": " kb-5", "updated_at": "2025-01-02", "title": "ignored"}]},
     {"reply": "Hi 😀 Zoë,\n\nDone. \u2028"},
+    {"created_at": "2026-W47-5T10:04:11Z"},
+    {"created_at": "2026-11-20T100411Z"},
 ]
 
 
@@ -68,7 +70,7 @@ def test_fast_row_equals_the_validated_record_row(sqlite: bool, change: dict) ->
 
 
 # Valid lines the fast path takes itself (the others above go the long way): same rows, tested above.
-FAST = [0, 2, 3, 4, 5, 7, 8, 9, 11, 15, 16, 20]
+FAST = [0, 2, 3, 4, 5, 7, 8, 9, 11, 15, 16, 20, 21, 22]
 
 
 def test_which_variants_take_the_fast_path() -> None:
