@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -152,18 +153,22 @@ async def _store_source(
         # Views are made lazily: only the replies on tickets with stored ones are read.
         views: Any = _RowRecords(rows)
         checks.detector.with_stored(views, found, earlier, [row[TICKET_ID] for row in rows])
-    findings = [f for i in sorted(found) for f in found[i]]
-    for i in found:  # what is left is exactly the rows with findings; each is flagged
+    with_findings = sorted(found)  # what is left is exactly the rows with findings; each is flagged
+    for i in with_findings:
         if not rows[i][FLAGGED]:
             rows[i] = (*rows[i][:FLAGGED], True, *rows[i][FLAGGED + 1 :])
-    with_findings = list({f.reply_id: None for f in findings})
     dialect = session.get_bind().dialect
     if dialect.name == "sqlite":
         imported, new_ids = await _insert_sqlite(session, source, rows, with_findings)
     else:
-        new_ids = await _insert_core(session, rows, dialect.name)
-        imported = len(new_ids)
-    finding_rows = [(new_ids[f.reply_id], f.kind, f.evidence) for f in findings if f.reply_id in new_ids]
+        by_external_id = await _insert_core(session, rows, dialect.name)
+        imported = len(by_external_id)
+        new_ids = {
+            i: by_external_id[rows[i][EXTERNAL_ID]]
+            for i in with_findings
+            if rows[i][EXTERNAL_ID] in by_external_id
+        }
+    finding_rows = [(new_ids[i], f.kind, f.evidence) for i in with_findings if i in new_ids for f in found[i]]
     if dialect.name == "sqlite":
         await _insert_findings_sqlite(session, finding_rows, now)
     else:
@@ -200,9 +205,9 @@ async def _load_earlier(
     if not rows:
         return {}
     # Stored SQLite text sorts like the time it stands for (fixed width), so no parsing per row.
-    low = read_time(min(row[CREATED_AT] for row in rows)) - window
-    high = read_time(max(row[CREATED_AT] for row in rows)) + window
-    tickets = list({row[TICKET_ID]: None for row in rows})
+    low = read_time(min(map(itemgetter(CREATED_AT), rows))) - window
+    high = read_time(max(map(itemgetter(CREATED_AT), rows))) + window
+    tickets = list(dict.fromkeys(map(itemgetter(TICKET_ID), rows)))
     if session.get_bind().dialect.name == "sqlite":
         stored = await _stored_sqlite(await _driver(session), source, tickets, low, high)
     else:
@@ -312,9 +317,10 @@ async def _driver(session: AsyncSession) -> Any:
 
 
 async def _insert_sqlite(
-    session: AsyncSession, source: str, rows: list[Row], with_findings: list[str]
-) -> tuple[int, dict[str, int]]:
-    """Rows sent straight to the driver in the session's transaction: (rows inserted, new ids).
+    session: AsyncSession, source: str, rows: list[Row], with_findings: list[int]
+) -> tuple[int, dict[int, int]]:
+    """Rows sent straight to the driver in the session's transaction: (rows inserted, the new ids
+    of the rows at the `with_findings` indexes).
 
     SQLAlchemy's per-value processing costs more than SQLite's insert itself on a large import,
     so the rows already hold the stored text (bot.ingest_rows). One `executemany` is SQLite's
@@ -332,12 +338,12 @@ async def _insert_sqlite(
     await cursor.close()
     if not with_findings:
         return imported, {}
+    before = before or 0
     if imported == len(rows):
-        first = (before or 0) + 1
-        ids = {row[EXTERNAL_ID]: first + i for i, row in enumerate(rows)}
-        return imported, {external_id: ids[external_id] for external_id in with_findings}
-    fresh = await _ids_sqlite(driver, source, with_findings)
-    return imported, {external_id: rid for external_id, rid in fresh.items() if rid > (before or 0)}
+        return imported, {i: before + 1 + i for i in with_findings}
+    ids = await _ids_sqlite(driver, source, [rows[i][EXTERNAL_ID] for i in with_findings])
+    new = {i: ids[rows[i][EXTERNAL_ID]] for i in with_findings}
+    return imported, {i: rid for i, rid in new.items() if rid > before}
 
 
 async def _ids_sqlite(driver: Any, source: str, external_ids: list[str]) -> dict[str, int]:

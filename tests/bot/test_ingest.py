@@ -63,6 +63,19 @@ async def test_importing_again_changes_nothing(db: Database) -> None:
     assert after[1] == before[1]
 
 
+async def test_new_replies_beside_stored_ones_get_their_own_findings(db: Database) -> None:
+    await ingest(db, [record("R-1", reply="Hi {{first_name}}, done.")], checks=CHECKS, now=NOW)
+    batch = [
+        record("R-1", reply="Hi {{first_name}}, done."),  # stored already: its finding too
+        record("R-2", ticket="T-2"),
+        record("R-3", ticket="T-3", reply="Hi [Customer Name], done."),
+    ]
+    result = await ingest(db, batch, checks=CHECKS, now=NOW)
+    assert (result.imported, result.already_present, result.findings) == (2, 1, 1)
+    assert set(await findings(db)) == {("R-1", "placeholder_leak"), ("R-3", "placeholder_leak")}
+    assert (await findings(db))[("R-3", "placeholder_leak")]["placeholder"] == "[Customer Name]"
+
+
 async def test_same_id_from_another_source_is_another_reply(db: Database) -> None:
     result = await ingest(
         db, [record("R-1"), record("R-1", source="zendesk"), record("R-1")], checks=CHECKS, now=NOW
