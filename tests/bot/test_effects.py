@@ -4,28 +4,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import sqlalchemy as sa
 
 from bot.models import DefectGroup, OutboxItem
 from bot.outbox import deliver_pending
-from tests.bot.defect_support import Seed, Vendors, make_services, routed
 from tests.fakes.blockkit import all_text
-
-
-@pytest.fixture
-def vendors() -> Vendors:
-    return Vendors()
-
-
-@pytest.fixture
-def services(db, clock, config, settings, fake_slack, vendors):
-    return make_services(db, clock, routed(config), settings, fake_slack.url, vendors)
-
-
-@pytest.fixture
-def seed(db, clock) -> Seed:
-    return Seed(db, clock.now())
 
 
 async def groups(db) -> list[DefectGroup]:

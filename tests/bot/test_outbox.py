@@ -13,26 +13,10 @@ from bot import outbox
 from bot.cli import CliEnv
 from bot.models import DefectGroup, OutboxItem
 from bot.outbox import deliver_pending, enqueue
-from tests.bot.defect_support import Seed, Vendors, make_services, routed
 
 
 class SimulatedKill(BaseException):
     """The worker process dies: nothing after this point runs (not even `except Exception`)."""
-
-
-@pytest.fixture
-def vendors() -> Vendors:
-    return Vendors()
-
-
-@pytest.fixture
-def services(db, clock, config, settings, fake_slack, vendors):
-    return make_services(db, clock, routed(config), settings, fake_slack.url, vendors)
-
-
-@pytest.fixture
-def seed(db, clock) -> Seed:
-    return Seed(db, clock.now())
 
 
 async def rows(db, kind: str | None = None) -> list[OutboxItem]:

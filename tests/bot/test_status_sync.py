@@ -14,15 +14,10 @@ from starlette.applications import Starlette
 from bot.models import DefectGroup
 from bot.outbox import deliver_pending
 from bot.status_sync import sync_tracker_status, webhook_routes
-from tests.bot.defect_support import Seed, Vendors, make_services, routed
+from tests.bot.defect_support import make_services, routed
 from tests.fakes.blockkit import all_text
 
 SECRETS = {"jira": "jira-hook-secret", "linear": "linear-hook-secret", "github": "github-hook-secret"}
-
-
-@pytest.fixture
-def vendors() -> Vendors:
-    return Vendors()
 
 
 @pytest.fixture
@@ -30,11 +25,6 @@ def services(db, clock, config, settings, fake_slack, vendors):
     for name, secret in SECRETS.items():
         setattr(settings, f"{name}_webhook_secret", secret)
     return make_services(db, clock, routed(config), settings, fake_slack.url, vendors)
-
-
-@pytest.fixture
-def seed(db, clock) -> Seed:
-    return Seed(db, clock.now())
 
 
 @pytest.fixture
