@@ -145,7 +145,7 @@ class Transactions:
 
 
 Item = tuple[Prepared, dt.datetime, int]  # a batch, its time of import, input bytes read after it
-WORKER_AHEAD = 8  # pickled batches (~0.7 MB each) the worker may queue for sending
+WORKER_AHEAD = 8  # packed batches (~0.7 MB each) the worker may queue for sending
 PIPE_BYTES = 1 << 20  # kernel buffer between the worker and the main process (Linux): ~2 batches
 
 
@@ -154,8 +154,8 @@ class Batches:
     process that reads the rest of the input itself, parses and validates it, runs the per-reply
     detectors and sends each batch down a pipe while the main process writes the previous ones.
 
-    The main process receives and unpickles each batch in its own thread, between database
-    calls: a second busy Python thread would make SQLite's per-row GIL hand-offs wait their turn.
+    The main process receives and unpacks each batch in its own thread, between database calls:
+    a second busy Python thread would make SQLite's per-row GIL hand-offs wait their turn.
     """
 
     def __init__(self, stream: BinaryIO, fmt: Format, preparer: Preparer, clock: Clock) -> None:
@@ -233,7 +233,7 @@ def _work(
 ) -> NoReturn:
     """The worker process's whole life: prepare and send every batch, then None (or the error).
 
-    A thread sends the pickled batches, up to WORKER_AHEAD of them queued, so that the main
+    A thread sends the packed batches, up to WORKER_AHEAD of them queued, so that the main
     process's slower moments (a commit) do not stop the preparing: here no thread competes with
     SQLite, and a blocked write waits without holding the GIL.
     """

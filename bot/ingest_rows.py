@@ -19,15 +19,7 @@ import orjson
 from bot.config import DetectorsConfig
 from bot.detectors import Detector, Finding
 from bot.records import KbArticle, ReplyRecord
-from integrations.jsonl import (
-    _BOM,
-    KNOWN,
-    MAX_LEN,
-    RecordError,
-    Reject,
-    _decode,
-    parse_record,
-)
+from integrations.jsonl import KNOWN, MAX_LEN, Reject, parse_line
 
 # `text_key` is left NULL: it doubles the text stored and sent between processes, and the few
 # stored replies a duplicate check reads get their key from `reply` (bot.ingest._load_earlier).
@@ -112,17 +104,11 @@ class Preparer:
         for number, raw in enumerate(lines, first):
             built = fast(raw, ingested)
             if built is None:  # anything unusual: parsed and validated in full, with its reason
-                line = raw.removeprefix(_BOM) if number == 1 else raw
-                try:
-                    record = parse_record(orjson.loads(line), default_source=self.default_source)
-                except orjson.JSONDecodeError as exc:
-                    reason = "empty line" if not line.strip() else f"bad JSON ({exc})"
-                    out.rejects.append(Reject(number, reason, _decode(raw)))
+                parsed = parse_line(raw, number, default_source=self.default_source)
+                if isinstance(parsed, Reject):
+                    out.rejects.append(parsed)
                     continue
-                except RecordError as exc:
-                    out.rejects.append(Reject(number, str(exc), _decode(raw)))
-                    continue
-                built = self._from_record(record, ingested)
+                built = self._from_record(parsed, ingested)
             rows.append(built[0])
             scanned.append(built[1])
         self._finish(out, scanned)

@@ -267,22 +267,23 @@ Parsed = tuple[int, "ReplyRecord | Reject"]  # (bytes consumed, outcome)
 
 
 def _jsonl(stream: BinaryIO, default_source: str) -> Iterator[Parsed]:
-    loads = orjson.loads
     for number, raw in enumerate(stream, 1):
-        size = len(raw)
-        line = raw.removeprefix(_BOM) if number == 1 else raw
-        if not line.strip():
-            yield size, Reject(number, "empty line", _decode(raw))
-            continue
-        try:
-            obj = loads(line)
-        except orjson.JSONDecodeError as exc:
-            yield size, Reject(number, f"bad JSON ({exc})", _decode(raw))
-            continue
-        try:
-            yield size, parse_record(obj, default_source=default_source)
-        except RecordError as exc:
-            yield size, Reject(number, str(exc), _decode(raw))
+        yield len(raw), parse_line(raw, number, default_source=default_source)
+
+
+def parse_line(raw: bytes, number: int, *, default_source: str = "import") -> ReplyRecord | Reject:
+    """One JSONL line (numbered from 1, with its line end) as a record, or why it is rejected."""
+    line = raw.removeprefix(_BOM) if number == 1 else raw
+    if not line.strip():
+        return Reject(number, "empty line", _decode(raw))
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        return Reject(number, f"bad JSON ({exc})", _decode(raw))
+    try:
+        return parse_record(obj, default_source=default_source)
+    except RecordError as exc:
+        return Reject(number, str(exc), _decode(raw))
 
 
 def _decode(raw: bytes) -> str:
