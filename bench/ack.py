@@ -39,8 +39,8 @@ from sqlalchemy.engine import make_url
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script from anywhere
 
-from bot.db import Database, create_engine  # noqa: E402
-from bot.models import Review  # noqa: E402
+from bot.core.db import Database, create_engine  # noqa: E402
+from bot.core.models import Review  # noqa: E402
 from bot.views import ids  # noqa: E402
 from tests.bot.seed_reviews import seed_items  # noqa: E402
 from tests.fakes.signing import (  # noqa: E402

@@ -17,9 +17,9 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from bot.config import DetectorsConfig
-from bot.detectors import KINDS, Detector
-from bot.records import Customer, KbArticle, ReplyRecord
+from bot.checks.detector import KINDS, Detector
+from bot.core.config import DetectorsConfig
+from bot.core.records import Customer, KbArticle, ReplyRecord
 
 DEV_DATA = Path(__file__).resolve().parents[1].parent / "shared/data/dev"
 

@@ -32,11 +32,13 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from bot import rollup, rollup_rows, weeks
-from bot.db import Database, create_engine
-from bot.models import Defect, DefectGroup, Review, SampleBatch, SampleItem
-from bot.reviews import item_outcome
-from bot.rollup import compute_rollup
+from bot.core import weeks
+from bot.core.db import Database, create_engine
+from bot.core.models import Defect, DefectGroup, Review, SampleBatch, SampleItem
+from bot.digest import rollup
+from bot.digest import rows as rollup_rows
+from bot.digest.rollup import compute_rollup
+from bot.review.verdicts import item_outcome
 
 TZ = ZoneInfo("Europe/Berlin")
 WEEK = "2026-W47"
@@ -149,13 +151,13 @@ async def generate_audit(db: Database, replies: int, reviews: int, defects: int,
                         "created_at": at, "updated_at": at, "reply_id": reply_id,
                     })  # fmt: skip
                     given.append((at, verdict))
-                # what bot.reviews stores with each verdict: the outcome, and when it was first decided
+                # what bot.review.verdicts stores per verdict: the outcome, and when it was first decided
                 decided = sorted(at for at, verdict in given if verdict != "unsure")
                 outcome = item_outcome([verdict for _, verdict in given])
                 items[-1]["outcome"] = outcome
                 items[-1]["reviewed_at"] = decided[0] if decided else None
                 batches[-1][f"{stratum}_reviewed"] += outcome is not None
-                if double:  # what bot.reviews.calibration_of keeps on each verdict
+                if double:  # what bot.review.verdicts.calibration_of keeps on each verdict
                     first, second = review_rows[-2:]
                     if {first["verdict"], second["verdict"]} <= {"correct", "defect"}:
                         agreed = int(first["verdict"] == second["verdict"])

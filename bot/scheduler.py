@@ -19,11 +19,10 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.lease import acquire_or_renew, release
-from bot.posting import holder_of
+from bot.delivery.lease import acquire_or_renew, process_holder, release
 
 if TYPE_CHECKING:
-    from bot.app import Services
+    from bot.core.services import Services
 
 log = logging.getLogger("auditbot.scheduler")
 
@@ -50,18 +49,22 @@ def jobs_for(services: Services) -> list[Job]:
         hour, minute = _hour_minute(config.sampling.at)
         days = ",".join(config.sampling.days)
         trigger = CronTrigger(day_of_week=days, hour=hour, minute=minute, timezone=tz)
-        jobs.append(Job("sample", "bot.sampling:run_daily_sample", trigger))
+        jobs.append(Job("sample", "bot.sample.posting:run_daily_sample", trigger))
     hour, minute = _hour_minute(config.digest.at)
     digest = CronTrigger(day_of_week=config.digest.day, hour=hour, minute=minute, timezone=tz)
     jobs += [
-        Job("digest", "bot.digest:post_weekly_digest", digest),
+        Job("digest", "bot.digest.post:post_weekly_digest", digest),
         Job(
             "poll",
-            "bot.polling:poll_sources",
+            "bot.ingest.polling:poll_sources",
             IntervalTrigger(minutes=config.sources.poll_minutes, timezone=tz),
         ),
-        Job("outbox", "bot.outbox:deliver_pending", IntervalTrigger(minutes=1, timezone=tz)),
-        Job("status_sync", "bot.status_sync:sync_tracker_status", IntervalTrigger(minutes=15, timezone=tz)),
+        Job("outbox", "bot.defects.effects:deliver_pending", IntervalTrigger(minutes=1, timezone=tz)),
+        Job(
+            "status_sync",
+            "bot.defects.status_sync:sync_tracker_status",
+            IntervalTrigger(minutes=15, timezone=tz),
+        ),
     ]
     return jobs
 
@@ -73,7 +76,9 @@ def _hour_minute(at: str) -> tuple[int, int]:
 
 async def is_leader(services: Services) -> bool:
     """Take or renew the leader lease; False if another live replica holds it."""
-    return await acquire_or_renew(services.db, LEADER, holder_of(services), LEADER_TTL, services.clock.now())
+    return await acquire_or_renew(
+        services.db, LEADER, process_holder(services), LEADER_TTL, services.clock.now()
+    )
 
 
 async def run_job(services: Services, job: Job) -> bool:
@@ -127,7 +132,7 @@ class SchedulerHandle:
         """Stop scheduling and hand the lease to another replica at once."""
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        await release(self.services.db, LEADER, holder_of(self.services))
+        await release(self.services.db, LEADER, process_holder(self.services))
 
 
 def start_scheduler(services: Services, *, catch_up: bool = True) -> SchedulerHandle:

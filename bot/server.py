@@ -1,37 +1,31 @@
-"""`auditbot run`: the Bolt app over HTTP (uvicorn) or Socket Mode, plus the scheduler."""
+"""Serving the Bolt app: over HTTP (uvicorn) or Socket Mode, with the scheduler beside it."""
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import logging
-import os
 
 import uvicorn
+from slack_bolt.async_app import AsyncApp
 
-from bot.app import build_app, services_of
-from bot.web import build_web
+from bot.app import services_of
+from bot.scheduler import start_scheduler
+from bot.web.app import build_web
 
 log = logging.getLogger("auditbot")
 
 
-async def command_run(args: argparse.Namespace, env) -> int:  # type: ignore[no-untyped-def]
-    env.settings.require_slack()
-    config = env.config
-    db = await env.database()
-    app = build_app(env.settings, config, db, clock=env.clock)
+async def serve(
+    app: AsyncApp, *, host: str, port: int, socket_mode: bool, app_token: str = "", scheduler: bool = True
+) -> None:
+    """Serve until stopped: /slack/events (HTTP mode), /ingest, /webhooks/* and /healthz."""
     web = build_web(app)
-    port = args.port or int(os.environ.get("PORT") or env.settings.port)
-    server = uvicorn.Server(
-        uvicorn.Config(web, host=args.host, port=port, log_level="warning", access_log=False)
-    )
-    scheduler = None if args.no_scheduler else _start_scheduler(app)
-    socket_mode = bool(env.settings.slack_app_token) and not args.http
+    server = uvicorn.Server(uvicorn.Config(web, host=host, port=port, log_level="warning", access_log=False))
+    jobs = start_scheduler(services_of(app)) if scheduler else None
     try:
         if socket_mode:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-            handler = AsyncSocketModeHandler(app, env.settings.slack_app_token)
+            handler = AsyncSocketModeHandler(app, app_token)
             log.info("auditbot: Socket Mode; /ingest and /healthz on port %s", port)
             await handler.connect_async()
             try:
@@ -39,21 +33,8 @@ async def command_run(args: argparse.Namespace, env) -> int:  # type: ignore[no-
             finally:
                 await handler.close_async()
         else:
-            log.info("auditbot: HTTP on %s:%s (Slack request URL: /slack/events)", args.host, port)
+            log.info("auditbot: HTTP on %s:%s (Slack request URL: /slack/events)", host, port)
             await server.serve()
     finally:
-        if scheduler is not None:
-            await scheduler.stop()
-    return 0
-
-
-def _start_scheduler(app):  # type: ignore[no-untyped-def]
-    try:
-        from bot.scheduler import start_scheduler
-    except ImportError:  # the scheduler module is optional until sampling lands
-        return None
-    return start_scheduler(services_of(app))
-
-
-async def serve_forever() -> None:  # pragma: no cover - used by Socket Mode only deployments
-    await asyncio.Event().wait()
+        if jobs is not None:
+            await jobs.stop()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot import reviews
-from bot.access import access_of
-from bot.posting import item_view
+from bot.core.access import access_of
+from bot.review import verdicts as reviews
+from bot.sample.items import item_view
 from bot.views import ids
 from bot.views import review as review_views
 from bot.views.sample import build_full_text_modal

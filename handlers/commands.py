@@ -6,8 +6,8 @@ import re
 
 from slack_bolt.async_app import AsyncApp
 
-from bot import review_stats
-from bot.sampling import run_daily_sample
+from bot.review import stats as review_stats
+from bot.sample.posting import run_daily_sample
 from bot.views.home import stats_text
 from bot.views.sample import sample_summary
 

@@ -1,6 +1,6 @@
 """Buttons and modals on defect group cards: Take it, Won't fix, Fixed, Merge into…, Move or split.
 
-Each records the change through `bot.defects` (which queues the card edit, the thread post and
+Each records the change through `bot.defects.groups` (which queues the card edit, the thread post and
 the tracker change in the same transaction), then delivers the due effects right away.
 """
 
@@ -11,8 +11,9 @@ import logging
 
 from slack_bolt.async_app import AsyncApp
 
-from bot import defects, regroup
-from bot.outbox import deliver_pending
+from bot.defects import groups as defects
+from bot.defects import regroup
+from bot.defects.effects import deliver_pending
 from bot.views import defect as views
 from bot.views import ids
 

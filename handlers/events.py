@@ -7,8 +7,8 @@ import logging
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
 
-from bot import review_stats
-from bot.access import access_of, claim_event, same_workspace
+from bot.core.access import access_of, claim_event, same_workspace
+from bot.review import stats as review_stats
 from bot.views.home import build_home
 
 log = logging.getLogger("auditbot.events")

@@ -7,9 +7,9 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import reviews
-from bot.access import access_of
-from bot.posting import item_view
+from bot.core.access import access_of
+from bot.review import verdicts as reviews
+from bot.sample.items import item_view
 from bot.views import review as review_views
 from bot.views.sample import ItemView, build_sample_item, item_fallback
 
@@ -35,7 +35,7 @@ def deliver_soon(services, keys: list[str]) -> asyncio.Task | None:  # type: ign
     """
     if not keys:
         return None
-    from bot.outbox import deliver_pending
+    from bot.defects.effects import deliver_pending
 
     running: set[asyncio.Task] = services.extras.setdefault(DELIVERIES, set())  # type: ignore[type-arg]
     task = asyncio.create_task(deliver_pending(services, keys=keys))
@@ -56,7 +56,9 @@ async def edited_item(session: AsyncSession, outcome: reviews.Outcome) -> ItemVi
     item = outcome.item
     if not outcome.changed or not item.channel or not item.message_ts or item.id is None:
         return None  # a repeated click (the message already says this), or not posted (yet)
-    lines = review_views.verdict_lines(outcome.reviews, double_review=item.double_review)
+    lines = review_views.verdict_lines(
+        outcome.reviews, double_review=item.double_review, disagree=outcome.disagree
+    )
     return await item_view(session, item.id, lines)
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot import reviews
-from bot.access import access_of
+from bot.core.access import access_of
+from bot.review import verdicts as reviews
 from bot.views import ids
 from bot.views import review as review_views
 from handlers.publish import after_ack_gate, deliver_soon, publish_outcome

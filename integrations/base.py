@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from bot.records import ReplyRecord
+from bot.core.records import ReplyRecord
 
 
 def hmac_sha256_matches(secret: str, body: bytes, signature: str | None, *, prefix: str = "") -> bool:

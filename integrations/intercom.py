@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from bot.clock import Clock, SystemClock
-from bot.records import Customer, KbArticle, ReplyRecord
+from bot.core.clock import Clock, SystemClock
+from bot.core.records import Customer, KbArticle, ReplyRecord
 from integrations.base import NoteRef, PermanentError, SourcePage
 from integrations.http import Sleep, make_client, send
 
 if TYPE_CHECKING:
-    from bot.config import AuditConfig, Settings
+    from bot.core.config import AuditConfig, Settings
 
 VENDOR = "intercom"
 PER_PAGE = 50  # conversations per search page; each costs one more GET

@@ -18,7 +18,7 @@ from typing import Any, BinaryIO, Literal
 
 import orjson
 
-from bot.records import Customer, KbArticle, ReplyRecord
+from bot.core.records import Customer, KbArticle, ReplyRecord
 
 UTC = dt.UTC
 BATCH_SIZE = 2000

@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from bot.clock import Clock, SystemClock
-from bot.records import Customer, ReplyRecord
+from bot.core.clock import Clock, SystemClock
+from bot.core.records import Customer, ReplyRecord
 from integrations.base import NoteRef, PermanentError, SourcePage
 from integrations.http import Sleep, make_client, send
 
 if TYPE_CHECKING:
-    from bot.config import AuditConfig, Settings
+    from bot.core.config import AuditConfig, Settings
 
 VENDOR = "zendesk"
 PER_PAGE = 100  # tickets per export page; each costs one comments call, so keep polls short

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from alembic import command
 
-from bot.db import Database, alembic_config
+from bot.core.db import Database, alembic_config
 
 
 async def main(message: str, rev_id: str) -> None:

@@ -11,9 +11,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from bot.clock import FrozenClock
-from bot.config import AuditConfig, Settings
-from bot.db import Database
+from bot.core.clock import FrozenClock
+from bot.core.config import AuditConfig, Settings
+from bot.core.db import Database
 
 pytest_plugins = ["tests.fakes.plugin"]
 
@@ -49,7 +49,7 @@ def _fresh_postgres_database(url: str) -> str:
     """Create a throwaway database next to the configured one, dropped at exit."""
     import asyncio
 
-    from bot.db import create_engine
+    from bot.core.db import create_engine
 
     base = make_url(url)
     name = f"auditbot_t_{uuid.uuid4().hex[:12]}"
@@ -73,7 +73,7 @@ def pytest_sessionfinish(session, exitstatus) -> None:  # type: ignore[no-untype
         return
     import asyncio
 
-    from bot.db import create_engine
+    from bot.core.db import create_engine
 
     async def drop() -> None:
         engine = create_engine(_CREATED[0][0], isolation_level="AUTOCOMMIT")

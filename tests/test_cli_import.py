@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from bot.cli import main
-from bot.db import Database
-from bot.ingest_cli import Progress
+from bot.cli.ingest import Progress
+from bot.cli.main import main
+from bot.core.db import Database
 from tests.conftest import DEV_DATA
 
 

@@ -16,14 +16,15 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from bot.app import build_app, build_client, services_of
-from bot.cli import CliEnv
-from bot.config import Settings
-from bot.digest import post_weekly_digest
-from bot.digest_cli import command_digest
-from bot.models import DefectGroup, SampleBatch
+from bot.app import build_app, services_of
+from bot.cli.digest import command_digest
+from bot.cli.env import CliEnv
+from bot.core.config import Settings
+from bot.core.models import DefectGroup, SampleBatch
+from bot.core.services import build_client
+from bot.digest.post import post_weekly_digest
 from bot.views import ids
-from bot.web import build_web
+from bot.web.app import build_web
 from tests.bot.digest_data import seed_known_week
 from tests.bot.seed_reviews import seed_items
 from tests.fakes.blockkit import all_text, check_blocks

@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 
 from bot.app import build_app
-from bot.config import AuditConfig, Settings
-from bot.db import Database
-from bot.web import build_web
+from bot.core.config import AuditConfig, Settings
+from bot.core.db import Database
+from bot.web.app import build_web
 
 
 async def test_healthz_503_when_database_unreachable() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.manifest import build_manifest
+from bot.cli.manifest import build_manifest
 from handlers import register
 from tests.conftest import REPO, SPECS
 

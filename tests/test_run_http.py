@@ -15,7 +15,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from bot.db import Database
+from bot.core.db import Database
 from tests.conftest import REPO, SIGNING_SECRET, fresh_database_url
 from tests.fakes.signing import SlackSigner, block_actions_payload, url_verification
 from tests.fakes.slack_api import FakeSlack

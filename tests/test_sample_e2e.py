@@ -15,18 +15,20 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from bot.app import Services, build_app, build_client, services_of
-from bot.cli import CliEnv, build_parser
-from bot.clock import FrozenClock
-from bot.config import AuditConfig, Settings
-from bot.db import Database
-from bot.ingest_cli import command_import
-from bot.models import Reply, SampleBatch, SampleItem
-from bot.posting import ITEM_EVENT, LEASE_TTL, Slot, slot_views
-from bot.sampling import run_daily_sample
+from bot.app import build_app, services_of
+from bot.cli.env import CliEnv
+from bot.cli.ingest import command_import
+from bot.cli.main import build_parser
+from bot.core.clock import FrozenClock
+from bot.core.config import AuditConfig, Settings
+from bot.core.db import Database
+from bot.core.models import Reply, SampleBatch, SampleItem
+from bot.core.services import Services, build_client
+from bot.sample.items import Slot, slot_views
+from bot.sample.posting import ITEM_EVENT, LEASE_TTL, run_daily_sample
 from bot.scheduler import start_scheduler
 from bot.views.sample import build_sample_item, item_fallback
-from bot.web import build_web
+from bot.web.app import build_web
 from tests.bot.test_posting import Killed, Sleeps
 from tests.conftest import DEV_DATA
 from tests.fakes.blockkit import all_text, check_blocks, pings

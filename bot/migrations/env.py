@@ -1,9 +1,9 @@
-"""Alembic environment: runs on the connection `bot.db` hands it (async engines included)."""
+"""Alembic environment: runs on the connection `bot.core.db` hands it (async engines included)."""
 
 from alembic import context
 from sqlmodel import SQLModel
 
-import bot.models  # noqa: F401  (registers the tables)
+import bot.core.models  # noqa: F401  (registers the tables)
 
 target_metadata = SQLModel.metadata
 

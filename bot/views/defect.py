@@ -22,7 +22,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.redact import safe_mrkdwn, safe_plain, truncate
+from bot.core.redact import safe_mrkdwn, safe_plain, truncate
 from bot.views import ids
 
 OPTION_TEXT_MAX = 75

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -17,10 +18,46 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.review_stats import ReviewerNumbers, TeamWeek, WaitingItem
 from bot.views import ids
 
 TICKET_ID_MAX = 60
+
+
+@dataclass(frozen=True)
+class ReviewerNumbers:
+    week: int
+    week_defects: int
+    all_time: int
+    all_defects: int
+    fixed_catches: int  # defects they found whose group was fixed
+    week_high: int = 0  # high/critical catches
+    all_high: int = 0
+    week_pairs: int = 0  # calibration: their verdicts compared with another reviewer's, and matches
+    week_agreed: int = 0
+    all_pairs: int = 0
+    all_agreed: int = 0
+
+
+@dataclass(frozen=True)
+class TeamWeek:
+    posted: int
+    reviewed: int
+    verdicts: int
+    defects: int
+    reviewers: int
+    high: int = 0  # high/critical catches
+    pairs: int = 0  # calibration comparisons, and how many agreed
+    agreed: int = 0
+
+
+@dataclass(frozen=True)
+class WaitingItem:
+    item_id: int
+    channel: str
+    message_ts: str
+    ticket_id: str
+    ticket_url: str | None
+    double_review: bool
 
 
 def permalink(channel: str, ts: str) -> str:

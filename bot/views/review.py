@@ -17,8 +17,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.config import SEVERITIES
-from bot.reviews import disagree
+from bot.core.config import SEVERITIES
 from bot.views import ids
 
 NOTE_MAX = 3000
@@ -149,12 +148,17 @@ def verdict_line(review: VerdictLike) -> str:
     return f"✅ {who}"
 
 
-def verdict_lines(reviews: Sequence[VerdictLike], *, double_review: bool) -> list[str]:
-    """What the item message shows; a calibration item hides its verdicts until both are in."""
+def verdict_lines(
+    reviews: Sequence[VerdictLike], *, double_review: bool, disagree: bool = False
+) -> list[str]:
+    """What the item message shows; a calibration item hides its verdicts until both are in.
+
+    `disagree`: the two verdicts of a calibration item disagree (the review flow decides that).
+    """
     if double_review and len(reviews) < 2:
         return [f"⚖️ Calibration: {len(reviews)} of 2 verdicts in"]
     lines = [verdict_line(r) for r in reviews]
-    if double_review and disagree(reviews[0], reviews[1]):  # type: ignore[arg-type]
+    if double_review and disagree:
         lines.append("⚠️ The two verdicts disagree (see thread)")
     return lines
 

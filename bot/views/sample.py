@@ -1,6 +1,6 @@
 """The daily sample in Slack: the header message, one message per item, and the full-text modal.
 
-Customer and AI text is untrusted: it always goes through `bot.redact` (redacted and escaped)
+Customer and AI text is untrusted: it always goes through `bot.core.redact` (redacted and escaped)
 and is truncated within Block Kit limits with a visible "…"; buttons carry the item id only.
 """
 
@@ -25,8 +25,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot import detectors
-from bot.redact import safe_mrkdwn, truncate
+from bot.core.redact import safe_mrkdwn, truncate
 from bot.views import ids
 
 SECTION_MAX = 3000
@@ -146,10 +145,29 @@ def describe_finding(kind: str, evidence: Mapping[str, Any]) -> str:
     """The detector's description with every evidence value redacted and escaped (safe mrkdwn)."""
     safe = {key: safe_mrkdwn(value) if isinstance(value, str) else value for key, value in evidence.items()}
     try:
-        described = detectors.Finding("", kind, safe).describe()
+        described = finding_text(kind, safe)
     except (KeyError, TypeError, ValueError):  # evidence shaped by an older detector version
         described = kind
     return safe_mrkdwn(kind.replace("_", " ")) if described == kind else described
+
+
+def finding_text(kind: str, e: Mapping[str, Any]) -> str:
+    """Short human text for one finding (not escaped: `describe_finding` escapes)."""
+    if kind == "placeholder_leak":
+        return f"placeholder left in reply: `{e['placeholder']}`"
+    if kind == "duplicate_reply":
+        return f"same text as reply {e['earlier_id']}, sent {e['hours_apart']} h earlier"
+    if kind == "name_mismatch":
+        return f"greets “{e['greeted']}” but the customer is {e['customer']}"
+    if kind == "plan_mismatch":
+        return f"mentions the {e['plan']} plan; the customer is on {e['customer_plan']}"
+    if kind == "stale_kb":
+        return (
+            f"cites {e['article_id']}, last updated {e['updated_at']} ({e['age_days']} days before the reply)"
+        )
+    if kind.startswith("rule:"):
+        return f"matches rule {e['rule']}: “{e['match']}”"
+    return kind
 
 
 def item_title(view: ItemView) -> str:

@@ -9,11 +9,11 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app import Services
-from bot.config import AuditConfig, RoutingRule
-from bot.defects import file_defect
-from bot.effects import Integrations
-from bot.models import Defect, Reply, Review, SampleBatch, SampleItem
+from bot.core.config import AuditConfig, RoutingRule
+from bot.core.models import Defect, Reply, Review, SampleBatch, SampleItem
+from bot.core.services import Services
+from bot.defects.groups import file_defect
+from bot.delivery.vendors import Integrations
 from integrations.github import GitHubTracker
 from integrations.intercom import IntercomClient
 from integrations.jira import JiraTracker

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import reviews
-from bot.db import Database
-from bot.models import Defect, DefectGroup, Reply, Review, SampleBatch, SampleItem
+from bot.core.db import Database
+from bot.core.models import Defect, DefectGroup, Reply, Review, SampleBatch, SampleItem
+from bot.review import verdicts as reviews
 
 WEEK = "2026-W47"
 MONDAY = dt.datetime(2026, 11, 16, 0, 0, tzinfo=dt.UTC) - dt.timedelta(hours=1)  # Berlin midnight, in UTC
@@ -90,7 +90,7 @@ class Seeder:
         )  # fmt: skip
         self.session.add(review)
         await self.session.flush()
-        # the item's outcome, kept the way bot.reviews keeps it with every verdict
+        # the item's outcome, kept the way bot.review.verdicts keeps it with every verdict
         await reviews.refresh_outcome(session=self.session, item_id=item.id, now=when)  # type: ignore[arg-type]
         return review
 

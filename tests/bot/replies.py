@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from bot.records import Customer, KbArticle, ReplyRecord
+from bot.core.records import Customer, KbArticle, ReplyRecord
 
 T0 = dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.UTC)
 

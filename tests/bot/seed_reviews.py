@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from bot.db import Database
-from bot.models import Finding, Reply, SampleBatch, SampleItem
+from bot.core.db import Database
+from bot.core.models import Finding, Reply, SampleBatch, SampleItem
 
 POSTED_AT = dt.datetime(2026, 11, 26, 8, 30, tzinfo=dt.UTC)
 

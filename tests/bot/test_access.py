@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from bot.access import GROUP_TTL, Access, claim_event, same_workspace
-from bot.app import build_client
-from bot.config import AuditConfig, Settings
+from bot.core.access import GROUP_TTL, Access, claim_event, same_workspace
+from bot.core.config import AuditConfig, Settings
+from bot.core.services import build_client
 from tests.fakes.slack_api import FakeSlack
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import AuditConfig, ConfigError, Settings, effective, load_config
+from bot.core.config import AuditConfig, ConfigError, Settings, effective, load_config
 from tests.conftest import REPO
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from bot.config import ConfigError
-from bot.db import Database, async_url, head_revision
+from bot.core.config import ConfigError
+from bot.core.db import Database, async_url, head_revision
 from tests.conftest import backend
 
 
@@ -39,7 +39,7 @@ async def test_unique_source_id(db: Database) -> None:
 
     from sqlalchemy.exc import IntegrityError
 
-    from bot.models import Reply
+    from bot.core.models import Reply
 
     now = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
 

@@ -8,8 +8,9 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from bot import defects, regroup
-from bot.models import Defect, DefectGroup, Finding, OutboxItem, Reply
+from bot.core.models import Defect, DefectGroup, Finding, OutboxItem, Reply
+from bot.defects import groups as defects
+from bot.defects import regroup
 from tests.bot.defect_support import Seed, Vendors, make_services, routed
 
 NOW = dt.datetime(2026, 11, 27, 8, tzinfo=dt.UTC)
@@ -114,7 +115,7 @@ async def test_concurrent_filings_of_one_root_cause_make_one_group(services, see
 async def test_refiling_the_same_review_changes_nothing(services, seed, db):
     first = await seed.defect(services)
     async with db.transaction() as session:
-        from bot.models import Review
+        from bot.core.models import Review
 
         review = await session.get(Review, first.review_id)
         again = await defects.file_defect(session=session, review=review, config=services.config, now=NOW)
@@ -237,7 +238,7 @@ async def test_a_withdrawn_defect_stops_counting_and_counts_again_when_refiled(s
         await defects.withdraw_defect(session=session, review_id=first.review_id, now=NOW)
     assert (await group(db, first.group_id)).occurrences == 1
     async with db.transaction() as session:
-        from bot.models import Review
+        from bot.core.models import Review
 
         review = await session.get(Review, first.review_id)
         await defects.file_defect(session=session, review=review, config=services.config, now=NOW)

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from bot.config import DetectorsConfig, RuleConfig
-from bot.detectors import KINDS, Detector, Finding, PriorReply, finding_key, text_key
-from bot.records import Customer, KbArticle, ReplyRecord
+from bot.checks.detector import KINDS, Detector, Finding, PriorReply, finding_key, text_key
+from bot.core.config import DetectorsConfig, RuleConfig
+from bot.core.records import Customer, KbArticle, ReplyRecord
+from bot.views.sample import finding_text
 
 T0 = dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.UTC)
 DETECTOR = Detector(DetectorsConfig())
@@ -185,7 +186,9 @@ def test_team_rules() -> None:
     assert findings == [
         Finding("R-1", "rule:promises_refund", {"rule": "promises_refund", "match": "Full Refund"})
     ]
-    assert findings[0].describe() == "matches rule promises_refund: “Full Refund”"
+    assert (
+        finding_text(findings[0].kind, findings[0].evidence) == "matches rule promises_refund: “Full Refund”"
+    )
     assert detector.check(reply("Hi Ana,\n\nNo refund, sorry.")) == []
 
 
@@ -204,7 +207,9 @@ def test_duplicate_in_a_batch_flags_the_later_copy_whatever_the_order() -> None:
     other_ticket = reply("Hi Ana,\n\nDone.", rid="R-3", ticket_id="T-2", created_at=at(10))
     findings = DETECTOR.check_batch([second, other_ticket, first])
     assert findings == [Finding("R-2", "duplicate_reply", {"earlier_id": "R-1", "hours_apart": 2.5})]
-    assert findings[0].describe() == "same text as reply R-1, sent 2.5 h earlier"
+    assert (
+        finding_text(findings[0].kind, findings[0].evidence) == "same text as reply R-1, sent 2.5 h earlier"
+    )
 
 
 def test_duplicates_outside_the_window_or_different_text_are_not_flagged() -> None:
@@ -274,7 +279,7 @@ def test_evidence_is_json_and_every_kind_describes_itself() -> None:
     assert {f.kind for f in findings} == set(KINDS)
     for f in findings:
         json.dumps(f.evidence)
-        assert f.describe() and f.describe() != f.kind
+        assert finding_text(f.kind, f.evidence) not in ("", f.kind)
 
 
 def test_a_large_batch_on_one_ticket_stays_linear() -> None:

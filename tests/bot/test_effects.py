@@ -6,8 +6,8 @@ import json
 
 import sqlalchemy as sa
 
-from bot.models import DefectGroup, OutboxItem
-from bot.outbox import deliver_pending
+from bot.core.models import DefectGroup, OutboxItem
+from bot.defects.effects import deliver_pending
 from tests.fakes.blockkit import all_text
 
 

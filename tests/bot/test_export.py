@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
-from bot.config import DetectorsConfig
-from bot.db import Database
-from bot.export import COLUMNS, write
-from bot.ingest import Checks, ingest
-from bot.models import Defect, DefectGroup, Review, SampleBatch, SampleItem
+from bot.cli.main import main
+from bot.core.config import DetectorsConfig
+from bot.core.db import Database
+from bot.core.models import Defect, DefectGroup, Review, SampleBatch, SampleItem
+from bot.export.tables import COLUMNS, write
+from bot.ingest.store import Checks, ingest
 from tests.bot.replies import T0, record
 
 NOW = dt.datetime(2026, 11, 27, 8, 0, tzinfo=dt.UTC)

@@ -6,10 +6,10 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from bot.config import DetectorsConfig
-from bot.db import Database
-from bot.ingest import Checks, ingest
-from bot.models import Finding, Reply
+from bot.core.config import DetectorsConfig
+from bot.core.db import Database
+from bot.core.models import Finding, Reply
+from bot.ingest.store import Checks, ingest
 from tests.bot.replies import T0, record, stale_article
 
 NOW = dt.datetime(2026, 11, 27, 8, 0, tzinfo=dt.UTC)

@@ -9,9 +9,9 @@ import json
 import orjson
 import pytest
 
-from bot.config import DetectorsConfig
-from bot.detectors import Detector
-from bot.ingest_rows import Preparer, _Customer, _Scanned, read_time, stored_time
+from bot.checks.detector import Detector
+from bot.core.config import DetectorsConfig
+from bot.ingest.rows import Preparer, _Customer, _Scanned, read_time, stored_time
 from integrations.jsonl import parse_record, read_batches
 from tests.conftest import DEV_DATA
 

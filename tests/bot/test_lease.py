@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
-from bot.db import Database
-from bot.lease import acquire_or_renew, holder_of, new_holder, release
+from bot.core.db import Database
+from bot.delivery.lease import acquire_or_renew, holder_of, new_holder, release
 
 T0 = dt.datetime(2026, 11, 27, 8, 30, tzinfo=dt.UTC)
 TTL = dt.timedelta(seconds=60)

@@ -1,4 +1,4 @@
-"""The single migration creates exactly the tables, columns and indexes that bot.models declares."""
+"""The single migration creates exactly the tables, columns and indexes that bot.core.models declares."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
-import bot.models  # noqa: F401  (registers every table on SQLModel.metadata)
-from bot.db import Database
+import bot.core.models  # noqa: F401  (registers every table on SQLModel.metadata)
+from bot.core.db import Database
 
 
 async def test_migration_matches_the_models(db: Database) -> None:

@@ -9,10 +9,12 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from bot import outbox
-from bot.cli import CliEnv
-from bot.models import DefectGroup, OutboxItem
-from bot.outbox import deliver_pending, enqueue
+from bot.cli.deliver import command_deliver
+from bot.cli.env import CliEnv
+from bot.core.models import DefectGroup, OutboxItem
+from bot.defects.effects import deliver_pending
+from bot.delivery import outbox
+from bot.delivery.outbox import enqueue
 
 
 class SimulatedKill(BaseException):
@@ -199,7 +201,7 @@ async def test_command_deliver_flushes_and_reports(
     env = CliEnv(settings, clock=clock, _config=config, _db=db)
     services = await env.services(slack=True)
     await seed.defect(services, category="tone")
-    code = await outbox.command_deliver(argparse.Namespace(dead=False), env)
+    code = await command_deliver(argparse.Namespace(dead=False), env)
 
     assert code == 0 and "delivered 3" in capsys.readouterr().out
     assert len(fake_slack.messages("C0DEFECTS")) == 1

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from bot.app import Services
-from bot.clock import FrozenClock
-from bot.config import AuditConfig, Settings
-from bot.db import Database
-from bot.models import IngestCursor, Reply
-from bot.polling import load_cursor, poll_sources
+from bot.core.clock import FrozenClock
+from bot.core.config import AuditConfig, Settings
+from bot.core.db import Database
+from bot.core.models import IngestCursor, Reply
+from bot.core.services import Services
+from bot.ingest.polling import load_cursor, poll_sources
 from integrations.base import SourcePage, TransientError
 from tests.bot.replies import record
 

@@ -9,14 +9,14 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import select
 
-from bot.app import Services, build_client
-from bot.clock import FrozenClock
-from bot.config import AuditConfig, Settings
-from bot.db import Database
-from bot.lease import acquire_or_renew
-from bot.models import Finding, Reply, SampleBatch, SampleItem
-from bot.posting import ITEM_EVENT, LEASE_TTL, post_batch
-from bot.sampling import ensure_batch
+from bot.core.clock import FrozenClock
+from bot.core.config import AuditConfig, Settings
+from bot.core.db import Database
+from bot.core.models import Finding, Reply, SampleBatch, SampleItem
+from bot.core.services import Services, build_client
+from bot.delivery.lease import acquire_or_renew
+from bot.sample.draw import ensure_batch
+from bot.sample.posting import ITEM_EVENT, LEASE_TTL, post_batch
 from tests.bot.test_sampling import NOW, add_replies
 from tests.fakes.blockkit import check_blocks
 from tests.fakes.slack_api import FakeSlack

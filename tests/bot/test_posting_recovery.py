@@ -6,11 +6,11 @@ import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.config import AuditConfig, Settings
-from bot.db import Database
-from bot.lookup import CLOCK_SKEW, slack_ts
-from bot.models import SampleBatch
-from bot.posting import HEADER_EVENT, ITEM_EVENT, LEASE_TTL, post_batch
+from bot.core.config import AuditConfig, Settings
+from bot.core.db import Database
+from bot.core.models import SampleBatch
+from bot.delivery.lookup import CLOCK_SKEW, slack_ts
+from bot.sample.posting import HEADER_EVENT, ITEM_EVENT, LEASE_TTL, post_batch
 from tests.bot.test_posting import Sleeps, drawn, items_of, make_services
 from tests.bot.test_sampling import NOW
 from tests.fakes.slack_api import FakeSlack

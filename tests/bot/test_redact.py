@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.redact import escape_mrkdwn, luhn_ok, redact, safe_mrkdwn, safe_plain, truncate
+from bot.core.redact import escape_mrkdwn, luhn_ok, redact, safe_mrkdwn, safe_plain, truncate
 from tests.conftest import DEV_DATA, SHARED
 
 GENERATOR = SHARED / "tools" / "gen_replies.py"

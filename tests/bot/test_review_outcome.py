@@ -1,4 +1,4 @@
-"""What bot.reviews keeps with every verdict (item outcome, batch counts, calibration matches, the
+"""What bot.review.verdicts keeps with every verdict (item outcome, batch counts, calibration matches, the
 defect's group) equals a recomputation from the reviews themselves, after changes of mind."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from bot import reviews
-from bot.models import Defect, DefectGroup, OutboxItem, Review, SampleBatch, SampleItem
+from bot.core.models import Defect, DefectGroup, OutboxItem, Review, SampleBatch, SampleItem
+from bot.review import verdicts as reviews
 from tests.bot.seed_reviews import POSTED_AT, seed_items
 
 NOW = dt.datetime(2026, 11, 27, 8, 0, tzinfo=dt.UTC)

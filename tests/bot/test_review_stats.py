@@ -7,8 +7,9 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from bot import review_stats, reviews
-from bot.models import DefectGroup
+from bot.core.models import DefectGroup
+from bot.review import stats as review_stats
+from bot.review import verdicts as reviews
 from tests.bot.seed_reviews import seed_items
 
 NOW = dt.datetime(2026, 11, 27, 8, 0, tzinfo=dt.UTC)

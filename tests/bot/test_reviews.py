@@ -8,8 +8,8 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from bot import reviews
-from bot.models import Defect, DefectGroup, Review, ReviewChange
+from bot.core.models import Defect, DefectGroup, Review, ReviewChange
+from bot.review import verdicts as reviews
 from tests.bot.seed_reviews import seed_items
 
 NOW = dt.datetime(2026, 11, 27, 8, 0, tzinfo=dt.UTC)

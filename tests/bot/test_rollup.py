@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot import weeks
-from bot.estimate import Stratum, estimate, wilson
-from bot.rollup import compute_rollup, reviewer_weeks
-from bot.sampling import stratum_sizes
+from bot.core import weeks
+from bot.digest.estimate import Stratum, estimate, wilson
+from bot.digest.rollup import compute_rollup, reviewer_weeks
+from bot.sample.draw import stratum_sizes
 from tests.bot.digest_data import WEEK, Seeder, at, seed_known_week
 
 BERLIN = ZoneInfo("Europe/Berlin")

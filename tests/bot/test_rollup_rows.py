@@ -6,8 +6,8 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from bot import rollup_rows
-from bot.models import UTCDateTime
+from bot.core.models import UTCDateTime
+from bot.digest import rows as rollup_rows
 
 WHEN = dt.datetime(2026, 11, 20, 10, 4, 11, tzinfo=dt.UTC)
 

@@ -11,10 +11,10 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from bot.config import AuditConfig
-from bot.db import Database
-from bot.models import Reply, SampleBatch, SampleItem
-from bot.sampling import (
+from bot.core.config import AuditConfig
+from bot.core.db import Database
+from bot.core.models import Reply, SampleBatch, SampleItem
+from bot.sample.draw import (
     FLAGGED,
     UNFLAGGED,
     default_seed,

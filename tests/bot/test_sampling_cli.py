@@ -11,8 +11,8 @@ from urllib.parse import unquote
 import pytest
 import sqlalchemy as sa
 
-from bot.cli import main
-from bot.db import Database
+from bot.cli.main import main
+from bot.core.db import Database
 from bot.views.sample import BUILDER_URL
 from tests.bot.test_sampling import add_replies
 from tests.fakes.slack_api import FakeSlack

@@ -10,11 +10,11 @@ import pytest
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.app import Services
-from bot.clock import FrozenClock
-from bot.config import AuditConfig, Settings
-from bot.db import Database
-from bot.lease import holder_of as lease_holder
+from bot.core.clock import FrozenClock
+from bot.core.config import AuditConfig, Settings
+from bot.core.db import Database
+from bot.core.services import Services
+from bot.delivery.lease import holder_of as lease_holder
 from bot.scheduler import (
     CRON_GRACE,
     LEADER,
@@ -57,11 +57,11 @@ def by_name(config: AuditConfig, settings: Settings, db: Database) -> dict[str, 
 def test_jobs_and_their_targets(config: AuditConfig, settings: Settings, db: Database) -> None:
     jobs = by_name(config, settings, db)
     assert {name: job.target for name, job in jobs.items()} == {
-        "sample": "bot.sampling:run_daily_sample",
-        "digest": "bot.digest:post_weekly_digest",
-        "poll": "bot.polling:poll_sources",
-        "outbox": "bot.outbox:deliver_pending",
-        "status_sync": "bot.status_sync:sync_tracker_status",
+        "sample": "bot.sample.posting:run_daily_sample",
+        "digest": "bot.digest.post:post_weekly_digest",
+        "poll": "bot.ingest.polling:poll_sources",
+        "outbox": "bot.defects.effects:deliver_pending",
+        "status_sync": "bot.defects.status_sync:sync_tracker_status",
     }
     assert isinstance(jobs["poll"].trigger, IntervalTrigger)
     assert jobs["poll"].trigger.interval == dt.timedelta(minutes=config.sources.poll_minutes)

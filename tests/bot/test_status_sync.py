@@ -11,9 +11,10 @@ import pytest
 import sqlalchemy as sa
 from starlette.applications import Starlette
 
-from bot.models import DefectGroup
-from bot.outbox import deliver_pending
-from bot.status_sync import sync_tracker_status, webhook_routes
+from bot.core.models import DefectGroup
+from bot.defects.effects import deliver_pending
+from bot.defects.status_sync import sync_tracker_status
+from bot.web import trackers
 from tests.bot.defect_support import make_services, routed
 from tests.fakes.blockkit import all_text
 
@@ -29,7 +30,7 @@ def services(db, clock, config, settings, fake_slack, vendors):
 
 @pytest.fixture
 async def web(services):
-    app = Starlette(routes=webhook_routes(services))
+    app = Starlette(routes=trackers.routes(services))
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://auditbot"
     ) as client:
@@ -119,7 +120,7 @@ async def test_linear_webhook_marks_fixed(services, seed, web, fake_slack):
 
 
 async def test_jira_webhook_does_not_undo_a_fix_made_in_slack(services, seed, web, vendors):
-    from bot.defects import fix_group
+    from bot.defects.groups import fix_group
 
     group = await filed(services, seed)
     vendors.jira.down = True  # our "done" cannot reach Jira yet

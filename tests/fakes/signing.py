@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from bot.clock import Clock, SystemClock
+from bot.core.clock import Clock, SystemClock
 
 TEST_SIGNING_SECRET = "test-signing-secret"  # same as tests/conftest.py SIGNING_SECRET
 SHARED = Path(os.environ.get("AUDITBOT_SHARED", Path(__file__).resolve().parents[3] / "shared"))

@@ -8,7 +8,7 @@ import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.clock import FrozenClock
+from bot.core.clock import FrozenClock
 from tests.fakes.slack_api import FakeSlack
 
 CHANNEL = "C0AUDIT"

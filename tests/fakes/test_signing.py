@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from bot.clock import FrozenClock
+from bot.core.clock import FrozenClock
 from tests.fakes.signing import (
     TEST_SIGNING_SECRET,
     SlackSigner,

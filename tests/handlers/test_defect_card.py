@@ -9,10 +9,11 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from bot.app import Services, build_app, services_of
-from bot.outbox import deliver_pending
+from bot.app import build_app, services_of
+from bot.core.services import Services
+from bot.defects.effects import deliver_pending
 from bot.views import ids
-from bot.web import build_web
+from bot.web.app import build_web
 from tests.bot.defect_support import Seed, Vendors, routed
 from tests.fakes.blockkit import all_text
 from tests.fakes.signing import SlackSigner, block_actions_payload, view_submission_payload
@@ -33,7 +34,7 @@ class Rig:
         defect = await self.seed.defect(self.services, **kw)
         await deliver_pending(self.services)
         async with self.services.db.session() as session:
-            from bot.models import DefectGroup
+            from bot.core.models import DefectGroup
 
             group = await session.get(DefectGroup, defect.group_id)
         return group.id, group.thread_ts  # type: ignore[return-value]

@@ -12,11 +12,12 @@ import pytest
 import respx
 import sqlalchemy as sa
 
-from bot.app import build_app, build_client
-from bot.config import AuditConfig, Settings
-from bot.models import Defect, Review, SeenEvent
+from bot.app import build_app
+from bot.core.config import AuditConfig, Settings
+from bot.core.models import Defect, Review, SeenEvent
+from bot.core.services import build_client
 from bot.views import ids
-from bot.web import build_web
+from bot.web.app import build_web
 from tests.bot.seed_reviews import seed_items
 from tests.fakes.signing import (
     SlackSigner,
@@ -134,7 +135,7 @@ def message_text(rig: Rig, item_ts: str) -> str:
 
 
 async def item_ts(rig: Rig, item_id: int) -> str:
-    from bot.models import SampleItem
+    from bot.core.models import SampleItem
 
     async with rig.db.session() as session:  # type: ignore[attr-defined]
         item = await session.get(SampleItem, item_id)
@@ -317,7 +318,7 @@ async def test_audit_help_and_stats(rig: Rig) -> None:
 
 
 async def test_a_defect_posts_its_group_card_right_away_and_a_change_of_mind_edits_it(rig: Rig) -> None:
-    from bot.models import DefectGroup
+    from bot.core.models import DefectGroup
 
     [item] = await posted_items(rig)
     with respx.mock(assert_all_called=False) as vendors:

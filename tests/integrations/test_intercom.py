@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.clock import FrozenClock
-from bot.config import AuditConfig, Settings, SourcesConfig
+from bot.core.clock import FrozenClock
+from bot.core.config import AuditConfig, Settings, SourcesConfig
 from integrations.base import AuthError, PermanentError
 from integrations.intercom import IntercomClient, html_to_text
 from tests.integrations.specs import validate_httpx_request, validate_request, validate_response

@@ -10,12 +10,12 @@ import pytest
 import sqlalchemy as sa
 
 from bot.app import build_app
-from bot.clock import FrozenClock
-from bot.config import AuditConfig, Settings
-from bot.db import Database
-from bot.models import Finding, Reply
-from bot.web import build_web
-from integrations.webhook import MAX_BODY, sign
+from bot.core.clock import FrozenClock
+from bot.core.config import AuditConfig, Settings
+from bot.core.db import Database
+from bot.core.models import Finding, Reply
+from bot.web.app import build_web
+from bot.web.ingest import MAX_BODY, sign
 
 SECRET = "test-ingest-secret"  # tests/conftest.py settings
 

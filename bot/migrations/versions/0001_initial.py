@@ -9,7 +9,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import bot.models
+import bot.core.models
 
 
 revision = '0001'
@@ -38,8 +38,8 @@ def upgrade() -> None:
     sa.Column('thread_ts', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
     sa.Column('reason', sa.Text(), nullable=True),
     sa.Column('merged_into_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', bot.models.UTCDateTime(), nullable=False),
-    sa.Column('fixed_at', bot.models.UTCDateTime(), nullable=True),
+    sa.Column('created_at', bot.core.models.UTCDateTime(), nullable=False),
+    sa.Column('fixed_at', bot.core.models.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['merged_into_id'], ['defect_groups.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('open_key', name='uq_groups_open_key')
@@ -53,21 +53,21 @@ def upgrade() -> None:
     sa.Column('week', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('message_ts', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
-    sa.Column('created_at', bot.models.UTCDateTime(), nullable=False),
-    sa.Column('posted_at', bot.models.UTCDateTime(), nullable=True),
+    sa.Column('created_at', bot.core.models.UTCDateTime(), nullable=False),
+    sa.Column('posted_at', bot.core.models.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('channel', 'week', name='uq_digest_channel_week')
     )
     op.create_table('ingest_cursors',
     sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('cursor', sa.Text(), nullable=True),
-    sa.Column('updated_at', bot.models.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', bot.core.models.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('source')
     )
     op.create_table('leader_lease',
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('holder', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
-    sa.Column('expires_at', bot.models.UTCDateTime(), nullable=False),
+    sa.Column('expires_at', bot.core.models.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('name')
     )
     op.create_table('outbox',
@@ -77,11 +77,11 @@ def upgrade() -> None:
     sa.Column('payload', sa.JSON(), nullable=True),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', bot.models.UTCDateTime(), nullable=False),
+    sa.Column('next_attempt_at', bot.core.models.UTCDateTime(), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('result', sa.JSON(), nullable=True),
-    sa.Column('created_at', bot.models.UTCDateTime(), nullable=False),
-    sa.Column('delivered_at', bot.models.UTCDateTime(), nullable=True),
+    sa.Column('created_at', bot.core.models.UTCDateTime(), nullable=False),
+    sa.Column('delivered_at', bot.core.models.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('idempotency_key', name='uq_outbox_key')
     )
@@ -94,7 +94,7 @@ def upgrade() -> None:
     sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('external_id', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
     sa.Column('ticket_id', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
-    sa.Column('created_at', bot.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', bot.core.models.UTCDateTime(), nullable=False),
     sa.Column('reply', sa.Text(), nullable=False),
     sa.Column('text_key', sa.Text(), nullable=True),
     sa.Column('customer_message', sa.Text(), nullable=True),
@@ -111,7 +111,7 @@ def upgrade() -> None:
     sa.Column('csat', sa.Integer(), nullable=True),
     sa.Column('extra', sa.JSON(), nullable=True),
     sa.Column('flagged', sa.Boolean(), nullable=False),
-    sa.Column('ingested_at', bot.models.UTCDateTime(), nullable=False),
+    sa.Column('ingested_at', bot.core.models.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('source', 'external_id', name='uq_replies_source_id')
     )
@@ -123,8 +123,8 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('channel', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
-    sa.Column('window_start', bot.models.UTCDateTime(), nullable=False),
-    sa.Column('window_end', bot.models.UTCDateTime(), nullable=False),
+    sa.Column('window_start', bot.core.models.UTCDateTime(), nullable=False),
+    sa.Column('window_end', bot.core.models.UTCDateTime(), nullable=False),
     sa.Column('seed', sa.Integer(), nullable=False),
     sa.Column('population', sa.Integer(), nullable=False),
     sa.Column('flagged_population', sa.Integer(), nullable=False),
@@ -137,14 +137,14 @@ def upgrade() -> None:
     sa.Column('unflagged_defective', sa.Integer(), nullable=False),
     sa.Column('header_ts', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-    sa.Column('created_at', bot.models.UTCDateTime(), nullable=False),
-    sa.Column('posted_at', bot.models.UTCDateTime(), nullable=True),
+    sa.Column('created_at', bot.core.models.UTCDateTime(), nullable=False),
+    sa.Column('posted_at', bot.core.models.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('channel', 'day', name='uq_batches_channel_day')
     )
     op.create_table('seen_events',
     sa.Column('event_id', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
-    sa.Column('seen_at', bot.models.UTCDateTime(), nullable=False),
+    sa.Column('seen_at', bot.core.models.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('event_id')
     )
     with op.batch_alter_table('seen_events', schema=None) as batch_op:
@@ -155,7 +155,7 @@ def upgrade() -> None:
     sa.Column('reply_id', sa.Integer(), nullable=False),
     sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
     sa.Column('evidence', sa.JSON(), nullable=True),
-    sa.Column('created_at', bot.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', bot.core.models.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['reply_id'], ['replies.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('reply_id', 'kind', name='uq_findings_reply_kind')
@@ -170,9 +170,9 @@ def upgrade() -> None:
     sa.Column('double_review', sa.Boolean(), nullable=False),
     sa.Column('channel', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.Column('message_ts', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
-    sa.Column('posted_at', bot.models.UTCDateTime(), nullable=True),
+    sa.Column('posted_at', bot.core.models.UTCDateTime(), nullable=True),
     sa.Column('outcome', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
-    sa.Column('reviewed_at', bot.models.UTCDateTime(), nullable=True),
+    sa.Column('reviewed_at', bot.core.models.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['batch_id'], ['sample_batches.id'], ),
     sa.ForeignKeyConstraint(['reply_id'], ['replies.id'], ),
     sa.PrimaryKeyConstraint('id'),
@@ -194,8 +194,8 @@ def upgrade() -> None:
     sa.Column('wait_seconds', sa.Float(), nullable=True),
     sa.Column('calibration_pairs', sa.Integer(), nullable=False),
     sa.Column('calibration_agreed', sa.Integer(), nullable=False),
-    sa.Column('created_at', bot.models.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', bot.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', bot.core.models.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', bot.core.models.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['item_id'], ['sample_items.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('item_id', 'reviewer', name='uq_reviews_item_reviewer')
@@ -213,7 +213,7 @@ def upgrade() -> None:
     sa.Column('category', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('severity', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-    sa.Column('created_at', bot.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', bot.core.models.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['group_id'], ['defect_groups.id'], ),
     sa.ForeignKeyConstraint(['reply_id'], ['replies.id'], ),
     sa.ForeignKeyConstraint(['review_id'], ['reviews.id'], ),
@@ -232,7 +232,7 @@ def upgrade() -> None:
     sa.Column('category', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.Column('severity', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
     sa.Column('note', sa.Text(), nullable=True),
-    sa.Column('created_at', bot.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', bot.core.models.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['review_id'], ['reviews.id'], ),
     sa.PrimaryKeyConstraint('id')
     )

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from bot import weeks
-from bot.estimate import Estimate, Stratum, estimate
-from bot.rollup import Catch, GroupLine, Listing, OwnerLoad, ReviewerWeek, Rollup, Volume, WeekRate
-from bot.views.digest import build_digest, digest_text, duration, pct
+from bot.core import weeks
+from bot.digest.estimate import Estimate, Stratum, estimate
+from bot.digest.message import build_digest, digest_text, duration, pct
+from bot.digest.rollup import Catch, GroupLine, Listing, OwnerLoad, ReviewerWeek, Rollup, Volume, WeekRate
 from tests.fakes.blockkit import all_text, check_blocks, pings
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from bot.review_stats import ReviewerNumbers, TeamWeek, WaitingItem
-from bot.views.home import build_home, permalink, stats_text
+from bot.views.home import ReviewerNumbers, TeamWeek, WaitingItem, build_home, permalink, stats_text
 from tests.fakes.blockkit import all_text, check_view, pings
 
 NUMBERS = ReviewerNumbers(week=7, week_defects=2, all_time=120, all_defects=19, fixed_catches=4)

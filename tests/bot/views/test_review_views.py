@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from bot.config import DEFAULT_CATEGORIES
+from bot.core.config import DEFAULT_CATEGORIES
 from bot.views import ids
 from bot.views.review import (
     build_defect_modal,
@@ -110,7 +110,8 @@ def test_calibration_hides_the_first_verdict_until_the_second() -> None:
     one = verdict_lines([V("U0ALICE", "defect", "tone", "low")], double_review=True)
     assert one == ["⚖️ Calibration: 1 of 2 verdicts in"]
     assert "U0ALICE" not in " ".join(one)
-    both = verdict_lines([V("U0ALICE", "defect", "tone", "low"), V("U0BOB", "correct")], double_review=True)
+    two = [V("U0ALICE", "defect", "tone", "low"), V("U0BOB", "correct")]
+    both = verdict_lines(two, double_review=True, disagree=True)
     assert both[:2] == ["🐞 <@U0ALICE> — Tone · low", "✅ <@U0BOB>"]
     assert "disagree" in both[2]
     agree = verdict_lines([V("U0ALICE", "correct"), V("U0BOB", "correct")], double_review=True)

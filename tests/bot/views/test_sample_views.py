@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import ActionsBlock
 
-from bot.redact import ZWSP
+from bot.core.redact import ZWSP
 from bot.views import ids
 from bot.views.sample import (
     BUILDER_URL,

@@ -1,0 +1,37 @@
+"""`auditbot export KIND [--since D] [--format csv|jsonl] [-o FILE]`."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from contextlib import ExitStack
+
+from bot.cli.env import CliEnv, UsageError
+from bot.export.tables import DEFAULT_FORMAT, write
+
+
+async def command_export(args: argparse.Namespace, env: CliEnv) -> int:
+    fmt = args.format or DEFAULT_FORMAT.get(args.kind, "csv")
+    since = None
+    if args.since is not None:
+        midnight = dt.datetime.combine(args.since, dt.time(), tzinfo=env.config.slack.tz)
+        since = midnight.astimezone(dt.UTC)
+    db = await env.database()
+    with ExitStack() as stack:
+        out = sys.stdout
+        if args.output and args.output != "-":
+            try:
+                out = stack.enter_context(open(args.output, "w", encoding="utf-8", newline=""))
+            except OSError as exc:
+                raise UsageError(f"{args.output}: cannot write: {exc.strerror or exc}") from exc
+        try:
+            count = await write(db, args.kind, out, fmt, since)
+        except BrokenPipeError:
+            # The reader stopped early (`| head`): not a failure; keep the interpreter from
+            # complaining again when it flushes stdout at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+    print(f"exported {count} {args.kind}", file=sys.stderr)
+    return 0

@@ -1,0 +1,148 @@
+"""`auditbot`: one command, with subcommands. Exit codes: 0 ok, 1 runtime failure, 2 bad input."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import importlib
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+
+from bot import __version__
+from bot.cli.env import CliEnv, UsageError
+from bot.core.config import ConfigError, Settings
+
+log = logging.getLogger("auditbot")
+
+
+Command = Callable[[argparse.Namespace, CliEnv], Awaitable[int]]
+
+# subcommand -> "module:function", imported only when that command runs.
+COMMANDS: dict[str, str] = {
+    "run": "bot.cli.run:command_run",
+    "import": "bot.cli.ingest:command_import",
+    "sample": "bot.cli.sample:command_sample",
+    "digest": "bot.cli.digest:command_digest",
+    "deliver": "bot.cli.deliver:command_deliver",
+    "export": "bot.cli.export:command_export",
+    "db": "bot.cli.admin:command_db",
+    "config": "bot.cli.admin:command_config",
+    "manifest": "bot.cli.manifest:command_manifest",
+}
+
+EXPORT_KINDS = ("replies", "findings", "reviews", "defects", "groups", "corrections")
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date like 2026-11-26") from exc
+
+
+def _week(value: str) -> str:
+    try:
+        dt.date.fromisoformat(value + "-1")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an ISO week like 2026-W48") from exc
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="auditbot", description="The audit layer for AI customer support, in Slack."
+    )
+    parser.add_argument("--version", action="version", version=f"auditbot {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the bot (Socket Mode if SLACK_APP_TOKEN, else HTTP)")
+    run.add_argument("--http", action="store_true", help="serve HTTP even if SLACK_APP_TOKEN is set")
+    run.add_argument("--port", type=int, help="HTTP port (default $PORT or 3000)")
+    run.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
+    run.add_argument("--no-scheduler", action="store_true", help="do not run scheduled jobs")
+
+    imp = sub.add_parser("import", help="import AI replies from a JSONL or CSV file (- for stdin)")
+    imp.add_argument("path", help="file path, or - for standard input")
+    imp.add_argument("--source", help="source name for records without one (default: import)")
+    imp.add_argument("--format", choices=["jsonl", "csv"], help="default: from the file name")
+    imp.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    sample = sub.add_parser("sample", help="draw and post the daily sample")
+    sample.add_argument("--date", type=_date, help="the day whose scheduled run to do (default today)")
+    sample.add_argument("--dry-run", action="store_true", help="print Block Kit JSON, post nothing")
+    sample.add_argument("--seed", type=int, help="random seed (default: derived from the date)")
+
+    digest = sub.add_parser("digest", help="post the weekly digest")
+    digest.add_argument("--week", type=_week, help="ISO week like 2026-W48 (default: last week)")
+    digest.add_argument("--dry-run", action="store_true", help="print Block Kit JSON, post nothing")
+
+    deliver = sub.add_parser("deliver", help="deliver pending outbox effects now")
+    deliver.add_argument("--dead", action="store_true", help="retry dead letters too")
+
+    export = sub.add_parser("export", help="export data for analysts")
+    export.add_argument("kind", choices=EXPORT_KINDS)
+    export.add_argument("--since", type=_date, help="only rows created on or after this date")
+    export.add_argument("--format", choices=["csv", "jsonl"], help="default csv (jsonl for corrections)")
+    export.add_argument("-o", "--output", help="file to write (default: standard output)")
+
+    db = sub.add_parser("db", help="database maintenance")
+    db.add_argument("action", choices=["upgrade", "current"])
+
+    config = sub.add_parser("config", help="configuration")
+    config.add_argument("action", choices=["check"])
+    config.add_argument("--file", help="config file (default $AUDITBOT_CONFIG or ./auditbot.toml)")
+
+    manifest = sub.add_parser("manifest", help="print the Slack app manifest")
+    manifest.add_argument("--http-url", help="public base URL: HTTP mode instead of Socket Mode")
+    return parser
+
+
+def resolve(name: str) -> Command:
+    module, _, func = COMMANDS[name].partition(":")
+    return getattr(importlib.import_module(module), func)  # type: ignore[no-any-return]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not args.verbose:
+        # Bolt and the SDK log request bodies at DEBUG; keep them quiet.
+        for noisy in ("auditbot.bolt", "slack_sdk", "slack_bolt", "httpx", "aiosqlite", "alembic"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        settings = Settings()
+    except Exception as exc:  # pydantic's message names the variable
+        print(f"auditbot: bad environment: {exc}", file=sys.stderr)
+        return 2
+    env = CliEnv(settings)
+    try:
+        return asyncio.run(_run(resolve(args.command), args, env))
+    except ConfigError as exc:
+        print(f"auditbot: {exc}", file=sys.stderr)
+        return 2
+    except UsageError as exc:
+        print(f"auditbot: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        log.debug("failure", exc_info=True)
+        print(f"auditbot: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+async def _run(command: Command, args: argparse.Namespace, env: CliEnv) -> int:
+    try:
+        return await command(args, env)
+    finally:
+        await env.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,279 @@
+"""Tables, with the unique keys that make every step idempotent."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+UTC = dt.UTC
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes in and out, stored as naive UTC on every backend."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+def _utc(**kw: Any) -> Any:
+    nullable = kw.pop("nullable", True)
+    index = kw.pop("index", False)
+    return Field(sa_column=sa.Column(UTCDateTime(), nullable=nullable, index=index), **kw)
+
+
+def _json(**kw: Any) -> Any:
+    return Field(sa_column=sa.Column(sa.JSON, nullable=True), **kw)
+
+
+def _text(**kw: Any) -> Any:
+    nullable = kw.pop("nullable", True)
+    return Field(sa_column=sa.Column(sa.Text, nullable=nullable), **kw)
+
+
+class Reply(SQLModel, table=True):
+    __tablename__ = "replies"
+    # Indexes are what the queries need, no more (each one costs a large import its writes): the
+    # sampling population, the digest's counts and the export read a created_at window (flagged
+    # rides along so the population is read from the index); duplicates look up tickets.
+    __table_args__ = (
+        sa.UniqueConstraint("source", "external_id", name="uq_replies_source_id"),
+        sa.Index("ix_replies_created_flagged", "created_at", "flagged"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=64)
+    external_id: str = Field(max_length=255)  # the record's own `id`
+    ticket_id: str = Field(max_length=255, index=True)
+    created_at: dt.datetime = _utc(nullable=False)
+    reply: str = _text(nullable=False)
+    text_key: str | None = _text()  # normalised reply text, for duplicate detection
+    customer_message: str | None = _text()
+    ticket_url: str | None = Field(default=None, max_length=2000)
+    customer_id: str | None = Field(default=None, max_length=255)
+    customer_name: str | None = Field(default=None, max_length=255)
+    customer_email: str | None = Field(default=None, max_length=255)
+    customer_plan: str | None = Field(default=None, max_length=255)
+    template_id: str | None = Field(default=None, max_length=255)
+    kb_articles: list[dict[str, Any]] | None = _json(default=None)
+    channel: str | None = Field(default=None, max_length=64)
+    intent: str | None = Field(default=None, max_length=128)
+    language: str | None = Field(default=None, max_length=16)
+    csat: int | None = None
+    extra: dict[str, Any] | None = _json(default=None)  # the record's `metadata`
+    flagged: bool = Field(default=False)  # has a finding or CSAT <= 2
+    ingested_at: dt.datetime = _utc(nullable=False)
+
+
+class Finding(SQLModel, table=True):
+    __tablename__ = "findings"
+    __table_args__ = (sa.UniqueConstraint("reply_id", "kind", name="uq_findings_reply_kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    reply_id: int = Field(foreign_key="replies.id")  # uq_findings_reply_kind leads with it
+    kind: str = Field(max_length=128)
+    evidence: dict[str, Any] | None = _json(default=None)
+    created_at: dt.datetime = _utc(nullable=False)
+
+
+class SampleBatch(SQLModel, table=True):
+    __tablename__ = "sample_batches"
+    __table_args__ = (sa.UniqueConstraint("channel", "day", name="uq_batches_channel_day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=64)
+    day: dt.date
+    window_start: dt.datetime = _utc(nullable=False)
+    window_end: dt.datetime = _utc(nullable=False)
+    seed: int
+    population: int = 0  # replies in the window not sampled before
+    flagged_population: int = 0
+    unflagged_population: int = 0
+    flagged_drawn: int = 0
+    unflagged_drawn: int = 0
+    # Items per stratum with an outcome, and those found defective: kept by bot.review.verdicts in the
+    # verdict's transaction, so the rollup's trend reads one row per batch instead of every item.
+    flagged_reviewed: int = 0
+    flagged_defective: int = 0
+    unflagged_reviewed: int = 0
+    unflagged_defective: int = 0
+    header_ts: str | None = Field(default=None, max_length=32)
+    status: str = Field(default="pending", max_length=16)  # pending | posting | posted
+    created_at: dt.datetime = _utc(nullable=False)
+    posted_at: dt.datetime | None = _utc()
+
+
+class SampleItem(SQLModel, table=True):
+    __tablename__ = "sample_items"
+    __table_args__ = (sa.UniqueConstraint("reply_id", name="uq_items_reply"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="sample_batches.id", index=True)
+    reply_id: int = Field(foreign_key="replies.id")
+    position: int
+    stratum: str = Field(max_length=16)  # flagged | unflagged
+    inclusion_prob: float
+    double_review: bool = False
+    channel: str | None = Field(default=None, max_length=64)
+    message_ts: str | None = Field(default=None, max_length=32)
+    posted_at: dt.datetime | None = _utc()
+    # Kept by bot.review.verdicts with every verdict: None (no correct/defect verdict yet) | defect | correct
+    outcome: str | None = Field(default=None, max_length=16)
+    reviewed_at: dt.datetime | None = _utc()  # when the item first got its outcome
+
+
+# The rollup's per-reviewer week reads only these columns of `reviews`, so their index covers it.
+WEEK_COLUMNS = (
+    "created_at",
+    "reviewer",
+    "verdict",
+    "severity",
+    "wait_seconds",
+    "calibration_pairs",
+    "calibration_agreed",
+)
+
+
+class Review(SQLModel, table=True):
+    __tablename__ = "reviews"
+    __table_args__ = (
+        sa.UniqueConstraint("item_id", "reviewer", name="uq_reviews_item_reviewer"),
+        sa.Index("ix_reviews_week", *WEEK_COLUMNS),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="sample_items.id", index=True)
+    reviewer: str = Field(max_length=64, index=True)
+    verdict: str = Field(max_length=16)  # correct | defect | unsure
+    category: str | None = Field(default=None, max_length=64)
+    severity: str | None = Field(default=None, max_length=16)
+    note: str | None = _text()
+    expected: str | None = _text()
+    helpdesk_note: bool = False
+    wait_seconds: float | None = None  # from the item's message to this verdict (time given)
+    # On calibration items, kept by bot.review.verdicts: other reviewers' decisive verdicts, and matches
+    calibration_pairs: int = 0
+    calibration_agreed: int = 0
+    created_at: dt.datetime = _utc(nullable=False)
+    updated_at: dt.datetime = _utc(nullable=False)
+
+
+class ReviewChange(SQLModel, table=True):
+    """Every verdict a reviewer gave, so a changed mind keeps its history."""
+
+    __tablename__ = "review_changes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    review_id: int = Field(foreign_key="reviews.id", index=True)
+    verdict: str = Field(max_length=16)
+    category: str | None = Field(default=None, max_length=64)
+    severity: str | None = Field(default=None, max_length=16)
+    note: str | None = _text()
+    created_at: dt.datetime = _utc(nullable=False)
+
+
+class DefectGroup(SQLModel, table=True):
+    __tablename__ = "defect_groups"
+    # `open_key` equals the fingerprint while the group is open and is NULL once closed, so the
+    # unique constraint allows one open group per root cause (NULLs never collide).
+    __table_args__ = (sa.UniqueConstraint("open_key", name="uq_groups_open_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    fingerprint: str = Field(max_length=255, index=True)
+    open_key: str | None = Field(default=None, max_length=255)
+    title: str = Field(max_length=255)
+    category: str = Field(max_length=64)
+    severity: str = Field(max_length=16)
+    status: str = Field(default="open", max_length=16)  # open | fixed | wont_fix | merged
+    occurrences: int = 0
+    template_id: str | None = Field(default=None, max_length=255)
+    tracker: str = Field(default="none", max_length=16)
+    tracker_key: str | None = Field(default=None, max_length=128)
+    tracker_url: str | None = Field(default=None, max_length=2000)
+    owner: str | None = Field(default=None, max_length=64)
+    channel: str | None = Field(default=None, max_length=64)
+    thread_ts: str | None = Field(default=None, max_length=32)
+    reason: str | None = _text()  # why it won't be fixed
+    merged_into_id: int | None = Field(default=None, foreign_key="defect_groups.id")
+    created_at: dt.datetime = _utc(nullable=False)
+    fixed_at: dt.datetime | None = _utc()
+
+
+class Defect(SQLModel, table=True):
+    __tablename__ = "defects"
+    __table_args__ = (sa.UniqueConstraint("review_id", name="uq_defects_review"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    review_id: int = Field(foreign_key="reviews.id")
+    group_id: int = Field(foreign_key="defect_groups.id", index=True)
+    reply_id: int = Field(foreign_key="replies.id", index=True)
+    category: str = Field(max_length=64)
+    severity: str = Field(max_length=16)
+    status: str = Field(default="open", max_length=16)
+    created_at: dt.datetime = _utc(nullable=False, index=True)
+
+
+class OutboxItem(SQLModel, table=True):
+    __tablename__ = "outbox"
+    __table_args__ = (sa.UniqueConstraint("idempotency_key", name="uq_outbox_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=64)  # e.g. tracker.create, tracker.comment, helpdesk.note, slack.post
+    idempotency_key: str = Field(max_length=255)
+    payload: dict[str, Any] | None = _json(default=None)
+    status: str = Field(default="pending", max_length=16, index=True)  # pending | done | dead
+    attempts: int = 0
+    next_attempt_at: dt.datetime = _utc(nullable=False, index=True)
+    last_error: str | None = _text()
+    result: dict[str, Any] | None = _json(default=None)
+    created_at: dt.datetime = _utc(nullable=False)
+    delivered_at: dt.datetime | None = _utc()
+
+
+class IngestCursor(SQLModel, table=True):
+    __tablename__ = "ingest_cursors"
+
+    source: str = Field(primary_key=True, max_length=64)
+    cursor: str | None = _text()
+    updated_at: dt.datetime = _utc(nullable=False)
+
+
+class LeaderLease(SQLModel, table=True):
+    __tablename__ = "leader_lease"
+
+    name: str = Field(primary_key=True, max_length=64)
+    holder: str = Field(max_length=128)
+    expires_at: dt.datetime = _utc(nullable=False)
+
+
+class SeenEvent(SQLModel, table=True):
+    __tablename__ = "seen_events"
+
+    event_id: str = Field(primary_key=True, max_length=128)
+    seen_at: dt.datetime = _utc(nullable=False, index=True)
+
+
+class DigestPost(SQLModel, table=True):
+    __tablename__ = "digest_posts"
+    __table_args__ = (sa.UniqueConstraint("channel", "week", name="uq_digest_channel_week"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=64)
+    week: str = Field(max_length=10)  # ISO week, 2026-W48
+    status: str = Field(default="pending", max_length=16)
+    message_ts: str | None = Field(default=None, max_length=32)
+    created_at: dt.datetime = _utc(nullable=False)
+    posted_at: dt.datetime | None = _utc()

@@ -1,0 +1,90 @@
+"""Queueing effects in the caller's transaction, with keys that make each one happen once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core.models import Defect, DefectGroup, OutboxItem, SampleItem
+from bot.delivery.outbox import enqueue
+
+
+def _unique(kind: str, group_id: int | None) -> str:
+    return f"{kind}:g{group_id}:{uuid.uuid4().hex}"
+
+
+async def queue_card(session: AsyncSession, group: DefectGroup, now: dt.datetime) -> OutboxItem:
+    """Post the card if it never was (one deterministic row), else edit it with the latest state."""
+    post_key = f"slack.group_card:g{group.id}:post"
+    exists = await session.execute(sa.select(OutboxItem.id).where(OutboxItem.idempotency_key == post_key))
+    key = (
+        post_key
+        if group.thread_ts is None and exists.first() is None
+        else _unique("slack.group_card", group.id)
+    )
+    return await enqueue(session, "slack.group_card", key, {"group_id": group.id}, now)
+
+
+async def queue_thread_post(
+    session: AsyncSession, group: DefectGroup, text: str, now: dt.datetime, defect_id: int | None = None
+) -> OutboxItem:
+    key = f"slack.thread_post:defect:{defect_id}" if defect_id else _unique("slack.thread_post", group.id)
+    payload = {"group_id": group.id, "text": text, "defect_id": defect_id}
+    return await enqueue(session, "slack.thread_post", key, payload, now)
+
+
+async def queue_item_link(
+    session: AsyncSession, group: DefectGroup, item: SampleItem, defect: Defect, now: dt.datetime
+) -> OutboxItem:
+    payload = {"group_id": group.id, "item_id": item.id}
+    return await enqueue(session, "slack.item_link", f"slack.item_link:defect:{defect.id}", payload, now)
+
+
+async def queue_create_issue(
+    session: AsyncSession, group: DefectGroup, *, project: str | None, labels: list[str], now: dt.datetime
+) -> OutboxItem:
+    payload = {"group_id": group.id, "project": project, "labels": list(labels)}
+    return await enqueue(session, "tracker.create_issue", f"tracker.create_issue:g{group.id}", payload, now)
+
+
+async def queue_tracker_comment(
+    session: AsyncSession,
+    group: DefectGroup,
+    now: dt.datetime,
+    *,
+    defect_id: int | None = None,
+    text: str | None = None,
+) -> OutboxItem | None:
+    if group.tracker == "none":
+        return None
+    key = (
+        f"tracker.comment:g{group.id}:defect:{defect_id}"
+        if defect_id
+        else _unique("tracker.comment", group.id)
+    )
+    payload = {"group_id": group.id, "defect_id": defect_id, "text": text}
+    return await enqueue(session, "tracker.comment", key, payload, now)
+
+
+async def queue_set_state(
+    session: AsyncSession, group: DefectGroup, state: str, now: dt.datetime
+) -> OutboxItem:
+    payload = {"group_id": group.id, "state": state}
+    return await enqueue(session, "tracker.set_state", _unique("tracker.set_state", group.id), payload, now)
+
+
+async def queue_helpdesk_note(session: AsyncSession, defect: Defect, now: dt.datetime) -> OutboxItem:
+    key = f"helpdesk.note:defect:{defect.id}"
+    return await enqueue(session, "helpdesk.note", key, {"defect_id": defect.id}, now)
+
+
+async def state_change_pending(session: AsyncSession, group_id: int) -> bool:
+    """True while a state change we made is not yet on the tracker (don't read the old state back)."""
+    stmt = sa.select(OutboxItem.id).where(
+        OutboxItem.idempotency_key.like(f"tracker.set_state:g{group_id}:%"),
+        OutboxItem.status != "done",
+    )
+    return (await session.execute(stmt)).first() is not None

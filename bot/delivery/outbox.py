@@ -1,0 +1,263 @@
+"""The outbox: every external effect is a row written with the change that caused it, delivered here.
+
+A worker claims a row by moving it from `pending` to `delivering` with one conditional UPDATE
+(rowcount 1 means it won), so two workers never deliver the same row. While a row is
+`delivering`, `next_attempt_at` is its lease: a worker killed mid-delivery leaves the row to be
+reclaimed once the lease expires, and the effect runs again. Effects are written to survive
+that: tracker issues are found by their group's marker (or created under a client-chosen id)
+before anything is created, helpdesk notes carry an idempotency key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import select
+
+from bot.core.db import insert_ignore
+from bot.core.models import OutboxItem
+from bot.core.redact import safe_mrkdwn, truncate
+from bot.core.services import Services
+from bot.delivery.slack import call_slack
+from integrations.base import IntegrationError, PermanentError
+
+log = logging.getLogger("auditbot.outbox")
+
+MAX_ATTEMPTS = 8
+BASE_DELAY = dt.timedelta(seconds=30)
+MAX_DELAY = dt.timedelta(hours=1)
+LEASE = dt.timedelta(minutes=5)
+DEFER_DELAY = dt.timedelta(seconds=20)
+MAX_PASSES = 5  # effects queue follow-ups (the card edit after an issue); deliver those too
+
+
+class Deferred(Exception):
+    """The effect needs another one delivered first (the issue, the card); try again soon."""
+
+
+@dataclass
+class Outcome:
+    """What a delivered effect returns: a result to store and DB changes made with marking it done."""
+
+    result: dict[str, Any] | None = None
+    apply: Callable[[AsyncSession], Awaitable[None]] | None = None
+
+
+@dataclass
+class DeliveryReport:
+    delivered: int = 0
+    retried: int = 0
+    dead: int = 0
+    revived: int = 0
+    dead_ids: list[int] = field(default_factory=list)
+
+
+# Fault injection for tests (documented in the README section): called after an effect has
+# returned and before its outcome is stored, so a test can "kill" the worker in that gap.
+AfterEffect = Callable[[OutboxItem, Outcome], Awaitable[None]]
+# What delivering one kind of effect does; each capability that queues effects owns its table.
+Effect = Callable[[Services, OutboxItem], Awaitable[Outcome]]
+Effects = Mapping[str, Effect]
+
+
+async def enqueue(
+    session: AsyncSession,
+    kind: str,
+    key: str,
+    payload: dict[str, Any],
+    now: dt.datetime,
+) -> OutboxItem:
+    """Queue an effect in the caller's transaction; the same key twice queues it once."""
+    values = {
+        "kind": kind,
+        "idempotency_key": key,
+        "payload": payload,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+    await insert_ignore(session, OutboxItem, values, "idempotency_key")
+    row = (await session.execute(select(OutboxItem).where(OutboxItem.idempotency_key == key))).scalar_one()
+    return row
+
+
+async def deliver_due(
+    services: Services,
+    effects: Effects,
+    *,
+    include_dead: bool = False,
+    limit: int = 100,
+    keys: Sequence[str] | None = None,
+    after_effect: AfterEffect | None = None,
+) -> DeliveryReport:
+    """Deliver due effects (optionally only `keys`); `include_dead` first revives dead letters."""
+    report = DeliveryReport()
+    now = services.clock.now()
+    if include_dead:
+        report.revived = await _revive(services, now)
+    tried: set[int] = set()
+    for _ in range(MAX_PASSES):
+        ids = [i for i in await _due(services, now, limit, keys) if i not in tried]
+        if not ids:
+            break
+        for row_id in ids:
+            tried.add(row_id)
+            await _deliver_one(services, effects, row_id, report, after_effect)
+    return report
+
+
+async def _revive(services: Services, now: dt.datetime) -> int:
+    async with services.db.transaction() as session:
+        result = await session.execute(
+            sa.update(OutboxItem)
+            .where(OutboxItem.status == "dead")
+            .values(status="pending", attempts=0, next_attempt_at=now)
+        )
+        return int(result.rowcount or 0)
+
+
+async def _due(services: Services, now: dt.datetime, limit: int, keys: Sequence[str] | None) -> list[int]:
+    stmt = (
+        sa.select(OutboxItem.id)
+        .where(OutboxItem.status.in_(("pending", "delivering")), OutboxItem.next_attempt_at <= now)
+        .order_by(OutboxItem.id)
+        .limit(limit)
+    )
+    if keys is not None:
+        stmt = stmt.where(OutboxItem.idempotency_key.in_(list(keys)))
+    async with services.db.session() as session:
+        return list((await session.execute(stmt)).scalars())
+
+
+async def _deliver_one(
+    services: Services,
+    effects: Effects,
+    row_id: int,
+    report: DeliveryReport,
+    after_effect: AfterEffect | None,
+) -> None:
+    now = services.clock.now()
+    lease_until = now + LEASE
+    async with services.db.transaction() as session:
+        claimed = await session.execute(
+            sa.update(OutboxItem)
+            .where(
+                OutboxItem.id == row_id,
+                OutboxItem.status.in_(("pending", "delivering")),
+                OutboxItem.next_attempt_at <= now,
+            )
+            .values(status="delivering", next_attempt_at=lease_until, attempts=OutboxItem.attempts + 1)
+        )
+        if claimed.rowcount != 1:
+            return  # another worker has it
+        row = await session.get(OutboxItem, row_id)
+        assert row is not None
+    try:
+        effect = effects.get(row.kind)
+        if effect is None:
+            raise PermanentError(f"unknown outbox effect {row.kind!r}")
+        outcome = await effect(services, row)
+    except Deferred as exc:
+        await _failed(services, row, lease_until, str(exc), DEFER_DELAY, report, permanent=False)
+        return
+    except IntegrationError as exc:
+        delay = _delay(row.attempts, getattr(exc, "retry_after", None))
+        await _failed(services, row, lease_until, str(exc), delay, report, permanent=not exc.retryable)
+        return
+    except Exception as exc:  # a bug in an effect: keep the row, retry, and dead-letter it eventually
+        log.exception("outbox effect %s (row %s) failed", row.kind, row.id)
+        await _failed(
+            services, row, lease_until, f"{type(exc).__name__}: {exc}", _delay(row.attempts), report
+        )
+        return
+    if after_effect is not None:
+        await after_effect(row, outcome)
+    async with services.db.transaction() as session:
+        done = await session.execute(
+            _owned(row.id, lease_until).values(
+                status="done", result=outcome.result, delivered_at=services.clock.now(), last_error=None
+            )
+        )
+        # A lost lease means another worker redelivered the row and applied its own outcome.
+        if done.rowcount == 1 and outcome.apply is not None:
+            await outcome.apply(session)
+    report.delivered += 1
+
+
+def _owned(row_id: int, lease_until: dt.datetime) -> sa.Update:
+    return sa.update(OutboxItem).where(
+        OutboxItem.id == row_id,
+        OutboxItem.status == "delivering",
+        OutboxItem.next_attempt_at == lease_until,
+    )
+
+
+async def _failed(
+    services: Services,
+    row: OutboxItem,
+    lease_until: dt.datetime,
+    error: str,
+    delay: dt.timedelta,
+    report: DeliveryReport,
+    *,
+    permanent: bool = False,
+) -> None:
+    dead = permanent or row.attempts >= MAX_ATTEMPTS
+    now = services.clock.now()
+    values: dict[str, Any] = {"last_error": error[:2000]}
+    if dead:
+        values.update(status="dead", next_attempt_at=now)
+    else:
+        values.update(status="pending", next_attempt_at=now + delay)
+    async with services.db.transaction() as session:
+        changed = await session.execute(_owned(row.id, lease_until).values(**values))
+    if changed.rowcount != 1:
+        return
+    if not dead:
+        log.info("outbox %s (row %s) attempt %s failed, retrying: %s", row.kind, row.id, row.attempts, error)
+        report.retried += 1
+        return
+    log.warning("outbox %s (row %s) dead after %s attempts: %s", row.kind, row.id, row.attempts, error)
+    report.dead += 1
+    report.dead_ids.append(row.id)  # type: ignore[arg-type]
+    await announce_dead_letter(services, row, error)
+
+
+def _delay(attempts: int, retry_after: float | None = None) -> dt.timedelta:
+    """Exponential backoff with full jitter, never shorter than the vendor's Retry-After."""
+    ceiling = min(BASE_DELAY * 2 ** max(attempts - 1, 0), MAX_DELAY)
+    delay = dt.timedelta(seconds=random.uniform(ceiling.total_seconds() / 2, ceiling.total_seconds()))
+    if retry_after is not None:
+        delay = max(delay, dt.timedelta(seconds=retry_after))
+    return delay
+
+
+async def pending_counts(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(sa.select(OutboxItem.status, sa.func.count()).group_by(OutboxItem.status))
+    return {status: count for status, count in rows.all()}
+
+
+async def announce_dead_letter(services: Services, row: OutboxItem, error: str) -> None:
+    """Tell the defects channel that an effect gave up, so a person fixes the cause and retries."""
+    channel = services.config.slack.defects_channel
+    if services.client is None or not channel:
+        return
+    about = (row.payload or {}).get("group_id")
+    what = f"`{row.kind}`" + (f" for defect group #{about}" if about else "")
+    text = (
+        f"⚠️ auditbot could not deliver {what} after {row.attempts} attempt(s): "
+        f"{truncate(safe_mrkdwn(error), 600)}\nIt will not be retried on its own: fix the cause, "
+        "then run `auditbot deliver --dead`."
+    )
+    try:
+        await call_slack(services.client.chat_postMessage(channel=channel, text=text))
+    except IntegrationError as exc:  # Slack itself may be what is failing; the row stays dead
+        log.warning("could not announce dead letter %s: %s", row.id, exc)

@@ -1,0 +1,254 @@
+"""The weekly digest message: the honest defect rate, where it breaks, what got fixed, who did the work."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from zoneinfo import ZoneInfo
+
+from slack_sdk.models.blocks import (
+    Block,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from bot.core.redact import safe_mrkdwn, truncate
+from bot.digest.rollup import Catch, GroupLine, Listing, ReviewerWeek, Rollup
+from bot.views.defect import link, mention
+
+MAX_BLOCKS = 50
+SECTION_MAX = 3000
+TITLE_MAX = 120
+NOTE_MAX = 300
+REVIEWER_SECTIONS = 6  # 6 × 3000 chars: ~100 reviewers named before "and N more"
+SEVERITY_ORDER = ("critical", "high", "medium", "low")
+METHOD = (
+    "Rate: stratified estimate over the week's daily samples, weighted back to all replies; "
+    "95% Wilson interval on the effective sample size. Raw rate: share of reviewed items found defective "
+    "(flagged replies are over-sampled, so it runs high)."
+)
+
+
+def pct(rate: float | None) -> str:
+    """3.2%, or 0.42% for small rates; an en dash when there is nothing to show."""
+    if rate is None:
+        return "–"
+    value = rate * 100
+    return f"{value:.2f}%" if 0 < value < 1 else f"{value:.1f}%"
+
+
+def number(value: float) -> str:
+    return f"{round(value):,}"
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    return f"{count:,} {word if count == 1 else (many or word + 's')}"
+
+
+def duration(delta: dt.timedelta | float) -> str:
+    """ "3 d 5 h", "2 h 10 min", "7 min"."""
+    seconds = round(delta.total_seconds() if isinstance(delta, dt.timedelta) else delta)
+    days, rest = divmod(max(seconds, 0), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min"
+
+
+def week_span(rollup: Rollup, tz: ZoneInfo) -> str:
+    first = rollup.start.astimezone(tz).date()
+    last = (rollup.end.astimezone(tz) - dt.timedelta(days=1)).date()
+    return f"{first:%-d %b} – {last:%-d %b %Y}"
+
+
+def rate_text(rollup: Rollup) -> str:
+    """The headline: estimated rate with its interval, next to the raw rate."""
+    estimate = rollup.rate.estimate
+    if estimate.rate is None:
+        head = "*Estimated defect rate of all AI replies:* not enough reviews this week to estimate it."
+    else:
+        head = (
+            f"*Estimated defect rate of all AI replies: {pct(estimate.rate)}* "
+            f"(95% CI {pct(estimate.low)} – {pct(estimate.high)}), "
+            f"≈ {number(estimate.total)} of {number(estimate.population)} replies"
+        )
+        if estimate.uncovered:
+            left_out = number(estimate.uncovered)
+            head += f"\n_{left_out} replies were in samples nobody reviewed and are not included._"
+    raw = rollup.rate
+    return f"{head}\nRaw rate of reviewed items: {pct(raw.raw_rate)} ({raw.defective} of {raw.reviewed})"
+
+
+def volume_fields(rollup: Rollup) -> list[MarkdownTextObject]:
+    volume = rollup.volume
+    return [
+        MarkdownTextObject(text=f"*AI replies*\n{volume.ingested:,}"),
+        MarkdownTextObject(text=f"*Sampled*\n{volume.sampled:,}"),
+        MarkdownTextObject(text=f"*Reviewed*\n{volume.reviewed:,} ({pct(volume.coverage)} of replies)"),
+        MarkdownTextObject(text=f"*Reviews pending*\n{volume.pending:,}"),
+    ]
+
+
+def trend_text(rollup: Rollup) -> str:
+    points = [f"{w.week[-3:]} {pct(w.estimate.rate)}" for w in rollup.trend if w.estimate.rate is not None]
+    return "*Trend (8 weeks):* " + (" → ".join(points) if points else "no estimate yet")
+
+
+def category_lines(rows: Sequence[tuple[str, str, int]]) -> list[str]:
+    per: dict[str, dict[str, int]] = defaultdict(dict)
+    for category, severity, count in rows:
+        per[category][severity] = per[category].get(severity, 0) + count
+    ordered = sorted(per.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
+    lines = []
+    for category, severities in ordered:
+        detail = ", ".join(f"{severities[s]} {s}" for s in SEVERITY_ORDER if s in severities)
+        lines.append(f"• {safe_mrkdwn(category)}: *{sum(severities.values())}* ({detail})")
+    return lines
+
+
+def _title(group: GroupLine) -> str:
+    return link(group.tracker_url, truncate(group.title, TITLE_MAX))
+
+
+def top_group_lines(listing: Listing) -> list[str]:
+    return [
+        f"• {_title(g)} — {plural(g.occurrences, 'occurrence')} ({g.week_occurrences} this week), "
+        f"≈ {number(g.affected)} replies affected · {g.status.replace('_', ' ')} · {mention(g.owner)}"
+        for g in listing.rows
+    ]
+
+
+def fix_lines(listing: Listing) -> list[str]:
+    return [
+        f"• {_title(g)} — fixed in {duration(g.time_to_fix or dt.timedelta())} · "
+        f"{plural(g.occurrences, 'occurrence')}, ≈ {number(g.affected)} replies"
+        for g in listing.rows
+    ]
+
+
+def open_lines(rollup: Rollup) -> list[str]:
+    lines = [
+        f"• {mention(load.owner) if load.owner else 'unassigned'}: {load.groups} open, "
+        f"{plural(load.occurrences, 'occurrence')}, oldest {duration(rollup.now - load.oldest)}"
+        for load in rollup.open_by_owner
+    ]
+    return lines
+
+
+def reviewer_line(r: ReviewerWeek) -> str:
+    parts = [f"*{plural(r.reviews, 'review')}*", f"{plural(r.defects, 'defect')} caught"]
+    if r.high_critical:
+        parts.append(f"{r.high_critical} high/critical")
+    if r.fixed_catches:
+        parts.append(f"{plural(r.fixed_catches, 'catch', 'catches')} fixed this week")
+    if r.agreement is not None:
+        parts.append(f"calibration: agreed on {r.calibration_agreed} of {r.calibration_pairs}")
+    if r.seconds:
+        parts.append(f"~{duration(r.seconds)} given")
+    return f"• <@{r.reviewer}> — " + " · ".join(parts)
+
+
+def catch_text(catch: Catch) -> str:
+    group = catch.group
+    story = (
+        f"*🏆 Catch of the week:* <@{catch.reviewer}> caught a *{catch.severity}* "
+        f"{safe_mrkdwn(catch.category).replace('_', ' ')} problem: {_title(group)}."
+    )
+    if catch.note:
+        story += f"\n> {truncate(safe_mrkdwn(' '.join(catch.note.split())), NOTE_MAX)}"
+    reach = (
+        f"\nIt affected an estimated {number(group.affected)} replies ({group.occurrences} found in review)"
+    )
+    if group.status == "fixed":
+        reach += f", and it is fixed (in {duration(group.time_to_fix or dt.timedelta())})."
+    else:
+        reach += f"; {mention(group.owner)} has it ({group.status.replace('_', ' ')})."
+    return story + reach
+
+
+def sections(
+    title: str, lines: Sequence[str], *, total: int | None = None, max_sections: int = 1
+) -> list[Block]:
+    """`title` and `lines` packed into sections of ≤3000 chars; what does not fit ends in "…and N more"."""
+    total = len(lines) if total is None else total
+    chunks: list[list[str]] = [[title]]
+    size = len(title)
+    shown = 0
+    for line in lines:
+        line = truncate(line, SECTION_MAX - 100)
+        if size + len(line) + 1 > SECTION_MAX - 40:
+            if len(chunks) == max_sections:
+                break
+            chunks.append([])
+            size = 0
+        chunks[-1].append(line)
+        size += len(line) + 1
+        shown += 1
+    if total > shown:
+        chunks[-1].append(f"…and {total - shown} more")
+    return [SectionBlock(text=MarkdownTextObject(text="\n".join(chunk))) for chunk in chunks]
+
+
+def build_digest(rollup: Rollup, tz: ZoneInfo) -> list[Block]:
+    """The digest message blocks (≤ 50), every reviewer of the week named."""
+    blocks: list[Block] = [
+        HeaderBlock(text=f"📊 AI support audit — week {rollup.week}"),
+        ContextBlock(elements=[MarkdownTextObject(text=f"{week_span(rollup, tz)} · {tz.key}")]),
+        SectionBlock(text=MarkdownTextObject(text=rate_text(rollup)), fields=volume_fields(rollup)),
+        SectionBlock(text=MarkdownTextObject(text=trend_text(rollup))),
+        DividerBlock(),
+    ]
+    if rollup.by_category:
+        blocks += sections(
+            f"*Where it breaks* — {rollup.defects_filed} defects filed", category_lines(rollup.by_category)
+        )
+    if rollup.top_groups.rows:
+        blocks += sections(
+            "*Top root causes*", top_group_lines(rollup.top_groups), total=rollup.top_groups.total
+        )
+    fixed_title = f"*✅ Fixed this week* ({rollup.fixes.total})"
+    blocks += sections(
+        fixed_title, fix_lines(rollup.fixes) or ["Nothing fixed this week."], total=rollup.fixes.total or 1
+    )
+    open_title = f"*Still open* — {rollup.open_groups.total} root causes"
+    blocks += sections(open_title, open_lines(rollup) or ["Nothing open. 🎉"])
+    blocks.append(DividerBlock())
+    if rollup.reviewers:
+        people = [reviewer_line(r) for r in rollup.reviewers]
+        title = f"*Who did the work* — {len(people)} reviewers"
+        if rollup.agreement is not None:
+            title += f", calibration agreement {pct(rollup.agreement)}"
+        budget = min(REVIEWER_SECTIONS, MAX_BLOCKS - len(blocks) - 2)
+        blocks += sections(title, people, max_sections=budget)
+    else:
+        blocks.append(
+            SectionBlock(text=MarkdownTextObject(text="*Who did the work* — nobody reviewed this week."))
+        )
+    if rollup.catch is not None:
+        blocks.append(
+            SectionBlock(text=MarkdownTextObject(text=truncate(catch_text(rollup.catch), SECTION_MAX)))
+        )
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=METHOD)]))
+    return blocks[:MAX_BLOCKS]
+
+
+def digest_text(rollup: Rollup) -> str:
+    """The notification / fallback text."""
+    estimate = rollup.rate.estimate
+    rate = (
+        f"{pct(estimate.rate)} (95% CI {pct(estimate.low)}–{pct(estimate.high)})"
+        if estimate.rate is not None
+        else "–"
+    )
+    return (
+        f"AI support audit, week {rollup.week}: estimated defect rate {rate}; "
+        f"{rollup.volume.reviewed} of {rollup.volume.ingested:,} replies reviewed; "
+        f"{plural(rollup.fixes.total, 'fix', 'fixes')} shipped."
+    )

@@ -1,0 +1,141 @@
+"""The weekly digest: computed, rendered and posted once per (channel, week), with its chart.
+
+The (channel, week) row in `digest_posts` is claimed before anything is posted, so a second run
+(another replica, a rerun of the CLI, the scheduler catching up after a restart) posts nothing.
+A run that failed before the message went out releases its claim; one that failed after it
+resumes with the chart once the claim is stale.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from slack_sdk.models.blocks import Block
+from sqlalchemy.dialects import postgresql, sqlite
+
+from bot.core import weeks
+from bot.core.config import AuditConfig, ConfigError
+from bot.core.db import Database
+from bot.core.models import DigestPost
+from bot.digest.chart import render_chart
+from bot.digest.message import build_digest, digest_text
+from bot.digest.rollup import Rollup, compute_rollup
+
+if TYPE_CHECKING:
+    from bot.core.services import Services
+
+log = logging.getLogger("auditbot.digest")
+
+STALE_CLAIM = dt.timedelta(minutes=15)  # a claim this old with no finished post is taken over
+POSTED, POSTING = "posted", "posting"
+
+
+@dataclass(frozen=True)
+class Digest:
+    week: str
+    rollup: Rollup
+    blocks: list[Block]
+    text: str
+
+    def blocks_json(self) -> list[dict]:
+        return [block.to_dict() for block in self.blocks]
+
+
+def digest_channel(config: AuditConfig) -> str:
+    channel = config.slack.digest_channel
+    if not channel:
+        raise ConfigError("[slack] digest_channel is not set (or set DIGEST_CHANNEL)")
+    return channel
+
+
+async def compose(db: Database, config: AuditConfig, week: str, now: dt.datetime) -> Digest:
+    """The week's rollup and its message, posted nowhere."""
+    tz = config.slack.tz
+    async with db.session() as session:
+        rollup = await compute_rollup(session, week=week, tz=tz, now=now)
+    return Digest(week, rollup, build_digest(rollup, tz), digest_text(rollup))
+
+
+async def post_weekly_digest(services: Services, week: str | None = None) -> DigestPost | None:
+    """Post the digest for `week` (default: the last complete week); None when it was posted already."""
+    config, now = services.config, services.clock.now()
+    channel = digest_channel(config)
+    week = week or weeks.last_complete(now, config.slack.tz)
+    if services.client is None:
+        raise RuntimeError("posting the digest needs a Slack client")
+    post = await claim(services.db, channel, week, now)
+    if post is None:
+        log.info("digest %s for %s: already posted or being posted", week, channel)
+        return None
+    digest = await compose(services.db, config, week, now)
+    if post.message_ts is None:
+        try:
+            response = await services.client.chat_postMessage(
+                channel=channel, text=digest.text, blocks=digest.blocks_json(), unfurl_links=False
+            )
+        except Exception:
+            await release(services.db, post.id)  # nothing went out: let the next run try again
+            raise
+        post = await _update(services.db, post.id, message_ts=response["ts"])
+    await services.client.files_upload_v2(
+        channel=channel,
+        content=render_chart(digest.rollup),
+        filename=f"auditbot-digest-{week}.png",
+        title=f"Defect rate and defects by category, {week}",
+        initial_comment=f"📈 Defect-rate trend (8 weeks) and defects by category for {week}",
+    )
+    post = await _update(services.db, post.id, status=POSTED, posted_at=services.clock.now())
+    log.info("digest %s posted to %s", week, channel)
+    return post
+
+
+async def claim(db: Database, channel: str, week: str, now: dt.datetime) -> DigestPost | None:
+    """The (channel, week) row, now ours to post; None when it is posted or someone else is posting it."""
+    async with db.transaction() as session:
+        insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        stmt = insert(DigestPost).values(channel=channel, week=week, status=POSTING, created_at=now)
+        inserted = (
+            await session.execute(stmt.on_conflict_do_nothing(index_elements=["channel", "week"]))
+        ).rowcount
+        where = (DigestPost.channel == channel, DigestPost.week == week)
+        post = (await session.execute(sa.select(DigestPost).where(*where))).scalar_one()
+        if inserted == 1:
+            return post
+        if post.status == POSTED:
+            return None
+        if now - post.created_at < STALE_CLAIM:
+            return None
+        # a run that died mid-way: take over, unless another run takes over at the same moment
+        taken = await session.execute(
+            sa.update(DigestPost)
+            .where(
+                DigestPost.id == post.id,
+                DigestPost.created_at == post.created_at,
+                DigestPost.status == POSTING,
+            )
+            .values(created_at=now)
+        )
+        if taken.rowcount != 1:
+            return None
+        post.created_at = now
+        return post
+
+
+async def release(db: Database, post_id: int | None) -> None:
+    async with db.transaction() as session:
+        await session.execute(
+            sa.delete(DigestPost).where(DigestPost.id == post_id, DigestPost.status == POSTING)
+        )
+
+
+async def _update(db: Database, post_id: int | None, **values: object) -> DigestPost:
+    async with db.transaction() as session:
+        post = await session.get(DigestPost, post_id)
+        assert post is not None
+        for key, value in values.items():
+            setattr(post, key, value)
+        return post

@@ -1,0 +1,162 @@
+"""Exports for analysts: one row per item, stable column names, streamed from the database.
+
+`reply_id` is always the record's own `id` (as imported), never the database key. `--since D`
+keeps rows created on or after midnight of D in the team's time zone; for findings that is the
+reply's time. `corrections` (reviews with an expected answer) defaults to JSONL: it is meant as
+data for improving the AI, and its texts are multi-line.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections.abc import AsyncIterator
+from typing import Any, TextIO
+
+import orjson
+import sqlalchemy as sa
+
+from bot.core.db import Database
+from bot.core.models import Defect, DefectGroup, Finding, Reply, Review, SampleItem
+
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "replies": ("id", "source", "ticket_id", "created_at", "template_id", "intent", "channel"),
+    "findings": ("reply_id", "kind", "evidence"),
+    "reviews": ("reply_id", "reviewer", "verdict", "category", "severity", "note", "created_at"),
+    "defects": ("id", "group_id", "reply_id", "category", "severity", "status", "tracker_url"),
+    "groups": (
+        "id",
+        "title",
+        "category",
+        "severity",
+        "status",
+        "occurrences",
+        "tracker",
+        "tracker_url",
+        "owner",
+        "created_at",
+        "fixed_at",
+    ),
+    "corrections": ("customer_message", "reply", "expected", "category", "template_id", "group_id"),
+}
+DEFAULT_FORMAT = {"corrections": "jsonl"}
+STREAM_ROWS = 1000
+
+R, F, RV, SI, D, G = (m.__table__ for m in (Reply, Finding, Review, SampleItem, Defect, DefectGroup))
+
+
+def query(kind: str, since: dt.datetime | None = None) -> sa.Select:
+    """The SELECT for one export kind, its columns labelled as in COLUMNS."""
+    if kind == "replies":
+        stmt = sa.select(
+            R.c.external_id.label("id"),
+            R.c.source,
+            R.c.ticket_id,
+            R.c.created_at,
+            R.c.template_id,
+            R.c.intent,
+            R.c.channel,
+        ).order_by(R.c.id)
+        created = R.c.created_at
+    elif kind == "findings":
+        stmt = (
+            sa.select(R.c.external_id.label("reply_id"), F.c.kind, F.c.evidence)
+            .join(R, R.c.id == F.c.reply_id)
+            .order_by(F.c.id)
+        )
+        created = R.c.created_at
+    elif kind == "reviews":
+        stmt = (
+            sa.select(
+                R.c.external_id.label("reply_id"),
+                RV.c.reviewer,
+                RV.c.verdict,
+                RV.c.category,
+                RV.c.severity,
+                RV.c.note,
+                RV.c.created_at,
+            )
+            .join(SI, SI.c.id == RV.c.item_id)
+            .join(R, R.c.id == SI.c.reply_id)
+            .order_by(RV.c.id)
+        )
+        created = RV.c.created_at
+    elif kind == "defects":
+        stmt = (
+            sa.select(
+                D.c.id,
+                D.c.group_id,
+                R.c.external_id.label("reply_id"),
+                D.c.category,
+                D.c.severity,
+                D.c.status,
+                G.c.tracker_url,
+            )
+            .join(R, R.c.id == D.c.reply_id)
+            .join(G, G.c.id == D.c.group_id)
+            .order_by(D.c.id)
+        )
+        created = D.c.created_at
+    elif kind == "groups":
+        stmt = sa.select(*(G.c[name] for name in COLUMNS["groups"])).order_by(G.c.id)
+        created = G.c.created_at
+    elif kind == "corrections":
+        stmt = (
+            sa.select(
+                R.c.customer_message,
+                R.c.reply,
+                RV.c.expected,
+                RV.c.category,
+                R.c.template_id,
+                D.c.group_id,
+            )
+            .join(SI, SI.c.id == RV.c.item_id)
+            .join(R, R.c.id == SI.c.reply_id)
+            .outerjoin(D, D.c.review_id == RV.c.id)
+            .where(RV.c.expected.is_not(None), sa.func.trim(RV.c.expected) != "")
+            .order_by(RV.c.id)
+        )
+        created = RV.c.created_at
+    else:
+        raise ValueError(f"unknown export kind {kind!r}")
+    return stmt.where(created >= since) if since is not None else stmt
+
+
+async def rows(db: Database, kind: str, since: dt.datetime | None = None) -> AsyncIterator[dict[str, Any]]:
+    """Rows of one export kind as dicts, streamed (memory does not grow with the table)."""
+    stmt = query(kind, since).execution_options(yield_per=STREAM_ROWS)
+    async with db.engine.connect() as conn:
+        result = await conn.stream(stmt)
+        async for row in result.mappings():
+            yield dict(row)
+
+
+def cell(value: Any) -> Any:
+    """A value as it appears in the export: UTC times with Z, JSON objects as JSON text in CSV."""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    return value
+
+
+async def write(db: Database, kind: str, out: TextIO, fmt: str, since: dt.datetime | None = None) -> int:
+    """Write every row of `kind` to `out`; return how many."""
+    columns = COLUMNS[kind]
+    count = 0
+    if fmt == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        async for row in rows(db, kind, since):
+            writer.writerow([_csv_cell(row[c]) for c in columns])
+            count += 1
+    else:
+        async for row in rows(db, kind, since):
+            line = orjson.dumps({c: cell(row[c]) for c in columns})
+            out.write(line.decode() + "\n")
+            count += 1
+    return count
+
+
+def _csv_cell(value: Any) -> Any:
+    if isinstance(value, dict | list):
+        return orjson.dumps(value).decode()
+    return "" if value is None else cell(value)

@@ -1,0 +1,370 @@
+"""Store reply records: bulk inserts idempotent on (source, id), detectors run on each batch."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.checks.detector import Finding, PriorReply, finding_key, text_key
+from bot.core.db import Database
+from bot.core.models import Finding as FindingRow
+from bot.core.models import Reply
+from bot.core.records import ReplyRecord
+from bot.ingest.rows import (
+    COLUMNS,
+    CREATED_AT,
+    EXTERNAL_ID,
+    FLAGGED,
+    REPLY,
+    SOURCE,
+    TICKET_ID,
+    Checks,
+    Prepared,
+    Preparer,
+    Row,
+    read_time,
+    stored_time,
+)
+
+REPLIES = Reply.__table__
+FINDINGS = FindingRow.__table__
+# 20 columns per reply row: 1000 rows stay well under PostgreSQL's 32767 bind parameters.
+INSERT_ROWS = 1000
+IN_LIST = 900  # values in one `IN (…)` sent straight to SQLite
+
+
+@dataclass
+class IngestResult:
+    """Counts for one or more batches."""
+
+    received: int = 0
+    imported: int = 0
+    already_present: int = 0
+    findings: int = 0
+
+    def add(self, other: IngestResult) -> None:
+        self.received += other.received
+        self.imported += other.imported
+        self.already_present += other.already_present
+        self.findings += other.findings
+
+
+async def ingest(
+    db: Database,
+    records: Sequence[ReplyRecord],
+    *,
+    checks: Checks,
+    now: dt.datetime,
+) -> IngestResult:
+    """Store one batch in its own transaction."""
+    async with db.transaction() as session:
+        return await store_records(session, records, checks=checks, now=now)
+
+
+async def store_records(
+    session: AsyncSession,
+    records: Sequence[ReplyRecord],
+    *,
+    checks: Checks,
+    now: dt.datetime,
+) -> IngestResult:
+    """Insert the new records, their findings and flags, inside the caller's transaction."""
+    preparer = Preparer(checks.detector, sqlite=session.get_bind().dialect.name == "sqlite")
+    return await store_prepared(session, preparer.records(records, now), checks=checks, now=now)
+
+
+async def store_prepared(
+    session: AsyncSession,
+    batch: Prepared,
+    *,
+    checks: Checks,
+    now: dt.datetime,
+) -> IngestResult:
+    """Insert a prepared batch (rows made for this session's database) inside the caller's transaction."""
+    rows, found = batch.rows, batch.found
+    result = IngestResult(received=len(rows) + batch.repeated)
+    sources = {row[SOURCE] for row in rows}
+    for source in sources:
+        if len(sources) == 1:
+            part_rows, part_found = rows, found
+        else:
+            indexes = [i for i, row in enumerate(rows) if row[SOURCE] == source]
+            position = {i: j for j, i in enumerate(indexes)}
+            part_rows = [rows[i] for i in indexes]
+            part_found = {position[i]: f for i, f in found.items() if i in position}
+        part = await _store_source(session, source, part_rows, part_found, checks=checks, now=now)
+        result.imported += part.imported
+        result.findings += part.findings
+    result.already_present = result.received - result.imported
+    return result
+
+
+class _RowRecord:
+    """A row as the ticket-level detector pass reads a record."""
+
+    __slots__ = ("_row", "id", "ticket_id")
+
+    def __init__(self, row: Row) -> None:
+        self.id, self.ticket_id, self._row = row[EXTERNAL_ID], row[TICKET_ID], row
+
+    @property
+    def created_at(self) -> dt.datetime:
+        return read_time(self._row[CREATED_AT])
+
+    @property
+    def reply(self) -> str:
+        return self._row[REPLY]  # type: ignore[no-any-return]
+
+
+class _RowRecords(Sequence[_RowRecord]):
+    """Rows read as records, one view made per item asked for."""
+
+    def __init__(self, rows: list[Row]) -> None:
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, i):  # type: ignore[no-untyped-def, override]
+        if isinstance(i, slice):
+            return [_RowRecord(row) for row in self._rows[i]]
+        return _RowRecord(self._rows[i])
+
+
+async def _store_source(
+    session: AsyncSession,
+    source: str,
+    rows: list[Row],
+    found: dict[int, list[Finding]],
+    *,
+    checks: Checks,
+    now: dt.datetime,
+) -> IngestResult:
+    earlier = await _load_earlier(session, source, rows, checks.window)
+    if earlier:  # the batch's own tickets were compared where it was prepared
+        # Views are made lazily: only the replies on tickets with stored ones are read.
+        views: Any = _RowRecords(rows)
+        checks.detector.with_stored(views, found, earlier, [row[TICKET_ID] for row in rows])
+    with_findings = sorted(found)  # what is left is exactly the rows with findings; each is flagged
+    for i in with_findings:
+        if not rows[i][FLAGGED]:
+            rows[i] = (*rows[i][:FLAGGED], True, *rows[i][FLAGGED + 1 :])
+    dialect = session.get_bind().dialect
+    if dialect.name == "sqlite":
+        imported, new_ids = await _insert_sqlite(session, source, rows, with_findings)
+    else:
+        by_external_id = await _insert_core(session, rows, dialect.name)
+        imported = len(by_external_id)
+        new_ids = {
+            i: by_external_id[rows[i][EXTERNAL_ID]]
+            for i in with_findings
+            if rows[i][EXTERNAL_ID] in by_external_id
+        }
+    finding_rows = [(new_ids[i], f.kind, f.evidence) for i in with_findings if i in new_ids for f in found[i]]
+    if dialect.name == "sqlite":
+        await _insert_findings_sqlite(session, finding_rows, now)
+    else:
+        dicts = [{"reply_id": r, "kind": k, "evidence": e, "created_at": now} for r, k, e in finding_rows]
+        for start in range(0, len(dicts), INSERT_ROWS):
+            stmt = _insert(dialect.name, FINDINGS).on_conflict_do_nothing(index_elements=["reply_id", "kind"])
+            await session.execute(stmt, dicts[start : start + INSERT_ROWS])
+    return IngestResult(imported=imported, findings=len(finding_rows))
+
+
+def _insert(dialect: str, table: sa.Table):  # type: ignore[no-untyped-def]
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise RuntimeError(f"unsupported database {dialect!r}")
+
+
+async def load_earlier(
+    session: AsyncSession,
+    source: str,
+    records: Sequence[ReplyRecord],
+    *,
+    checks: Checks,
+) -> dict[str, list[PriorReply]]:
+    """Stored replies on the batch's tickets that a duplicate check could match, with their findings."""
+    rows = [(source, r.id, r.ticket_id, r.created_at) for r in records]
+    return await _load_earlier(session, source, rows, checks.window)
+
+
+async def _load_earlier(
+    session: AsyncSession, source: str, rows: Sequence[Row], window: dt.timedelta
+) -> dict[str, list[PriorReply]]:
+    if not rows:
+        return {}
+    # Stored SQLite text sorts like the time it stands for (fixed width), so no parsing per row.
+    low = read_time(min(map(itemgetter(CREATED_AT), rows))) - window
+    high = read_time(max(map(itemgetter(CREATED_AT), rows))) + window
+    tickets = list(dict.fromkeys(map(itemgetter(TICKET_ID), rows)))
+    if session.get_bind().dialect.name == "sqlite":
+        stored = await _stored_sqlite(await _driver(session), source, tickets, low, high)
+    else:
+        result = await session.execute(
+            sa.select(
+                REPLIES.c.id,
+                REPLIES.c.external_id,
+                REPLIES.c.ticket_id,
+                REPLIES.c.created_at,
+                sa.func.coalesce(REPLIES.c.text_key, REPLIES.c.reply),
+                REPLIES.c.text_key.is_(None),
+            ).where(
+                REPLIES.c.source == source,
+                REPLIES.c.ticket_id.in_(tickets),
+                REPLIES.c.created_at.between(low, high),
+            )
+        )
+        stored = [tuple(row) for row in result]
+    if not stored:
+        return {}
+    keys = await _finding_keys(session, [row[0] for row in stored])
+    earlier: dict[str, list[PriorReply]] = {}
+    for rid, external_id, ticket_id, created_at, key, unkeyed in stored:
+        prior = PriorReply(
+            id=external_id,
+            created_at=read_time(created_at),
+            text_key=text_key(key) if unkeyed else key,
+            finding_keys=frozenset(keys.get(rid, ())),
+        )
+        earlier.setdefault(ticket_id, []).append(prior)
+    return earlier
+
+
+# "+column" keeps SQLite off the (source, external_id) and created_at indexes: without statistics
+# it would pick one of them and scan every stored reply of the source, once per batch.
+_STORED_SQLITE = (
+    "SELECT id, external_id, ticket_id, created_at, coalesce(text_key, reply), text_key IS NULL"
+    " FROM replies WHERE +source = ? AND +created_at BETWEEN ? AND ? AND ticket_id IN ({})"
+)
+
+
+async def _stored_sqlite(
+    driver: Any, source: str, tickets: list[str], low: dt.datetime, high: dt.datetime
+) -> list[tuple[Any, ...]]:
+    stored: list[tuple[Any, ...]] = []
+    for start in range(0, len(tickets), IN_LIST):
+        part = tickets[start : start + IN_LIST]
+        sql = _STORED_SQLITE.format(", ".join("?" * len(part)))
+        stored += await driver.execute_fetchall(sql, [source, stored_time(low), stored_time(high), *part])
+    return stored
+
+
+_KEYS_SQLITE = "SELECT reply_id, kind, evidence FROM findings WHERE reply_id IN ({})"
+
+
+async def _finding_keys(session: AsyncSession, reply_ids: list[int]) -> dict[int, list[str]]:
+    if session.get_bind().dialect.name == "sqlite":
+        driver, rows = await _driver(session), []
+        for start in range(0, len(reply_ids), IN_LIST):
+            part = reply_ids[start : start + IN_LIST]
+            sql = _KEYS_SQLITE.format(", ".join("?" * len(part)))
+            rows += [(r, k, e and orjson.loads(e)) for r, k, e in await driver.execute_fetchall(sql, part)]
+    else:
+        rows = list(
+            await session.execute(
+                sa.select(FINDINGS.c.reply_id, FINDINGS.c.kind, FINDINGS.c.evidence).where(
+                    FINDINGS.c.reply_id.in_(reply_ids)
+                )
+            )
+        )
+    keys: dict[int, list[str]] = {}
+    for reply_id, kind, evidence in rows:
+        keys.setdefault(reply_id, []).append(finding_key(kind, evidence or {}))
+    return keys
+
+
+async def _insert_core(session: AsyncSession, rows: list[Row], dialect: str) -> dict[str, int]:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING: the ids of the rows that are new."""
+    dicts = [dict(zip(COLUMNS, row, strict=True)) for row in rows]
+    new_ids: dict[str, int] = {}
+    for start in range(0, len(dicts), INSERT_ROWS):
+        stmt = (
+            _insert(dialect, REPLIES)
+            .on_conflict_do_nothing(index_elements=["source", "external_id"])
+            .returning(REPLIES.c.id, REPLIES.c.external_id)
+        )
+        returned = await session.execute(stmt, dicts[start : start + INSERT_ROWS])
+        new_ids.update((external_id, rid) for rid, external_id in returned)
+    return new_ids
+
+
+_INSERT_REPLIES = (
+    f"INSERT INTO replies ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+    " ON CONFLICT (source, external_id) DO NOTHING"
+)
+_INSERT_FINDINGS = (
+    "INSERT INTO findings (reply_id, kind, evidence, created_at) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (reply_id, kind) DO NOTHING"
+)
+
+
+async def _driver(session: AsyncSession) -> Any:
+    conn = await session.connection()
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None
+    return driver
+
+
+async def _insert_sqlite(
+    session: AsyncSession, source: str, rows: list[Row], with_findings: list[int]
+) -> tuple[int, dict[int, int]]:
+    """Rows sent straight to the driver in the session's transaction: (rows inserted, the new ids
+    of the rows at the `with_findings` indexes).
+
+    SQLAlchemy's per-value processing costs more than SQLite's insert itself on a large import,
+    so the rows already hold the stored text (bot.ingest.rows). One `executemany` is SQLite's
+    fastest insert; instead of RETURNING for every row, only the ids of the replies that have
+    findings are wanted. When every row was new they follow from the last rowid: inside one
+    write transaction each new row of this table gets the largest id so far plus one. Otherwise
+    they are looked up, leaving out the replies that existed before the insert.
+    """
+    driver = await _driver(session)
+    cursor = await driver.execute("SELECT max(id) FROM replies")
+    (before,) = await cursor.fetchone()
+    await cursor.close()
+    cursor = await driver.executemany(_INSERT_REPLIES, rows)
+    imported = cursor.rowcount
+    await cursor.close()
+    if not with_findings:
+        return imported, {}
+    before = before or 0
+    if imported == len(rows):
+        return imported, {i: before + 1 + i for i in with_findings}
+    ids = await _ids_sqlite(driver, source, [rows[i][EXTERNAL_ID] for i in with_findings])
+    new = {i: ids[rows[i][EXTERNAL_ID]] for i in with_findings}
+    return imported, {i: rid for i, rid in new.items() if rid > before}
+
+
+async def _ids_sqlite(driver: Any, source: str, external_ids: list[str]) -> dict[str, int]:
+    ids: dict[str, int] = {}
+    for start in range(0, len(external_ids), IN_LIST):
+        part = external_ids[start : start + IN_LIST]
+        sql = (
+            "SELECT external_id, id FROM replies WHERE source = ?"
+            f" AND external_id IN ({', '.join('?' * len(part))})"
+        )
+        ids.update(await driver.execute_fetchall(sql, [source, *part]))
+    return ids
+
+
+async def _insert_findings_sqlite(
+    session: AsyncSession, rows: list[tuple[int, str, dict]], now: dt.datetime
+) -> None:
+    if not rows:
+        return
+    created, dumps = stored_time(now), orjson.dumps
+    params = [(reply_id, kind, dumps(evidence).decode(), created) for reply_id, kind, evidence in rows]
+    driver = await _driver(session)
+    cursor = await driver.executemany(_INSERT_FINDINGS, params)
+    await cursor.close()

@@ -1,0 +1,117 @@
+"""Review figures for App Home and `/audit stats`: a reviewer's numbers, waiting items, the team's week."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core.models import Defect, DefectGroup, Reply, Review, SampleItem
+from bot.digest import rollup
+from bot.views.home import ReviewerNumbers, TeamWeek, WaitingItem
+
+WAITING_DAYS = 7  # older unreviewed items are no longer offered as "waiting"
+WEEK = dt.timedelta(days=7)
+ALL_TIME = (dt.datetime(2000, 1, 1, tzinfo=dt.UTC), dt.datetime(9999, 1, 1, tzinfo=dt.UTC))
+
+
+def week_start(now: dt.datetime, tz: ZoneInfo) -> dt.datetime:
+    """Monday 00:00 of `now`'s week in the team's time zone, as aware UTC."""
+    local = now.astimezone(tz)
+    monday = (local - dt.timedelta(days=local.weekday())).date()
+    return dt.datetime.combine(monday, dt.time(), tzinfo=tz).astimezone(dt.UTC)
+
+
+async def reviewer_numbers(session: AsyncSession, *, reviewer: str, since: dt.datetime) -> ReviewerNumbers:
+    """How much `reviewer` reviewed since `since` and overall, and how many catches got fixed."""
+    # the figures are the weekly digest's own (bot.digest.rollup), so the two never disagree
+    week = await rollup.reviewer_weeks(session, since, since + WEEK, reviewer=reviewer)
+    mine = week[0] if week else rollup.ReviewerWeek(reviewer)
+    ever = await rollup.reviewer_weeks(session, *ALL_TIME, reviewer=reviewer)
+    always = ever[0] if ever else rollup.ReviewerWeek(reviewer)
+    fixed = sa.select(sa.func.count()).select_from(Defect)
+    fixed = fixed.join(Review, Review.id == Defect.review_id).join(
+        DefectGroup, DefectGroup.id == Defect.group_id
+    )
+    fixed = fixed.where(
+        Review.reviewer == reviewer, DefectGroup.status == "fixed", Defect.status != "withdrawn"
+    )
+    fixed_catches = (await session.execute(fixed)).scalar_one()
+    return ReviewerNumbers(
+        mine.reviews,
+        mine.defects,
+        always.reviews,
+        always.defects,
+        int(fixed_catches),
+        week_high=mine.high_critical,
+        all_high=always.high_critical,
+        week_pairs=mine.calibration_pairs,
+        week_agreed=mine.calibration_agreed,
+        all_pairs=always.calibration_pairs,
+        all_agreed=always.calibration_agreed,
+    )
+
+
+async def team_week(session: AsyncSession, *, since: dt.datetime) -> TeamWeek:
+    """The whole team since `since`: items posted and reviewed, verdicts, defects, active reviewers."""
+    posted = sa.select(sa.func.count()).select_from(SampleItem).where(SampleItem.posted_at >= since)
+    reviewed = sa.select(sa.func.count(sa.distinct(Review.item_id))).where(Review.created_at >= since)
+    people = [r for r in await rollup.reviewer_weeks(session, since, since + WEEK) if r.reviews]
+    return TeamWeek(
+        posted=int((await session.execute(posted)).scalar_one()),
+        reviewed=int((await session.execute(reviewed)).scalar_one()),
+        verdicts=sum(r.reviews for r in people),
+        defects=sum(r.defects for r in people),
+        reviewers=len(people),
+        high=sum(r.high_critical for r in people),
+        pairs=sum(r.calibration_pairs for r in people),
+        agreed=sum(r.calibration_agreed for r in people),
+    )
+
+
+async def waiting_items(
+    session: AsyncSession, *, reviewer: str, now: dt.datetime, limit: int = 10
+) -> tuple[list[WaitingItem], int]:
+    """Recent posted items that still need a verdict and that `reviewer` has not given one; and how many."""
+    counts = sa.select(Review.item_id, sa.func.count().label("n")).group_by(Review.item_id).subquery()
+    mine = sa.select(Review.item_id).where(Review.reviewer == reviewer)
+    needed = sa.case((SampleItem.double_review.is_(True), 2), else_=1)
+    where = (
+        SampleItem.message_ts.is_not(None),
+        SampleItem.channel.is_not(None),
+        SampleItem.posted_at >= now - dt.timedelta(days=WAITING_DAYS),
+        SampleItem.id.not_in(mine),
+        sa.func.coalesce(counts.c.n, 0) < needed,
+    )
+    base = sa.select(SampleItem, Reply.ticket_id, Reply.ticket_url).join(
+        Reply, Reply.id == SampleItem.reply_id
+    )
+    base = base.outerjoin(counts, counts.c.item_id == SampleItem.id).where(*where)
+    rows = await session.execute(base.order_by(SampleItem.posted_at, SampleItem.position).limit(limit))
+    items = [
+        WaitingItem(item.id, item.channel, item.message_ts, ticket_id, ticket_url, item.double_review)
+        for item, ticket_id, ticket_url in rows.all()
+    ]
+    total = sa.select(sa.func.count()).select_from(SampleItem)
+    total = total.outerjoin(counts, counts.c.item_id == SampleItem.id).where(*where)
+    return items, int((await session.execute(total)).scalar_one())
+
+
+@dataclass(frozen=True)
+class HomeFigures:
+    numbers: ReviewerNumbers
+    waiting: list[WaitingItem]
+    waiting_total: int
+    team: TeamWeek
+
+
+async def home_figures(
+    *, session: AsyncSession, reviewer: str, now: dt.datetime, since: dt.datetime
+) -> HomeFigures:
+    """Everything App Home shows for `reviewer`."""
+    numbers = await reviewer_numbers(session, reviewer=reviewer, since=since)
+    waiting, total = await waiting_items(session, reviewer=reviewer, now=now)
+    return HomeFigures(numbers, waiting, total, await team_week(session, since=since))
