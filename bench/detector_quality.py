@@ -17,7 +17,8 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from bot.checks.detector import KINDS, Detector
+from bot.checks.detector import Detector
+from bot.checks.findings import KINDS
 from bot.core.config import DetectorsConfig
 from bot.core.records import Customer, KbArticle, ReplyRecord
 

@@ -29,7 +29,7 @@ from bot.sample.posting import ITEM_EVENT, LEASE_TTL, run_daily_sample
 from bot.scheduler import start_scheduler
 from bot.views.sample import build_sample_item, item_fallback
 from bot.web.app import build_web
-from tests.bot.test_posting import Killed, Sleeps
+from tests.bot.sample.test_posting import Killed, Sleeps
 from tests.conftest import DEV_DATA
 from tests.fakes.blockkit import all_text, check_blocks, pings
 from tests.fakes.signing import SlackSigner, slash_command_form

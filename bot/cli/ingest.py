@@ -21,7 +21,6 @@ from bot.ingest.rows import Checks, Preparer
 from integrations.jsonl import Format, Reject
 
 if TYPE_CHECKING:  # imported once the worker runs: loading SQLAlchemy takes a while
-
     pass
 
 PRINT_REJECTS = 50  # on the terminal; the rejects file always gets all of them

@@ -1,1 +1,4 @@
-"""TODO"""
+"""The weekly digest: the rollup of a week's figures, the stratified defect-rate estimate, the
+chart, and the message posted once per (channel, week).
+
+May import: bot.views, bot.delivery, bot.core."""

@@ -1,1 +1,4 @@
-"""TODO"""
+"""Getting replies in: rows built from records, stored idempotently with their findings; the bulk
+import pipeline; polling helpdesk sources.
+
+May import: bot.checks, bot.core, integrations (readers and sources)."""

@@ -16,7 +16,8 @@ from typing import Annotated, Any, NamedTuple, cast
 import msgspec
 import orjson
 
-from bot.checks.detector import Detector, Finding
+from bot.checks.detector import Detector
+from bot.checks.findings import Finding
 from bot.core.config import DetectorsConfig
 from bot.core.records import KbArticle, ReplyRecord
 from integrations.jsonl import KNOWN, MAX_LEN, Reject, parse_line

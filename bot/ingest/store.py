@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.checks.detector import Finding, PriorReply, finding_key, text_key
+from bot.checks.findings import Finding, PriorReply, finding_key, text_key
 from bot.core.db import Database
 from bot.core.models import Finding as FindingRow
 from bot.core.models import Reply

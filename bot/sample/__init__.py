@@ -1,1 +1,4 @@
-"""TODO"""
+"""The daily sample: its window, the stratified draw stored before posting, and posting it to
+Slack exactly once.
+
+May import: bot.views, bot.delivery, bot.core."""

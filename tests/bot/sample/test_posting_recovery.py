@@ -11,8 +11,8 @@ from bot.core.db import Database
 from bot.core.models import SampleBatch
 from bot.delivery.lookup import CLOCK_SKEW, slack_ts
 from bot.sample.posting import HEADER_EVENT, ITEM_EVENT, LEASE_TTL, post_batch
-from tests.bot.test_posting import Sleeps, drawn, items_of, make_services
-from tests.bot.test_sampling import NOW
+from tests.bot.sample.test_draw import NOW
+from tests.bot.sample.test_posting import Sleeps, drawn, items_of, make_services
 from tests.fakes.slack_api import FakeSlack
 
 CHANNEL = "C0AUDIT"

@@ -17,7 +17,7 @@ from bot.core.services import Services, build_client
 from bot.delivery.lease import acquire_or_renew
 from bot.sample.draw import ensure_batch
 from bot.sample.posting import ITEM_EVENT, LEASE_TTL, post_batch
-from tests.bot.test_sampling import NOW, add_replies
+from tests.bot.sample.test_draw import NOW, add_replies
 from tests.fakes.blockkit import check_blocks
 from tests.fakes.slack_api import FakeSlack
 

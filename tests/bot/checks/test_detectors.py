@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from bot.checks.detector import KINDS, Detector, Finding, PriorReply, finding_key, text_key
+from bot.checks.detector import Detector
+from bot.checks.findings import KINDS, Finding, PriorReply, finding_key, text_key
 from bot.core.config import DetectorsConfig, RuleConfig
 from bot.core.records import Customer, KbArticle, ReplyRecord
 from bot.views.sample import finding_text

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from bot.cli.main import main
 from bot.core.db import Database
 from bot.views.sample import BUILDER_URL
-from tests.bot.test_sampling import add_replies
+from tests.bot.sample.test_draw import add_replies
 from tests.fakes.slack_api import FakeSlack
 
 CONFIG = """

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import DEV_DATA, SHARED
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SCRIPT = REPO / "bench" / "detector_quality.py"
 GENERATOR = SHARED / "tools" / "gen_replies.py"
 THRESHOLD = 0.95
