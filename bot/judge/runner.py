@@ -1,0 +1,285 @@
+"""Judging replies: claimed runs, bounded concurrency and time, the daily budget.
+
+Nothing here is on a path Slack waits for: the scheduled job (`mode = all`) and the daily sample
+(`mode = sample`, before posting) call it, each with a deadline; what is not done by then is
+released and tried again later, and the sample goes out without those hints and says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from bot.core.config import AuditConfig
+from bot.core.models import Reply, SampleItem
+from bot.core.services import Services
+from bot.judge import store
+from bot.judge.client import FATAL, JudgeClient, JudgeUnavailable, build_sdk_client, classify
+from bot.judge.criteria import Criterion, criteria_for, prompt_version
+from bot.judge.prompt import AnswerError, JudgeInput, build_request, parse_answer
+
+log = logging.getLogger("auditbot.judge")
+
+JOB_DEADLINE = 540.0  # seconds: the scheduled job (every 10 minutes) never overlaps itself
+JOB_LOOKBACK = dt.timedelta(days=3)
+DEADLINE, FATAL_SKIP = "deadline", "skipped"
+
+
+@dataclass(frozen=True)
+class Judge:
+    """The criteria in force and the key their runs are stored under."""
+
+    criteria: tuple[Criterion, ...]
+    key: store.Key
+
+    @classmethod
+    def of(cls, config: AuditConfig) -> Judge:
+        criteria = tuple(criteria_for(config))
+        return cls(criteria, store.Key(prompt_version(criteria), config.judge.model))
+
+
+@dataclass
+class Summary:
+    """What one judging pass did."""
+
+    asked: int = 0
+    already: int = 0  # judged before under the same key: no call
+    over_budget: int = 0
+    judged: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    cut_off: int = 0  # not finished before the deadline (tried again later)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    unavailable: str | None = None  # why the judge could not be called at all
+
+    def line(self) -> str:
+        parts = [f"judged {self.judged} of {self.asked}", f"already judged {self.already}"]
+        if self.over_budget:
+            parts.append(f"over the daily budget {self.over_budget}")
+        if self.errors:
+            parts.append("errors " + ", ".join(f"{k} {n}" for k, n in sorted(self.errors.items())))
+        if self.cut_off:
+            parts.append(f"cut off by the deadline {self.cut_off}")
+        parts.append(f"tokens {self.input_tokens:,} in / {self.output_tokens:,} out")
+        if self.cost_usd:
+            parts.append(f"cost ${self.cost_usd:.4f}")
+        if self.unavailable:
+            parts.append(f"judge unavailable: {self.unavailable}")
+        return ", ".join(parts)
+
+
+def cost_of(config: AuditConfig, input_tokens: int, output_tokens: int) -> float | None:
+    judge = config.judge
+    if judge.input_price_per_1m is None and judge.output_price_per_1m is None:
+        return None
+    return (
+        input_tokens * (judge.input_price_per_1m or 0) + output_tokens * (judge.output_price_per_1m or 0)
+    ) / 1e6
+
+
+def local_midnight(config: AuditConfig, now: dt.datetime) -> dt.datetime:
+    tz = config.slack.tz
+    return dt.datetime.combine(now.astimezone(tz).date(), dt.time(), tzinfo=tz).astimezone(dt.UTC)
+
+
+async def judge_replies(
+    services: Services,
+    reply_ids: Sequence[int],
+    *,
+    deadline: float | None = None,
+    limit: int | None = None,
+) -> Summary:
+    """Judge each reply not judged yet under the current key, within the daily budget and `deadline` s."""
+    config, db, now = services.config, services.db, services.clock.now()
+    judge = Judge.of(config)
+    summary = Summary(asked=len(reply_ids))
+    if not judge.criteria or not reply_ids:
+        return summary
+    async with db.session() as session:
+        candidates = await store.judgeable(session, judge.key, reply_ids, now)
+        used = await store.used_since(session, local_midnight(config, now))
+    summary.already = len(reply_ids) - len(candidates)
+    budget = max(0, config.judge.max_replies_per_day - used)
+    if limit is not None:
+        budget = min(budget, limit)
+    chosen = candidates[:budget]
+    summary.over_budget = len(candidates) - len(chosen)
+    if not chosen:
+        return summary
+    owner = uuid.uuid4().hex
+    runs = await store.claim(db, judge.key, chosen, owner, now)
+    try:
+        client = JudgeClient(build_sdk_client(config.judge), config.judge)
+    except JudgeUnavailable as exc:
+        summary.unavailable = str(exc)
+        await store.release(db, list(runs.values()), owner, kind=exc.kind, message=str(exc), now=now)
+        log.warning("judge not run: %s", exc)
+        return summary
+    try:
+        await _judge_all(services, judge, client, runs, owner, summary, deadline)
+    finally:
+        await client.close()
+    log.info("judge: %s", summary.line())
+    return summary
+
+
+async def _judge_all(
+    services: Services,
+    judge: Judge,
+    client: JudgeClient,
+    runs: dict[int, int],
+    owner: str,
+    summary: Summary,
+    deadline: float | None,
+) -> None:
+    async with services.db.session() as session:
+        rows = await session.execute(sa.select(Reply).where(Reply.id.in_(list(runs))))  # type: ignore[attr-defined]
+        replies = {reply.id: reply for reply in rows.scalars()}
+    gate = asyncio.Semaphore(services.config.judge.concurrency)
+    fatal: list[str] = []
+
+    async def one(reply: Reply, run_id: int) -> None:
+        async with gate:
+            if fatal:  # the key was refused or the model is missing: every call would fail alike
+                await store.release(
+                    services.db, [run_id], owner, kind=FATAL_SKIP, message=fatal[0], now=services.clock.now()
+                )
+                return
+            await _judge_one(services, judge, client, reply, run_id, owner, summary, fatal)
+
+    tasks = [asyncio.create_task(one(replies[rid], run_id)) for rid, run_id in runs.items() if rid in replies]
+    if not tasks:
+        return
+    done, pending = await asyncio.wait(tasks, timeout=deadline)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    for task in done:
+        if task.exception() is not None:  # a database failure: the run stays pending, retaken later
+            log.error("judge: a run failed", exc_info=task.exception())
+    if pending:
+        summary.cut_off = len(pending)
+        message = f"not finished within {deadline:g} s"
+        await store.release(
+            services.db, list(runs.values()), owner, kind=DEADLINE, message=message, now=services.clock.now()
+        )
+
+
+async def _judge_one(
+    services: Services,
+    judge: Judge,
+    client: JudgeClient,
+    reply: Reply,
+    run_id: int,
+    owner: str,
+    summary: Summary,
+    fatal: list[str],
+) -> None:
+    config = services.config
+    request = build_request(judge.criteria, JudgeInput.of_reply(reply))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    usage = store.Usage()
+    try:
+        answer = await client.complete(request)
+        cost = cost_of(config, answer.input_tokens, answer.output_tokens)
+        usage = store.Usage(answer.input_tokens, answer.output_tokens, cost, None, answer.response_format)
+        if answer.refusal:
+            raise AnswerError("refusal", f"the model refused: {answer.refusal[:200]}")
+        if answer.finish_reason == "length":
+            raise AnswerError("truncated", "the answer was cut at the token limit")
+        verdicts = parse_answer(answer.content, request.criteria)
+    except Exception as exc:  # every failure of one reply is recorded on its run, never raised
+        kind, retryable, message = classify(exc)
+        usage = _timed(usage, started, loop.time())
+        summary.errors[kind] += 1
+        _count(summary, usage)
+        if kind in FATAL and not fatal:
+            fatal.append(message)
+            log.error("judge: %s (%s); stopping this pass", message, kind)
+        await store.finish_error(
+            services.db,
+            run_id,
+            owner,
+            kind=kind,
+            retryable=retryable,
+            message=message,
+            usage=usage,
+            now=services.clock.now(),
+        )
+        return
+    usage = _timed(usage, started, loop.time())
+    _count(summary, usage)
+    stored = await store.finish_ok(
+        services.db,
+        run_id,
+        owner,
+        reply_id=reply.id,  # type: ignore[arg-type]
+        criteria=request.criteria,
+        verdicts=verdicts,
+        usage=usage,
+        now=services.clock.now(),
+    )
+    summary.judged += stored
+
+
+def _timed(usage: store.Usage, started: float, ended: float) -> store.Usage:
+    return store.Usage(
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.cost_usd,
+        round((ended - started) * 1000),
+        usage.response_format,
+    )
+
+
+def _count(summary: Summary, usage: store.Usage) -> None:
+    summary.input_tokens += usage.input_tokens
+    summary.output_tokens += usage.output_tokens
+    summary.cost_usd += usage.cost_usd or 0.0
+
+
+# -- the two ways the product runs it --------------------------------------------------------
+
+
+async def judge_before_posting(services: Services, batch_id: int) -> Summary | None:
+    """`mode = sample` (or `all`): judge the batch's unposted items before they go out, within
+    `sample_deadline_s`; a failure only costs the hints, never the post."""
+    if services.config.judge.mode == "off":
+        return None
+    try:
+        async with services.db.session() as session:
+            rows = await session.execute(
+                sa.select(SampleItem.reply_id)
+                .where(SampleItem.batch_id == batch_id, SampleItem.message_ts.is_(None))  # type: ignore[union-attr]
+                .order_by(SampleItem.position)
+            )
+            reply_ids = list(rows.scalars())
+        return await judge_replies(services, reply_ids, deadline=services.config.judge.sample_deadline_s)
+    except Exception:
+        log.exception("judge: the sample's replies could not be judged; posting without hints")
+        return None
+
+
+async def judge_pending(services: Services) -> Summary | None:
+    """The scheduled job of `mode = all`: recent replies not judged yet, newest first, within the budget."""
+    config = services.config
+    if config.judge.mode != "all":
+        return None
+    now = services.clock.now()
+    judge = Judge.of(config)
+    async with services.db.session() as session:
+        used = await store.used_since(session, local_midnight(config, now))
+        room = max(0, config.judge.max_replies_per_day - used)
+        reply_ids = await store.pending_replies(session, judge.key, now - JOB_LOOKBACK, now, now, limit=room)
+    if not reply_ids:
+        return None
+    return await judge_replies(services, reply_ids, deadline=JOB_DEADLINE)
