@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from bot.core.proportions import Z95, wilson
 
 
-
 @dataclass(frozen=True)
 class Stratum:
     population: int  # N_h
