@@ -56,11 +56,14 @@ class Confusion:
         return Confusion(**{**self.__dict__, name: getattr(self, name) + count})
 
 
-def measure(criterion: Criterion, counts: Confusion, config: AuditConfig) -> CriterionAgreement:
-    """The agreement row of one criterion from its confusion counts."""
+def measure(
+    criterion: Criterion, counts: Confusion, config: AuditConfig, *, by_category: bool = True
+) -> CriterionAgreement:
+    """The agreement row of one criterion from its confusion counts (`by_category=False`: labels
+    given per criterion, as in an offline evaluation, so no category is needed)."""
     judge = config.judge
     common = {"min_reviews": judge.min_reviews, "min_kappa": judge.min_kappa, "unsure": counts.unsure}
-    if criterion.category is None:
+    if criterion.category is None and by_category:
         return CriterionAgreement(criterion.id, criterion.label, None, status=UNMEASURED, **common)
     kappa = cohen_kappa(counts.tp, counts.fp, counts.fn, counts.tn)
     precision = recall = precision_ci = recall_ci = None
@@ -172,5 +175,10 @@ def trusted(rows: Iterable[CriterionAgreement]) -> set[str]:
     return {row.criterion for row in rows if row.status == TRUSTED}
 
 
-async def any_judgments(session: AsyncSession) -> bool:
-    return (await session.execute(sa.select(RUN.c.id).limit(1))).first() is not None
+async def shown(
+    session: AsyncSession, config: AuditConfig, *, until: dt.datetime | None = None
+) -> list[CriterionAgreement] | None:
+    """The rows the digest and App Home show; None while the judge is off and has never run."""
+    if config.judge.mode == "off" and (await session.execute(sa.select(RUN.c.id).limit(1))).first() is None:
+        return None
+    return await agreement(session, config, until=until)

@@ -8,13 +8,15 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import openai
 from dotenv import dotenv_values
 
 from bot.core.config import JudgeConfig
-from bot.judge.prompt import AnswerError, Request, response_format
+from bot.judge.prompt import AnswerError, Request, Verdict, parse_answer, response_format
+
+if TYPE_CHECKING:  # the SDK takes a second to import: only the processes that call it pay
+    import openai
 
 log = logging.getLogger("auditbot.judge")
 ERROR_MAX = 300
@@ -44,6 +46,8 @@ def api_key(config: JudgeConfig, environ: Mapping[str, str] | None = None) -> st
 
 def build_sdk_client(config: JudgeConfig, environ: Mapping[str, str] | None = None) -> openai.AsyncOpenAI:
     """AsyncAzureOpenAI when `azure_endpoint` is set, else AsyncOpenAI (`base_url`, else OPENAI_BASE_URL)."""
+    import openai
+
     key = api_key(config, environ)
     if not key:
         raise JudgeUnavailable(f"{config.api_key_env} is not set")
@@ -66,6 +70,8 @@ class JudgeClient:
         self.structured = config.structured_outputs
 
     async def complete(self, request: Request) -> Completion:
+        import openai
+
         try:
             return await self._create(request, self.structured)
         except openai.BadRequestError as exc:
@@ -103,13 +109,30 @@ class JudgeClient:
         await self.sdk.close()
 
 
-def _about_response_format(exc: openai.BadRequestError) -> bool:
+async def ask(client: JudgeClient, request: Request) -> tuple[dict[str, Verdict], Completion]:
+    """The verdicts of one call. An unusable answer raises AnswerError carrying the completion
+    (`.completion`), so its tokens are still counted."""
+    answer = await client.complete(request)
+    try:
+        if answer.refusal:
+            raise AnswerError("refusal", f"the model refused: {answer.refusal[:200]}")
+        if answer.finish_reason == "length":
+            raise AnswerError("truncated", "the answer was cut at the token limit")
+        return parse_answer(answer.content, request.criteria), answer
+    except AnswerError as exc:
+        exc.completion = answer
+        raise
+
+
+def _about_response_format(exc: Exception) -> bool:
     text = str(exc).lower()
     return "response_format" in text or "json_schema" in text or "structured" in text
 
 
 def classify(exc: BaseException) -> tuple[str, bool, str]:
     """(kind, retryable, message) for a failed call; the message never holds the request."""
+    import openai
+
     if isinstance(exc, AnswerError):
         return exc.kind, False, _short(str(exc))
     if isinstance(exc, JudgeUnavailable):
@@ -131,3 +154,20 @@ FATAL = frozenset({"auth", "not_found", "not_configured"})  # every other call w
 
 def _short(text: str) -> str:
     return text if len(text) <= ERROR_MAX else text[: ERROR_MAX - 1] + "…"
+
+
+def config_problems(config: JudgeConfig, where: str, has_criteria: bool) -> list[str]:
+    """What `auditbot config check` reports about a judge that is on but cannot run."""
+    if config.mode == "off":
+        return []
+    problems = []
+    if not api_key(config):
+        problems.append(
+            f"{where}: judge.api_key_env: {config.api_key_env} is not set in the environment or .env "
+            f'(needed with mode = "{config.mode}")'
+        )
+    if not has_criteria:
+        problems.append(
+            f"{where}: judge.builtin: no criteria to ask (enable a built-in or add [[judge.criteria]])"
+        )
+    return problems

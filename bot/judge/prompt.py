@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.core.models import Reply
+from bot.core.records import ReplyRecord
 from bot.core.redact import escape_mrkdwn, redact, truncate
 from bot.judge.criteria import VERDICTS, Criterion
 
@@ -58,6 +59,11 @@ class JudgeInput:
     kb_articles: tuple[tuple[str, str], ...] = ()  # (article id, its text)
 
     @classmethod
+    def of_record(cls, record: ReplyRecord) -> JudgeInput:
+        cited = [a.id for a in record.kb_articles]
+        return cls(record.reply, record.customer_message, record.language, kb_texts(record.metadata, cited))
+
+    @classmethod
     def of_reply(cls, reply: Reply) -> JudgeInput:
         cited = [a.get("id") for a in reply.kb_articles or [] if isinstance(a, Mapping)]
         return cls(reply.reply, reply.customer_message, reply.language, kb_texts(reply.extra, cited))
@@ -95,6 +101,7 @@ class AnswerError(Exception):
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
         self.kind = kind
+        self.completion: object | None = None  # the answer it came in, when there was one
 
 
 def fence(text: str | None, limit: int = TEXT_MAX) -> str:

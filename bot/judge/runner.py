@@ -21,9 +21,9 @@ from bot.core.config import AuditConfig
 from bot.core.models import Reply, SampleItem
 from bot.core.services import Services
 from bot.judge import store
-from bot.judge.client import FATAL, JudgeClient, JudgeUnavailable, build_sdk_client, classify
+from bot.judge.client import FATAL, Completion, JudgeClient, JudgeUnavailable, ask, build_sdk_client, classify
 from bot.judge.criteria import Criterion, criteria_for, prompt_version
-from bot.judge.prompt import AnswerError, JudgeInput, build_request, parse_answer
+from bot.judge.prompt import JudgeInput, build_request
 
 log = logging.getLogger("auditbot.judge")
 
@@ -189,17 +189,12 @@ async def _judge_one(
     started = loop.time()
     usage = store.Usage()
     try:
-        answer = await client.complete(request)
-        cost = cost_of(config, answer.input_tokens, answer.output_tokens)
-        usage = store.Usage(answer.input_tokens, answer.output_tokens, cost, None, answer.response_format)
-        if answer.refusal:
-            raise AnswerError("refusal", f"the model refused: {answer.refusal[:200]}")
-        if answer.finish_reason == "length":
-            raise AnswerError("truncated", "the answer was cut at the token limit")
-        verdicts = parse_answer(answer.content, request.criteria)
+        verdicts, answer = await ask(client, request)
+        usage = _usage(config, answer)
     except Exception as exc:  # every failure of one reply is recorded on its run, never raised
         kind, retryable, message = classify(exc)
-        usage = _timed(usage, started, loop.time())
+        answered = getattr(exc, "completion", None)
+        usage = _timed(_usage(config, answered) if answered else usage, started, loop.time())
         summary.errors[kind] += 1
         _count(summary, usage)
         if kind in FATAL and not fatal:
@@ -229,6 +224,11 @@ async def _judge_one(
         now=services.clock.now(),
     )
     summary.judged += stored
+
+
+def _usage(config: AuditConfig, answer: Completion) -> store.Usage:
+    cost = cost_of(config, answer.input_tokens, answer.output_tokens)
+    return store.Usage(answer.input_tokens, answer.output_tokens, cost, None, answer.response_format)
 
 
 def _timed(usage: store.Usage, started: float, ended: float) -> store.Usage:

@@ -237,3 +237,29 @@ async def replies_between(
         sa.select(Reply.id).where(Reply.created_at >= start, Reply.created_at < end).order_by(order, Reply.id)
     )
     return list(rows.scalars())
+
+
+@dataclass(frozen=True)
+class RunStats:
+    ok: int = 0
+    errors: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None
+
+
+async def run_stats(session: AsyncSession, since: dt.datetime | None, until: dt.datetime | None) -> RunStats:
+    """Finished runs created in [since, until): how many, their tokens and cost."""
+    query = sa.select(
+        sa.func.count().filter(RUN.c.status == OK),
+        sa.func.count().filter(RUN.c.status == ERROR),
+        sa.func.coalesce(sa.func.sum(RUN.c.input_tokens), 0),
+        sa.func.coalesce(sa.func.sum(RUN.c.output_tokens), 0),
+        sa.func.sum(RUN.c.cost_usd),
+    )
+    if since is not None:
+        query = query.where(RUN.c.created_at >= since)
+    if until is not None:
+        query = query.where(RUN.c.created_at < until)
+    ok, errors, tokens_in, tokens_out, cost = (await session.execute(query)).one()
+    return RunStats(int(ok), int(errors), int(tokens_in), int(tokens_out), cost)

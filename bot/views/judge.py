@@ -88,3 +88,14 @@ def judge_hint_text(fails: Sequence[tuple[str, str]], note: str | None) -> str:
     if note:
         lines.append(f"🤖 judge: {safe_mrkdwn(note)}")
     return truncate("\n".join(lines), SECTION_MAX)
+
+
+def agreement_title(rows: Sequence[CriterionAgreement]) -> tuple[str, str]:
+    """The digest's and App Home's heading of the table, and its note on what tilts the sample."""
+    first = rows[0] if rows else CriterionAgreement("", "", None)
+    title = "*🤖 AI judge vs reviewers* — every reviewed reply so far"
+    note = (
+        f"Trusted (κ ≥ {first.min_kappa:g} on at least {first.min_reviews} reviewed replies) criteria "
+        "tilt the daily sample; the others are recorded only. Intervals: 95% Wilson."
+    )
+    return title, note
