@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 
+import sqlalchemy as sa
+
 from bot.core.config import AuditConfig
 from bot.core.db import Database
 from bot.core.models import JudgeRun, Judgment, SampleBatch, SampleItem
@@ -19,35 +21,43 @@ async def seed_judgments(
 ) -> None:
     """A finished run under the current key per reply: the given verdicts, "pass" for the rest."""
     judge = Judge.of(config)
+    key = {"prompt_version": judge.key.prompt_version, "model": judge.key.model}
+    run = {
+        "status": "ok",
+        "attempts": 1,
+        "retryable": False,
+        "claimed_at": AT,
+        "created_at": AT,
+        "finished_at": AT,
+    }
     async with db.transaction() as session:
-        for reply_id, given in verdicts.items():
-            run = JudgeRun(
-                reply_id=reply_id,
-                prompt_version=judge.key.prompt_version,
-                model=judge.key.model,
-                status="ok",
-                attempts=1,
-                claimed_at=AT,
-                input_tokens=100,
-                output_tokens=40,
-                created_at=AT,
-                finished_at=AT,
+        await session.execute(
+            sa.insert(JudgeRun),
+            [{"reply_id": rid, **key, **run, "input_tokens": 100, "output_tokens": 40} for rid in verdicts],
+        )
+        rows = await session.execute(
+            sa.select(JudgeRun.reply_id, JudgeRun.id).where(
+                JudgeRun.model == judge.key.model, JudgeRun.prompt_version == judge.key.prompt_version
             )
-            session.add(run)
-            await session.flush()
-            session.add_all(
-                Judgment(
-                    run_id=run.id,
-                    reply_id=reply_id,
-                    criterion=c.id,
-                    criterion_version=c.version,
-                    category=c.category,
-                    verdict=given.get(c.id, "pass"),
-                    rationale=f"seeded {given.get(c.id, 'pass')}",
-                    evidence="",
-                )
+        )
+        run_ids = dict(rows.all())
+        await session.execute(
+            sa.insert(Judgment),
+            [
+                {
+                    "run_id": run_ids[rid],
+                    "reply_id": rid,
+                    "criterion": c.id,
+                    "criterion_version": c.version,
+                    "category": c.category,
+                    "verdict": given.get(c.id, "pass"),
+                    "rationale": f"seeded {given.get(c.id, 'pass')}",
+                    "evidence": "",
+                }
+                for rid, given in verdicts.items()
                 for c in judge.criteria
-            )
+            ],
+        )
 
 
 async def seed_reviewed(
