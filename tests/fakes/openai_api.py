@@ -4,7 +4,8 @@ Every request body is checked against ../shared/specs/openai/chat-completions-su
 that breaks it gets a 400 and is listed in `problems`), and every answer against the spec's
 response schema. By default it answers like a model with structured outputs: one verdict per
 criterion the request asks for, "fail" where the AI reply holds the marker `judge-fail:<id>`,
-"unsure" for `judge-unsure:<id>`. `script()` queues misbehaviour for the next calls: 429 then
+"unsure" for `judge-unsure:<id>`. `script()` queues misbehaviour for the next calls (or a reply
+holding `judge-behave:<behaviour>` gets it whatever the order): 429 then
 success, 500, a slow answer (held until the client gives up), malformed or schema-breaking
 content, a refusal, a cut answer. Latency comes from the server (`latency`, asyncio.sleep here),
 never from sleeping in a test.
@@ -29,6 +30,7 @@ from tests.integrations.specs import validate_request, validate_response
 SPEC = "openai/chat-completions-subset.json"
 API_KEY = "sk-test-judge"
 _CRITERION_LINE = re.compile(r"^- ([a-z][a-z0-9_]*): ", re.M)
+_BEHAVE = re.compile(r"judge-behave:([a-z0-9_]+)")  # in a reply: this call behaves so, whatever the script
 BEHAVIOURS = ("ok", "429", "500", "slow", "malformed", "schema", "refusal", "length", "extra_text")
 
 Decide = Callable[[str, str], str]
@@ -156,8 +158,15 @@ class FakeOpenAI:
             body = json.loads(raw)
         except ValueError:
             body = {}
+        shown = {
+            k: ("[redacted]" if k.lower() in ("authorization", "api-key") else v) for k, v in headers.items()
+        }
         with self._lock:
             behaviour = self._script.pop(0) if self._script else "ok"
+            marked = _BEHAVE.search(raw.decode(errors="replace"))
+            behaviour = marked.group(1) if marked else behaviour
+            call = Call(request.path, shown, body, raw, 0, behaviour)  # status 0: no answer (yet)
+            self._calls.append(call)
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
@@ -165,12 +174,7 @@ class FakeOpenAI:
         finally:
             with self._lock:
                 self.in_flight -= 1
-        with self._lock:
-            headers = {
-                k: ("[redacted]" if k.lower() in ("authorization", "api-key") else v)
-                for k, v in headers.items()
-            }
-            self._calls.append(Call(request.path, headers, body, raw, status, behaviour))
+        call.status = status
         return web.json_response(answer, status=status, headers=extra)
 
     async def _answer(
