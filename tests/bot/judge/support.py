@@ -50,11 +50,17 @@ async def store(db: Database, records: Sequence[ReplyRecord], now: dt.datetime) 
     return [ids[e] for e in external]
 
 
-async def replies(db: Database, texts: Sequence[str], now: dt.datetime, **kw: Any) -> list[int]:
-    """One stored reply per text (a customer question each)."""
+async def replies(
+    db: Database, texts: Sequence[str], now: dt.datetime, *, prefix: str = "J", at: dt.datetime | None = None
+) -> list[int]:
+    """One stored reply per text (a customer question each), created a minute apart from `at`."""
     records = [
         record(
-            f"J-{n:04d}", ticket=f"T-{n:04d}", minutes=n, reply=text, customer_message=f"Question {n}?", **kw
+            f"{prefix}-{n:04d}",
+            ticket=f"T-{prefix}{n:04d}",
+            reply=text,
+            customer_message=f"Question {n}?",
+            **({"created_at": at + dt.timedelta(minutes=n)} if at else {"minutes": n}),
         )
         for n, text in enumerate(texts)
     ]
