@@ -118,16 +118,14 @@ async def main(args: argparse.Namespace) -> int:
     ideal = args.n / args.concurrency * args.latency
     mine, base = statistics.median(ours), statistics.median(floors)
     ratio = mine / ideal
-    print(
-        f"replies    {args.n} at concurrency {args.concurrency}, {args.latency:g} s per call; {args.rounds} rounds"
-    )
+    setup = f"{args.n} at concurrency {args.concurrency}, {args.latency:g} s per call; {args.rounds} rounds"
+    print(f"replies    {setup}")
     print(f"ideal      {ideal:6.2f} s   (n / concurrency × latency)")
     print(
         f"floor      {base:6.2f} s   (the SDK alone, nothing stored): {', '.join(f'{t:.2f}' for t in floors)}"
     )
-    print(
-        f"auditbot   {mine:6.2f} s   (claims, prompts, SDK, verdicts stored): {', '.join(f'{t:.2f}' for t in ours)}"
-    )
+    rounds = ", ".join(f"{t:.2f}" for t in ours)
+    print(f"auditbot   {mine:6.2f} s   (claims, prompts, SDK, verdicts stored): {rounds}")
     print(f"ratio      {ratio:.2f}x the ideal (target <= {TARGET}x), {mine / base:.2f}x the floor")
     print(f"load avg   {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     met = ratio <= TARGET
