@@ -20,12 +20,12 @@ from bot.app import build_app, services_of
 from bot.core.clock import FrozenClock
 from bot.core.config import AuditConfig, Settings
 from bot.core.db import Database
-from bot.core.models import Reply, SampleItem
+from bot.core.models import SampleItem
 from bot.digest.post import post_weekly_digest
 from bot.sample.posting import run_daily_sample
 from bot.views import ids
 from bot.web.app import build_web
-from tests.bot.judge.seed import seed_judgments, seed_reviewed
+from tests.bot.judge.seed import add_replies, seed_judgments, seed_reviewed
 from tests.bot.judge.support import judge_config, store, use_key
 from tests.bot.replies import record
 from tests.bot.sample.test_posting import Sleeps
@@ -141,21 +141,7 @@ async def test_with_the_judge_down_the_sample_goes_out_and_says_so(
 
 async def test_the_digest_and_an_admins_home_show_the_agreement_table(rig, db, fake_slack) -> None:  # type: ignore[no-untyped-def]
     http, app, config = rig
-    async with db.transaction() as session:
-        rows = [
-            Reply(
-                source="t",
-                external_id=f"A-{n}",
-                ticket_id=f"T-{n}",
-                created_at=MONDAY_NOON,
-                reply=f"r{n}",
-                ingested_at=MONDAY_NOON,
-            )
-            for n in range(40)
-        ]
-        session.add_all(rows)
-        await session.flush()
-        reply_ids = [r.id for r in rows]
+    reply_ids = await add_replies(db, 40, MONDAY_NOON)
     # the judge fails no_invention on the first 12; reviewers agree on 37 of the 39 that speak to it
     judged = {rid: {"no_invention": "fail" if n < 12 else "pass"} for n, rid in enumerate(reply_ids)}
     await seed_judgments(db, config, judged)

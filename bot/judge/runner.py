@@ -30,6 +30,7 @@ log = logging.getLogger("auditbot.judge")
 JOB_DEADLINE = 540.0  # seconds: the scheduled job (every 10 minutes) never overlaps itself
 JOB_LOOKBACK = dt.timedelta(days=3)
 DEADLINE, FATAL_SKIP = "deadline", "skipped"
+WRITE_BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -140,90 +141,86 @@ async def _judge_all(
     summary: Summary,
     deadline: float | None,
 ) -> None:
+    """Calls run `concurrency` at a time; one writer stores what they return, a batch per transaction
+    (so many calls in flight never queue up as many writers on the database)."""
     async with services.db.session() as session:
         rows = await session.execute(sa.select(Reply).where(Reply.id.in_(list(runs))))  # type: ignore[attr-defined]
         replies = {reply.id: reply for reply in rows.scalars()}
     gate = asyncio.Semaphore(services.config.judge.concurrency)
+    done: asyncio.Queue[store.Outcome | None] = asyncio.Queue()
     fatal: list[str] = []
+    skipped: list[int] = []
 
     async def one(reply: Reply, run_id: int) -> None:
         async with gate:
             if fatal:  # the key was refused or the model is missing: every call would fail alike
-                await store.release(
-                    services.db, [run_id], owner, kind=FATAL_SKIP, message=fatal[0], now=services.clock.now()
-                )
+                skipped.append(run_id)
                 return
-            await _judge_one(services, judge, client, reply, run_id, owner, summary, fatal)
+            done.put_nowait(await _judge_one(services.config, judge, client, reply, run_id, summary, fatal))
 
+    writer = asyncio.create_task(_write(services, owner, done, summary))
     tasks = [asyncio.create_task(one(replies[rid], run_id)) for rid, run_id in runs.items() if rid in replies]
-    if not tasks:
-        return
-    done, pending = await asyncio.wait(tasks, timeout=deadline)
+    pending: set[asyncio.Task[None]] = set()
+    if tasks:
+        _, pending = await asyncio.wait(tasks, timeout=deadline)
     for task in pending:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
-    for task in done:
-        if task.exception() is not None:  # a database failure: the run stays pending, retaken later
-            log.error("judge: a run failed", exc_info=task.exception())
+    done.put_nowait(None)
+    await writer
+    now = services.clock.now()
+    if skipped:
+        await store.release(services.db, skipped, owner, kind=FATAL_SKIP, message=fatal[0], now=now)
     if pending:
         summary.cut_off = len(pending)
         message = f"not finished within {deadline:g} s"
-        await store.release(
-            services.db, list(runs.values()), owner, kind=DEADLINE, message=message, now=services.clock.now()
-        )
+        await store.release(services.db, list(runs.values()), owner, kind=DEADLINE, message=message, now=now)
+
+
+async def _write(services: Services, owner: str, done: asyncio.Queue, summary: Summary) -> None:  # type: ignore[type-arg]
+    """Store outcomes as they come, all that are waiting in one transaction, until None."""
+    finished = False
+    while not finished:
+        batch = [await done.get()]
+        while not done.empty() and len(batch) < WRITE_BATCH:
+            batch.append(done.get_nowait())
+        finished = batch[-1] is None or None in batch
+        outcomes = [o for o in batch if o is not None]
+        if not outcomes:
+            continue
+        try:
+            summary.judged += await store.finish(services.db, owner, outcomes, services.clock.now())
+        except Exception:  # the runs stay pending: a later pass retakes them once they are stale
+            log.exception("judge: could not store %d outcomes", len(outcomes))
 
 
 async def _judge_one(
-    services: Services,
+    config: AuditConfig,
     judge: Judge,
     client: JudgeClient,
     reply: Reply,
     run_id: int,
-    owner: str,
     summary: Summary,
     fatal: list[str],
-) -> None:
-    config = services.config
+) -> store.Outcome:
     request = build_request(judge.criteria, JudgeInput.of_reply(reply))
     loop = asyncio.get_running_loop()
     started = loop.time()
-    usage = store.Usage()
     try:
         verdicts, answer = await ask(client, request)
-        usage = _usage(config, answer)
     except Exception as exc:  # every failure of one reply is recorded on its run, never raised
         kind, retryable, message = classify(exc)
         answered = getattr(exc, "completion", None)
-        usage = _timed(_usage(config, answered) if answered else usage, started, loop.time())
+        usage = _timed(_usage(config, answered) if answered else store.Usage(), started, loop.time())
         summary.errors[kind] += 1
         _count(summary, usage)
         if kind in FATAL and not fatal:
             fatal.append(message)
             log.error("judge: %s (%s); stopping this pass", message, kind)
-        await store.finish_error(
-            services.db,
-            run_id,
-            owner,
-            kind=kind,
-            retryable=retryable,
-            message=message,
-            usage=usage,
-            now=services.clock.now(),
-        )
-        return
-    usage = _timed(usage, started, loop.time())
+        return store.Outcome(run_id, reply.id, usage, kind=kind, retryable=retryable, message=message)  # type: ignore[arg-type]
+    usage = _timed(_usage(config, answer), started, loop.time())
     _count(summary, usage)
-    stored = await store.finish_ok(
-        services.db,
-        run_id,
-        owner,
-        reply_id=reply.id,  # type: ignore[arg-type]
-        criteria=request.criteria,
-        verdicts=verdicts,
-        usage=usage,
-        now=services.clock.now(),
-    )
-    summary.judged += stored
+    return store.Outcome(run_id, reply.id, usage, request.criteria, verdicts)  # type: ignore[arg-type]
 
 
 def _usage(config: AuditConfig, answer: Completion) -> store.Usage:

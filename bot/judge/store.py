@@ -112,66 +112,62 @@ class Usage:
     response_format: str | None = None
 
 
-async def finish_ok(
-    db: Database,
-    run_id: int,
-    owner: str,
-    *,
-    reply_id: int,
-    criteria: Sequence[Criterion],
-    verdicts: Mapping[str, Verdict],
-    usage: Usage,
-    now: dt.datetime,
-) -> bool:
-    """Store the verdicts; False (nothing stored) if the claim was lost to another session."""
+@dataclass(frozen=True)
+class Outcome:
+    """How one claimed call ended: verdicts for `criteria`, or an error (`kind` set)."""
+
+    run_id: int
+    reply_id: int
+    usage: Usage
+    criteria: Sequence[Criterion] = ()
+    verdicts: Mapping[str, Verdict] | None = None
+    kind: str | None = None
+    retryable: bool = False
+    message: str | None = None
+
+
+async def finish(db: Database, owner: str, outcomes: Sequence[Outcome], now: dt.datetime) -> int:
+    """Store finished calls in one transaction; how many stored verdicts (a run whose claim was
+    lost to another session is left to that session)."""
+    stored = 0
     async with db.transaction() as session:
-        done = await session.execute(
-            _finish(run_id, owner, now, usage).values(status=OK, error_kind=None, error=None, retryable=False)
-        )
-        if done.rowcount != 1:
-            return False
-        await session.execute(
-            sa.insert(Judgment),
-            [
-                {
-                    "run_id": run_id,
-                    "reply_id": reply_id,
-                    "criterion": c.id,
-                    "criterion_version": c.version,
-                    "category": c.category,
-                    "verdict": verdicts[c.id].verdict,
-                    "rationale": verdicts[c.id].rationale,
-                    "evidence": verdicts[c.id].evidence,
-                }
-                for c in criteria
-            ],
-        )
-    return True
+        for outcome in outcomes:
+            if outcome.verdicts is None:
+                values = {"status": ERROR, "error_kind": outcome.kind, "error": outcome.message}
+                await session.execute(
+                    _finish(outcome, owner, now).values(**values, retryable=outcome.retryable)
+                )
+                continue
+            values = {"status": OK, "error_kind": None, "error": None, "retryable": False}
+            if (await session.execute(_finish(outcome, owner, now).values(**values))).rowcount != 1:
+                continue
+            stored += 1
+            await session.execute(sa.insert(Judgment), _judgment_rows(outcome))
+    return stored
 
 
-async def finish_error(
-    db: Database,
-    run_id: int,
-    owner: str,
-    *,
-    kind: str,
-    retryable: bool,
-    message: str,
-    usage: Usage,
-    now: dt.datetime,
-) -> None:
-    async with db.transaction() as session:
-        await session.execute(
-            _finish(run_id, owner, now, usage).values(
-                status=ERROR, error_kind=kind, error=message, retryable=retryable
-            )
-        )
+def _judgment_rows(outcome: Outcome) -> list[dict[str, object]]:
+    verdicts = outcome.verdicts or {}
+    return [
+        {
+            "run_id": outcome.run_id,
+            "reply_id": outcome.reply_id,
+            "criterion": c.id,
+            "criterion_version": c.version,
+            "category": c.category,
+            "verdict": verdicts[c.id].verdict,
+            "rationale": verdicts[c.id].rationale,
+            "evidence": verdicts[c.id].evidence,
+        }
+        for c in outcome.criteria
+    ]
 
 
-def _finish(run_id: int, owner: str, now: dt.datetime, usage: Usage) -> sa.Update:
+def _finish(outcome: Outcome, owner: str, now: dt.datetime) -> sa.Update:
+    usage = outcome.usage
     return (
         sa.update(JudgeRun)
-        .where(RUN.c.id == run_id, RUN.c.claim == owner, RUN.c.status == PENDING)
+        .where(RUN.c.id == outcome.run_id, RUN.c.claim == owner, RUN.c.status == PENDING)
         .values(
             claim=None,
             finished_at=now,

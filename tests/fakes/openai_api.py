@@ -25,6 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.loopback import LoopbackServer
 from tests.integrations.specs import validate_request, validate_response
 
 SPEC = "openai/chat-completions-subset.json"
@@ -66,7 +67,7 @@ class Call:
         )
 
 
-class FakeOpenAI:
+class FakeOpenAI(LoopbackServer):
     """`url` is the OpenAI base URL (…/v1); `azure_endpoint` serves the Azure path shape."""
 
     def __init__(
@@ -77,17 +78,14 @@ class FakeOpenAI:
         decide: Decide = marker_decision,
         json_schema_supported: bool = True,
     ) -> None:
+        super().__init__()
         self.api_key, self.latency, self.decide = api_key, latency, decide
         self.json_schema_supported = json_schema_supported
-        self.base_url = ""
         self._lock = threading.Lock()
         self._calls: list[Call] = []
         self._script: list[str] = []
         self.problems: list[str] = []
         self.in_flight = self.max_in_flight = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
         self._stopping: asyncio.Event | None = None
 
     @property
@@ -116,39 +114,19 @@ class FakeOpenAI:
 
     # -- server -----------------------------------------------------------------------------
 
-    def start(self) -> FakeOpenAI:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="fake-openai", daemon=True)
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(timeout=10)
-        return self
+    thread_name = "fake-openai"
+    runner_options = {"handler_cancellation": True}  # a client that gave up ends its held answer
 
-    def stop(self) -> None:
-        if self._loop is None or self._thread is None:
-            return
-        self._loop.call_soon_threadsafe(self._stopping.set)  # type: ignore[union-attr]
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._loop.close()
-        self._loop = self._thread = self._runner = None
-
-    def __enter__(self) -> FakeOpenAI:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
-
-    async def _serve(self) -> None:
+    def _app(self) -> web.Application:
         self._stopping = asyncio.Event()
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._handle)
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.base_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        return app
+
+    async def _closing(self) -> None:
+        if self._stopping is not None:
+            self._stopping.set()
 
     async def _handle(self, request: web.Request) -> web.Response:
         raw = await request.read()

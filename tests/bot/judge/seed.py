@@ -9,11 +9,33 @@ import sqlalchemy as sa
 
 from bot.core.config import AuditConfig
 from bot.core.db import Database
-from bot.core.models import JudgeRun, Judgment, SampleBatch, SampleItem
+from bot.core.models import JudgeRun, Judgment, Reply, SampleBatch, SampleItem
 from bot.judge.runner import Judge
 from bot.review.verdicts import DefectInput, record_defect, record_verdict
 
 AT = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
+
+
+async def add_replies(
+    db: Database, count: int, at: dt.datetime, flagged: list[bool] | None = None
+) -> list[int]:
+    """`count` bare replies created at `at` (`flagged` as the checks would have set it)."""
+    async with db.transaction() as session:
+        rows = [
+            Reply(
+                source="t",
+                external_id=f"P-{at:%d}-{n:04d}",
+                ticket_id=f"T-{at:%d}-{n}",
+                created_at=at,
+                reply=f"reply {n}",
+                flagged=bool(flagged and flagged[n]),
+                ingested_at=at,
+            )
+            for n in range(count)
+        ]
+        session.add_all(rows)
+        await session.flush()
+        return [r.id for r in rows]  # type: ignore[misc]
 
 
 async def seed_judgments(

@@ -6,8 +6,10 @@ import json
 import re
 
 import pytest
+import sqlalchemy as sa
 
 from bot.core.config import AuditConfig
+from bot.core.models import Reply
 from bot.judge.criteria import BUILTIN, criteria_for, prompt_version
 from bot.judge.prompt import AnswerError, JudgeInput, build_request, kb_texts, parse_answer
 from bot.judge.runner import judge_replies
@@ -72,12 +74,19 @@ async def test_planted_pii_never_reaches_a_request(db, config, clock, fake_opena
     assert len(records) == len(wanted)
     ids = await store(db, records, clock.now())
 
-    summary = await judge_replies(judge_services(db, config, clock), ids)
+    # every planted reply, as the runner builds its request from the stored row
+    async with db.session() as session:
+        stored = (await session.execute(sa.select(Reply).where(Reply.id.in_(ids)))).scalars().all()  # type: ignore[attr-defined]
+    built = "\n".join(json.dumps(build_request(CRITERIA, JudgeInput.of_reply(r)).messages) for r in stored)
+    # and one in five of them on the wire, through the SDK to the fake
+    wired = ids[::5]
+    summary = await judge_replies(judge_services(db, config, clock), wired)
 
-    assert summary.judged == len(ids) and fake_openai.count == len(ids)
+    assert summary.judged == len(wired) and fake_openai.count == len(wired)
     sent = b"\n".join(call.raw for call in fake_openai.calls()).decode()
     sent_json = "\n".join(json.dumps(call.body, ensure_ascii=False) for call in fake_openai.calls())
     for planted in PLANTED["pii"]:
+        assert planted["value"] not in built, planted
         assert planted["value"] not in sent and planted["value"] not in sent_json, planted
     assert "[email]" in sent_json and "[phone]" in sent_json and "[card]" in sent_json
 

@@ -12,11 +12,11 @@ import sqlalchemy as sa
 
 from bot.core.config import AuditConfig
 from bot.core.db import Database
-from bot.core.models import Reply, SampleItem
+from bot.core.models import SampleItem
 from bot.digest.estimate import Stratum, estimate
 from bot.judge.tilt import tilt
 from bot.sample.draw import draw_sample, ensure_batch, plan_draw, population
-from tests.bot.judge.seed import seed_judgments, seed_reviewed
+from tests.bot.judge.seed import add_replies, seed_judgments, seed_reviewed
 
 TUESDAY = dt.date(2026, 11, 24)  # its window: Monday 23 Nov in Berlin
 MONDAY_NOON = dt.datetime(2026, 11, 23, 11, 0, tzinfo=dt.UTC)
@@ -28,25 +28,6 @@ def with_judge(config: AuditConfig, **judge: object) -> AuditConfig:
     data["judge"] = {"mode": "all", "model": "judge-test", **judge}
     data["sampling"] = {"size": 20, "risk_share": 0.5}
     return AuditConfig.model_validate(data)
-
-
-async def add_replies(db: Database, count: int, at: dt.datetime, flagged: list[bool]) -> list[int]:
-    async with db.transaction() as session:
-        rows = [
-            Reply(
-                source="t",
-                external_id=f"P-{at:%d}-{n:04d}",
-                ticket_id=f"T-{at:%d}-{n}",
-                created_at=at,
-                reply=f"reply {n}",
-                flagged=flagged[n],
-                ingested_at=at,
-            )
-            for n in range(count)
-        ]
-        session.add_all(rows)
-        await session.flush()
-        return [r.id for r in rows]  # type: ignore[misc]
 
 
 async def trusted_record(db: Database, config: AuditConfig) -> None:
