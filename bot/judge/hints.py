@@ -24,6 +24,7 @@ REASONS = {
     "schema": "its answer did not fit the criteria",
     "truncated": "its answer was cut off",
     "not_configured": "it is not configured (no API key)",
+    "over_budget": "the daily budget (max_replies_per_day) was spent",
     "auth": "the API key was refused",
     "not_found": "the model was not found",
     "skipped": "an earlier error stopped the run",

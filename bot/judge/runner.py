@@ -97,8 +97,12 @@ async def judge_replies(
     *,
     deadline: float | None = None,
     limit: int | None = None,
+    explain: bool = False,
 ) -> Summary:
-    """Judge each reply not judged yet under the current key, within the daily budget and `deadline` s."""
+    """Judge each reply not judged yet under the current key, within the daily budget and `deadline` s.
+
+    `explain`: replies left out by the daily budget get a run saying so (their review card shows it).
+    """
     config, db, now = services.config, services.db, services.clock.now()
     judge = Judge.of(config)
     summary = Summary(asked=len(reply_ids))
@@ -113,9 +117,13 @@ async def judge_replies(
         budget = min(budget, limit)
     chosen = candidates[:budget]
     summary.over_budget = len(candidates) - len(chosen)
+    owner = uuid.uuid4().hex
+    if summary.over_budget and explain:
+        left = await store.claim(db, judge.key, candidates[budget:], owner, now)
+        message = f"the daily budget of {config.judge.max_replies_per_day} replies is spent"
+        await store.release(db, list(left.values()), owner, kind=store.OVER_BUDGET, message=message, now=now)
     if not chosen:
         return summary
-    owner = uuid.uuid4().hex
     runs = await store.claim(db, judge.key, chosen, owner, now)
     try:
         client = JudgeClient(build_sdk_client(config.judge), config.judge)
@@ -260,7 +268,8 @@ async def judge_before_posting(services: Services, batch_id: int) -> Summary | N
                 .order_by(SampleItem.position)
             )
             reply_ids = list(rows.scalars())
-        return await judge_replies(services, reply_ids, deadline=services.config.judge.sample_deadline_s)
+        deadline = services.config.judge.sample_deadline_s
+        return await judge_replies(services, reply_ids, deadline=deadline, explain=True)
     except Exception:
         log.exception("judge: the sample's replies could not be judged; posting without hints")
         return None

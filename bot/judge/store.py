@@ -24,7 +24,7 @@ from bot.judge.criteria import Criterion
 from bot.judge.prompt import Verdict
 
 PENDING, OK, ERROR = "pending", "ok", "error"
-NOT_CONFIGURED = "not_configured"
+NOT_CONFIGURED, OVER_BUDGET = "not_configured", "over_budget"
 MAX_ATTEMPTS = 3
 STALE = dt.timedelta(minutes=15)
 CHUNK = 500
@@ -202,8 +202,9 @@ async def release(
 
 
 async def used_since(session: AsyncSession, since: dt.datetime) -> int:
-    """Runs claimed since `since` (the daily budget counts these; not those skipped for want of a key)."""
-    skipped = sa.and_(RUN.c.status == ERROR, RUN.c.error_kind == NOT_CONFIGURED)
+    """Runs claimed since `since` (the daily budget counts these; not those never called: no key,
+    or no budget left)."""
+    skipped = sa.and_(RUN.c.status == ERROR, RUN.c.error_kind.in_([NOT_CONFIGURED, OVER_BUDGET]))
     query = sa.select(sa.func.count()).select_from(RUN).where(RUN.c.claimed_at >= since, ~skipped)
     return int((await session.execute(query)).scalar_one())
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from bot.judge.runner import judge_replies
-from bot.judge.store import MAX_ATTEMPTS
+from bot.judge.hints import hints_for
+from bot.judge.runner import Judge, judge_replies
+from bot.judge.store import MAX_ATTEMPTS, claim
 from tests.bot.judge.support import judge_config, judge_services, replies, runs, use_key, verdicts
 from tests.fakes.openai_api import FakeOpenAI
 
@@ -227,3 +230,47 @@ def test_fake_refuses_requests_outside_the_spec() -> None:
             headers={"Authorization": "Bearer sk-test-judge"},
         )
     assert answer.status_code == 400 and fake.problems and "messages" in fake.problems[0]
+
+
+async def test_two_passes_at_once_call_once_per_reply(db, config, clock, fake_openai) -> None:  # type: ignore[no-untyped-def]
+    """Two sessions (two replicas, or the CLI beside the scheduler) judging the same replies at once."""
+    fake_openai.latency = 0.05
+    config = judge_config(config, fake_openai, concurrency=4)
+    ids = await replies(db, [f"reply {n}" for n in range(12)], clock.now())
+    services = judge_services(db, config, clock)
+
+    first, second = await asyncio.gather(judge_replies(services, ids), judge_replies(services, ids))
+
+    assert first.judged + second.judged == 12 and fake_openai.count == 12
+    assert sorted(r.reply_id for r in await runs(db)) == sorted(ids)
+
+
+async def test_a_run_left_pending_by_a_dead_process_is_taken_over_once_stale(
+    db, config, clock, fake_openai
+) -> None:  # type: ignore[no-untyped-def]
+    config = judge_config(config, fake_openai)
+    (rid,) = await replies(db, ["orphan"], clock.now())
+    key = Judge.of(config).key
+    assert await claim(db, key, [rid], "a-process-that-died", clock.now())  # then it died mid-call
+    services = judge_services(db, config, clock)
+
+    assert (await judge_replies(services, [rid])).already == 1 and fake_openai.count == 0
+    clock.advance(minutes=16)
+    assert (await judge_replies(services, [rid])).judged == 1 and fake_openai.count == 1
+    (run,) = await runs(db)
+    assert (run.status, run.attempts, run.claim) == ("ok", 2, None)
+
+
+async def test_the_sample_says_when_the_budget_is_spent(db, config, clock, fake_openai) -> None:  # type: ignore[no-untyped-def]
+    config = judge_config(config, fake_openai, max_replies_per_day=1)
+    ids = await replies(db, ["first", "second"], clock.now())
+    services = judge_services(db, config, clock)
+
+    summary = await judge_replies(services, ids, explain=True)
+
+    assert (summary.judged, summary.over_budget, fake_openai.count) == (1, 1, 1)
+    async with db.session() as session:
+        hints = await hints_for(session, ids)
+    assert "the daily budget (max_replies_per_day) was spent" in (hints[ids[1]].note or "")
+    clock.advance(days=1)
+    assert (await judge_replies(services, ids)).judged == 1  # tried again with the next day's budget
