@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from bot.core.config import AuditConfig
+from bot.core.db import Database
 from bot.core.models import Reply, SampleItem
 from bot.core.services import Services
 from bot.judge import store
@@ -101,7 +102,8 @@ async def judge_replies(
 ) -> Summary:
     """Judge each reply not judged yet under the current key, within the daily budget and `deadline` s.
 
-    `explain`: replies left out by the daily budget get a run saying so (their review card shows it).
+    `explain` (the daily sample): replies left out, for want of budget or of an API key, get a run
+    saying why, which their review card shows; it is tried again later.
     """
     config, db, now = services.config, services.db, services.clock.now()
     judge = Judge.of(config)
@@ -119,25 +121,39 @@ async def judge_replies(
     summary.over_budget = len(candidates) - len(chosen)
     owner = uuid.uuid4().hex
     if summary.over_budget and explain:
-        left = await store.claim(db, judge.key, candidates[budget:], owner, now)
         message = f"the daily budget of {config.judge.max_replies_per_day} replies is spent"
-        await store.release(db, list(left.values()), owner, kind=store.OVER_BUDGET, message=message, now=now)
+        await _explain(db, judge, candidates[budget:], owner, store.OVER_BUDGET, message, now)
     if not chosen:
         return summary
-    runs = await store.claim(db, judge.key, chosen, owner, now)
     try:
         client = JudgeClient(build_sdk_client(config.judge), config.judge)
     except JudgeUnavailable as exc:
         summary.unavailable = str(exc)
-        await store.release(db, list(runs.values()), owner, kind=exc.kind, message=str(exc), now=now)
         log.warning("judge not run: %s", exc)
+        if explain:
+            await _explain(db, judge, chosen, owner, exc.kind, str(exc), now)
         return summary
+    runs = await store.claim(db, judge.key, chosen, owner, now)
     try:
         await _judge_all(services, judge, client, runs, owner, summary, deadline)
     finally:
         await client.close()
     log.info("judge: %s", summary.line())
     return summary
+
+
+async def _explain(
+    db: Database,
+    judge: Judge,
+    reply_ids: Sequence[int],
+    owner: str,
+    kind: str,
+    message: str,
+    now: dt.datetime,
+) -> None:
+    """Runs that say why these replies were not judged (for their review cards); retried later."""
+    runs = await store.claim(db, judge.key, reply_ids, owner, now)
+    await store.release(db, list(runs.values()), owner, kind=kind, message=message, now=now)
 
 
 async def _judge_all(

@@ -147,7 +147,10 @@ async def test_without_an_api_key_nothing_is_called_and_the_cards_can_say_why(
     config = judge_config(config, fake_openai)
     ids = await replies(db, ["a", "b"], clock.now())
 
-    summary = await judge_replies(judge_services(db, config, clock), ids)
+    quiet = await judge_replies(judge_services(db, config, clock), ids)  # the scheduled job: nothing written
+    assert quiet.unavailable == "OPENAI_API_KEY is not set" and await runs(db) == []
+
+    summary = await judge_replies(judge_services(db, config, clock), ids, explain=True)  # the daily sample
 
     assert fake_openai.count == 0 and summary.unavailable == "OPENAI_API_KEY is not set"
     assert {(r.status, r.error_kind, r.attempts) for r in await runs(db)} == {("error", "not_configured", 0)}
