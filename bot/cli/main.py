@@ -125,7 +125,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if not args.verbose:
         # Bolt and the SDK log request bodies at DEBUG; keep them quiet.
-        for noisy in ("auditbot.bolt", "slack_sdk", "slack_bolt", "httpx", "aiosqlite", "alembic"):
+        for noisy in (
+            "auditbot.bolt",
+            "slack_sdk",
+            "slack_bolt",
+            "httpx",
+            "httpx2",
+            "openai",
+            "aiosqlite",
+            "alembic",
+        ):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         settings = Settings()

@@ -53,7 +53,8 @@ class Summary:
 
     asked: int = 0
     already: int = 0  # judged before under the same key: no call
-    over_budget: int = 0
+    over_budget: int = 0  # left for another day: the daily budget is spent
+    over_limit: int = 0  # left out by the caller's limit
     judged: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     cut_off: int = 0  # not finished before the deadline (tried again later)
@@ -66,6 +67,8 @@ class Summary:
         parts = [f"judged {self.judged} of {self.asked}", f"already judged {self.already}"]
         if self.over_budget:
             parts.append(f"over the daily budget {self.over_budget}")
+        if self.over_limit:
+            parts.append(f"beyond --limit {self.over_limit}")
         if self.errors:
             parts.append("errors " + ", ".join(f"{k} {n}" for k, n in sorted(self.errors.items())))
         if self.cut_off:
@@ -114,15 +117,15 @@ async def judge_replies(
         candidates = await store.judgeable(session, judge.key, reply_ids, now)
         used = await store.used_since(session, local_midnight(config, now))
     summary.already = len(reply_ids) - len(candidates)
-    budget = max(0, config.judge.max_replies_per_day - used)
-    if limit is not None:
-        budget = min(budget, limit)
-    chosen = candidates[:budget]
-    summary.over_budget = len(candidates) - len(chosen)
+    room = max(0, config.judge.max_replies_per_day - used)
+    summary.over_budget = max(0, len(candidates) - room)
+    take = room if limit is None else min(room, limit)
+    summary.over_limit = max(0, min(len(candidates), room) - take)
+    chosen = candidates[:take]
     owner = uuid.uuid4().hex
     if summary.over_budget and explain:
         message = f"the daily budget of {config.judge.max_replies_per_day} replies is spent"
-        await _explain(db, judge, candidates[budget:], owner, store.OVER_BUDGET, message, now)
+        await _explain(db, judge, candidates[room:], owner, store.OVER_BUDGET, message, now)
     if not chosen:
         return summary
     try:
