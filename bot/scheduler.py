@@ -66,6 +66,8 @@ def jobs_for(services: Services) -> list[Job]:
             IntervalTrigger(minutes=15, timezone=tz),
         ),
     ]
+    if config.judge.mode == "all":  # judge new replies as they come, within the daily budget
+        jobs.append(Job("judge", "bot.judge.runner:judge_pending", IntervalTrigger(minutes=10, timezone=tz)))
     return jobs
 
 

@@ -8,6 +8,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
 
 from bot.core.access import access_of, claim_event, same_workspace
+from bot.judge.agreement import shown as judge_agreement
 from bot.review import stats as review_stats
 from bot.views.home import build_home
 
@@ -53,9 +54,11 @@ async def home_view(services, user_id: str):  # type: ignore[no-untyped-def]
     """The Home tab for `user_id`, from the database."""
     now = services.clock.now()
     since = review_stats.week_start(now, services.config.slack.tz)
+    access = access_of(services)
     async with services.db.session() as session:
         figures = await review_stats.home_figures(session=session, reviewer=user_id, now=now, since=since)
-    is_reviewer = await access_of(services).is_reviewer(user_id)
+        judge = await judge_agreement(session, services.config) if access.is_admin(user_id) else None
+    is_reviewer = await access.is_reviewer(user_id)
     return build_home(
         user_id=user_id,
         is_reviewer=is_reviewer,
@@ -65,6 +68,7 @@ async def home_view(services, user_id: str):  # type: ignore[no-untyped-def]
         team=figures.team,
         week_start=since.astimezone(services.config.slack.tz).date(),
         updated_at=now,
+        judge=judge,
     )
 
 

@@ -26,7 +26,15 @@ async def command_db(args: argparse.Namespace, env: CliEnv) -> int:
 
 
 async def command_config(args: argparse.Namespace, env: CliEnv) -> int:
+    from bot.judge.client import config_problems
+    from bot.judge.criteria import criteria_for
+
     config = load_config(env.settings, args.file)
     print(json.dumps(effective(env.settings, config), indent=2, default=str))
+    problems = config_problems(config.judge, config.path or "(defaults)", bool(criteria_for(config)))
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        return 2
     print("config ok", file=sys.stderr)
     return 0

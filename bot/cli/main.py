@@ -30,9 +30,10 @@ COMMANDS: dict[str, str] = {
     "db": "bot.cli.admin:command_db",
     "config": "bot.cli.admin:command_config",
     "manifest": "bot.cli.manifest:command_manifest",
+    "judge": "bot.cli.judge:command_judge",
 }
 
-EXPORT_KINDS = ("replies", "findings", "reviews", "defects", "groups", "corrections")
+EXPORT_KINDS = ("replies", "findings", "reviews", "defects", "groups", "corrections", "judgments")
 
 
 def _date(value: str) -> dt.date:
@@ -95,6 +96,17 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_argument("action", choices=["check"])
     config.add_argument("--file", help="config file (default $AUDITBOT_CONFIG or ./auditbot.toml)")
 
+    judge = sub.add_parser("judge", help="run the AI judge on a day's replies; `eval FILE`; `report`")
+    judge.add_argument("--date", type=_date, help="the day whose replies to judge (default yesterday)")
+    judge.add_argument("--limit", type=int, help="judge at most N replies")
+    judge.add_argument("--dry-run", action="store_true", help="say what would be judged and show a request")
+    actions = judge.add_subparsers(dest="judge_action", metavar="ACTION")
+    evaluate = actions.add_parser("eval", help="agreement with a labelled JSONL file (nothing stored)")
+    evaluate.add_argument("file", help="reply records with labels: {criterion: pass|fail}")
+    evaluate.add_argument("--limit", type=int, help="at most N records")
+    report = actions.add_parser("report", help="agreement with reviewers, per criterion")
+    report.add_argument("--week", type=_week, help="replies reviewed in this ISO week (default: all)")
+
     manifest = sub.add_parser("manifest", help="print the Slack app manifest")
     manifest.add_argument("--http-url", help="public base URL: HTTP mode instead of Socket Mode")
     return parser
@@ -113,7 +125,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if not args.verbose:
         # Bolt and the SDK log request bodies at DEBUG; keep them quiet.
-        for noisy in ("auditbot.bolt", "slack_sdk", "slack_bolt", "httpx", "aiosqlite", "alembic"):
+        for noisy in (
+            "auditbot.bolt",
+            "slack_sdk",
+            "slack_bolt",
+            "httpx",
+            "httpx2",
+            "openai",
+            "aiosqlite",
+            "alembic",
+        ):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         settings = Settings()

@@ -214,6 +214,65 @@ class SourcesConfig(_Section):
     poll_minutes: int = Field(15, ge=1)
 
 
+# The judge's built-in criteria (their questions live in bot/judge/criteria.py).
+JUDGE_BUILTINS = ("answers_question", "no_invention", "kb_consistent", "escalation", "language", "tone")
+
+
+class JudgeCriterionConfig(_Section):
+    """A team criterion (`[[judge.criteria]]`), or a new category or question for a built-in one."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,47}$")
+    category: str | None = None  # a `[review] categories` entry: what reviewers' verdicts it is compared with
+    question: str | None = Field(default=None, min_length=1, max_length=600)
+
+
+class JudgeConfig(_Section):
+    """`[judge]`: an LLM that scores replies, measured against the reviewers (README "AI judge")."""
+
+    mode: Literal["off", "sample", "all"] = "off"
+    model: str = Field("gpt-4o-mini", min_length=1, max_length=128)
+    base_url: str | None = Field(default=None, pattern=r"^https?://\S+$")  # else OPENAI_BASE_URL, else OpenAI
+    api_key_env: str = Field("OPENAI_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    max_replies_per_day: int = Field(2000, ge=1)
+    concurrency: int = Field(8, ge=1, le=100)
+    timeout_s: float = Field(30.0, gt=0, le=600)
+    max_retries: int = Field(2, ge=0, le=10)
+    sample_deadline_s: float = Field(120.0, gt=0, le=3600)  # the daily post waits this long at most
+    temperature: float | None = Field(default=None, ge=0, le=2)  # unset: the model's default
+    max_output_tokens: int | None = Field(default=None, ge=16)  # unset: no cap (reasoning models)
+    structured_outputs: bool = True  # false: ask for a JSON object (servers without json_schema)
+    input_price_per_1m: float | None = Field(default=None, ge=0)
+    output_price_per_1m: float | None = Field(default=None, ge=0)
+    min_kappa: float = Field(0.6, ge=-1, le=1)
+    min_reviews: int = Field(30, ge=1)
+    builtin: list[str] = Field(default_factory=lambda: list(JUDGE_BUILTINS))
+    criteria: list[JudgeCriterionConfig] = Field(default_factory=list)
+    azure_endpoint: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    azure_deployment: str | None = None
+    api_version: str | None = None
+
+    @field_validator("builtin")
+    @classmethod
+    def _known_builtins(cls, value: list[str]) -> list[str]:
+        unknown = [name for name in value if name not in JUDGE_BUILTINS]
+        if unknown:
+            raise ValueError(f"unknown built-in criteria {unknown}; use {list(JUDGE_BUILTINS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> JudgeConfig:
+        ids = [c.id for c in self.criteria]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise ValueError(f"criteria: ids {repeated} appear more than once")
+        for criterion in self.criteria:
+            if criterion.id not in JUDGE_BUILTINS and not criterion.question:
+                raise ValueError(f"criteria: {criterion.id!r} needs a question")
+        if self.azure_endpoint and not self.api_version:
+            raise ValueError('azure_endpoint needs api_version (e.g. "2024-10-21")')
+        return self
+
+
 class AuditConfig(_Section):
     slack: SlackConfig = Field(default_factory=SlackConfig)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
@@ -222,6 +281,7 @@ class AuditConfig(_Section):
     digest: DigestConfig = Field(default_factory=DigestConfig)
     routing: list[RoutingRule] = Field(default_factory=list)
     sources: SourcesConfig = Field(default_factory=SourcesConfig)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
     path: str | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")
@@ -231,6 +291,11 @@ class AuditConfig(_Section):
             unknown = [c for c in rule.categories if c not in known]
             if unknown:
                 raise ValueError(f"routing names unknown categories {unknown}")
+        for criterion in self.judge.criteria:
+            if criterion.category is not None and criterion.category not in known:
+                raise ValueError(
+                    f"judge.criteria: {criterion.id!r} names unknown category {criterion.category!r}"
+                )
         return self
 
     def route(self, category: str) -> RoutingRule:

@@ -277,3 +277,56 @@ class DigestPost(SQLModel, table=True):
     message_ts: str | None = Field(default=None, max_length=32)
     created_at: dt.datetime = _utc(nullable=False)
     posted_at: dt.datetime | None = _utc()
+
+
+class JudgeRun(SQLModel, table=True):
+    """One call of the AI judge on one reply: claimed before the call, never repeated for its key.
+
+    The key is (reply, prompt version, model); the prompt version is a hash of the prompt's wording
+    and the criteria, so a changed criterion or another model is a new key (bot.judge.criteria).
+    """
+
+    __tablename__ = "judge_runs"
+    __table_args__ = (
+        sa.UniqueConstraint("reply_id", "prompt_version", "model", name="uq_judge_runs_key"),
+        sa.Index("ix_judge_runs_claimed", "claimed_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    reply_id: int = Field(foreign_key="replies.id")  # uq_judge_runs_key leads with it
+    prompt_version: str = Field(max_length=32)
+    model: str = Field(max_length=128)
+    status: str = Field(default="pending", max_length=16)  # pending | ok | error
+    error_kind: str | None = Field(default=None, max_length=32)  # timeout, refusal, malformed, …
+    error: str | None = _text()
+    retryable: bool = False  # no answer came (timeout, 5xx, …): a later run may try again
+    attempts: int = 0
+    claim: str | None = Field(default=None, max_length=64)  # which judging session owns the call
+    claimed_at: dt.datetime = _utc(nullable=False)
+    response_format: str | None = Field(default=None, max_length=16)  # json_schema | json_object
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None
+    latency_ms: int | None = None
+    created_at: dt.datetime = _utc(nullable=False)
+    finished_at: dt.datetime | None = _utc()
+
+
+class Judgment(SQLModel, table=True):
+    """The judge's verdict on one criterion of one reply (its run holds tokens, cost and errors)."""
+
+    __tablename__ = "judgments"
+    __table_args__ = (
+        sa.UniqueConstraint("run_id", "criterion", name="uq_judgments_run_criterion"),
+        sa.Index("ix_judgments_reply", "reply_id", "verdict"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="judge_runs.id")
+    reply_id: int = Field(foreign_key="replies.id")
+    criterion: str = Field(max_length=64)
+    criterion_version: str = Field(max_length=16)  # hash of its question and category
+    category: str | None = Field(default=None, max_length=64)
+    verdict: str = Field(max_length=16)  # pass | fail | unsure
+    rationale: str | None = _text()
+    evidence: str | None = _text()

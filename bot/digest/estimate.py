@@ -27,7 +27,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-Z95 = 1.959963984540054
+from bot.core.proportions import Z95, wilson
 
 
 @dataclass(frozen=True)
@@ -54,19 +54,6 @@ class Estimate:
         if self.low is None or self.high is None:
             return None
         return (self.high - self.low) / 2
-
-
-def wilson(rate: float, n: float, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval for a proportion `rate` observed on (effective) sample size `n`."""
-    if n <= 0:
-        return 0.0, 1.0
-    z2 = z * z
-    centre = (rate + z2 / (2 * n)) / (1 + z2 / n)
-    half = z / (1 + z2 / n) * math.sqrt(max(rate * (1 - rate), 0.0) / n + z2 / (4 * n * n))
-    # at 0 and 1 the bound is exact; float rounding must not move it off
-    low = 0.0 if rate <= 0.0 else max(0.0, centre - half)
-    high = 1.0 if rate >= 1.0 else min(1.0, centre + half)
-    return low, high
 
 
 def estimate(strata: Iterable[Stratum], z: float = Z95) -> Estimate:

@@ -19,6 +19,7 @@ from slack_sdk.models.blocks import (
 from bot.core.redact import safe_mrkdwn, truncate
 from bot.digest.rollup import Catch, GroupLine, Listing, ReviewerWeek, Rollup
 from bot.views.defect import link, mention
+from bot.views.judge import CriterionAgreement, agreement_blocks, agreement_title
 
 MAX_BLOCKS = 50
 SECTION_MAX = 3000
@@ -196,8 +197,10 @@ def sections(
     return [SectionBlock(text=MarkdownTextObject(text="\n".join(chunk))) for chunk in chunks]
 
 
-def build_digest(rollup: Rollup, tz: ZoneInfo) -> list[Block]:
-    """The digest message blocks (≤ 50), every reviewer of the week named."""
+def build_digest(
+    rollup: Rollup, tz: ZoneInfo, judge: Sequence[CriterionAgreement] | None = None
+) -> list[Block]:
+    """The digest message blocks (≤ 50), every reviewer of the week named; the judge's agreement if on."""
     blocks: list[Block] = [
         HeaderBlock(text=f"📊 AI support audit — week {rollup.week}"),
         ContextBlock(elements=[MarkdownTextObject(text=f"{week_span(rollup, tz)} · {tz.key}")]),
@@ -219,6 +222,8 @@ def build_digest(rollup: Rollup, tz: ZoneInfo) -> list[Block]:
     )
     open_title = f"*Still open* — {rollup.open_groups.total} root causes"
     blocks += sections(open_title, open_lines(rollup) or ["Nothing open. 🎉"])
+    if judge is not None:
+        blocks += agreement_blocks(judge, *agreement_title(judge))
     blocks.append(DividerBlock())
     if rollup.reviewers:
         people = [reviewer_line(r) for r in rollup.reviewers]

@@ -24,6 +24,7 @@ from bot.core.models import DigestPost
 from bot.digest.chart import render_chart
 from bot.digest.message import build_digest, digest_text
 from bot.digest.rollup import Rollup, compute_rollup
+from bot.judge.agreement import shown as judge_agreement
 
 if TYPE_CHECKING:
     from bot.core.services import Services
@@ -57,7 +58,8 @@ async def compose(db: Database, config: AuditConfig, week: str, now: dt.datetime
     tz = config.slack.tz
     async with db.session() as session:
         rollup = await compute_rollup(session, week=week, tz=tz, now=now)
-    return Digest(week, rollup, build_digest(rollup, tz), digest_text(rollup))
+        judge = await judge_agreement(session, config, until=rollup.end)
+    return Digest(week, rollup, build_digest(rollup, tz, judge), digest_text(rollup))
 
 
 async def post_weekly_digest(services: Services, week: str | None = None) -> DigestPost | None:

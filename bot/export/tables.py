@@ -17,7 +17,7 @@ import orjson
 import sqlalchemy as sa
 
 from bot.core.db import Database
-from bot.core.models import Defect, DefectGroup, Finding, Reply, Review, SampleItem
+from bot.core.models import Defect, DefectGroup, Finding, JudgeRun, Judgment, Reply, Review, SampleItem
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "replies": ("id", "source", "ticket_id", "created_at", "template_id", "intent", "channel"),
@@ -38,6 +38,16 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "fixed_at",
     ),
     "corrections": ("customer_message", "reply", "expected", "category", "template_id", "group_id"),
+    "judgments": (
+        "reply_id",
+        "criterion",
+        "verdict",
+        "rationale",
+        "model",
+        "prompt_version",
+        "input_tokens",
+        "output_tokens",
+    ),
 }
 DEFAULT_FORMAT = {"corrections": "jsonl"}
 STREAM_ROWS = 1000
@@ -117,6 +127,8 @@ def query(kind: str, since: dt.datetime | None = None) -> sa.Select:
             .order_by(RV.c.id)
         )
         created = RV.c.created_at
+    elif kind == "judgments":
+        stmt, created = _judgments()
     else:
         raise ValueError(f"unknown export kind {kind!r}")
     return stmt.where(created >= since) if since is not None else stmt
@@ -160,3 +172,36 @@ def _csv_cell(value: Any) -> Any:
     if isinstance(value, dict | list):
         return orjson.dumps(value).decode()
     return "" if value is None else cell(value)
+
+
+def _judgments() -> tuple[sa.Select, sa.ColumnElement]:
+    """One row per criterion of each judged reply; a failed run is one row with verdict `error`
+    and its reason as the rationale. Tokens are per call, so repeated on each criterion's row."""
+    J, RUN = Judgment.__table__, JudgeRun.__table__
+    facts = (RUN.c.model, RUN.c.prompt_version, RUN.c.input_tokens, RUN.c.output_tokens, RUN.c.created_at)
+    judged = sa.select(
+        R.c.external_id.label("reply_id"),
+        J.c.criterion,
+        J.c.verdict,
+        J.c.rationale,
+        *facts,
+        RUN.c.id.label("run"),
+        J.c.id.label("row"),
+    ).select_from(J.join(RUN, RUN.c.id == J.c.run_id).join(R, R.c.id == J.c.reply_id))
+    reason = sa.func.coalesce(RUN.c.error_kind, "error") + ": " + sa.func.coalesce(RUN.c.error, "")
+    failed = (
+        sa.select(
+            R.c.external_id,
+            sa.literal("").label("criterion"),
+            sa.literal("error").label("verdict"),
+            reason,
+            *facts,
+            RUN.c.id,
+            sa.literal(0),
+        )
+        .select_from(RUN.join(R, R.c.id == RUN.c.reply_id))
+        .where(RUN.c.status == "error")
+    )
+    both = sa.union_all(judged, failed).subquery("judgments")
+    columns = [both.c[name] for name in COLUMNS["judgments"]]
+    return sa.select(*columns).order_by(both.c.run, both.c.row), both.c.created_at

@@ -25,6 +25,7 @@ from sqlmodel import select
 from bot.core.config import WEEKDAYS, AuditConfig, ConfigError
 from bot.core.db import Database
 from bot.core.models import Reply, SampleBatch, SampleItem
+from bot.judge.tilt import tilt
 
 log = logging.getLogger("auditbot.sampling")
 
@@ -182,6 +183,7 @@ async def plan_draw(
     """The window and the draw for `day`, computed but not stored (the dry run shows this)."""
     start, end = await window_for(session, channel, day, config)
     flagged, unflagged = await population(session, start, end)
+    flagged, unflagged = await tilt(session, config, (start, end), flagged, unflagged)  # judge, mode = all
     draw = draw_sample(
         flagged,
         unflagged,

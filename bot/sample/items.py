@@ -12,6 +12,7 @@ from sqlmodel import select
 
 from bot.core.models import Finding, Reply, SampleBatch, SampleItem
 from bot.core.services import Services
+from bot.judge.hints import Hint, hints_for
 from bot.views.sample import HeaderView, ItemView
 
 FindingPair = tuple[str, dict[str, Any]]
@@ -43,6 +44,7 @@ def reply_item_view(
     total: int = 0,
     double_review: bool = False,
     verdict_lines: Sequence[str] = (),
+    judge: Hint | None = None,
 ) -> ItemView:
     return ItemView(
         item_id=item_id,
@@ -60,6 +62,8 @@ def reply_item_view(
         findings=tuple(findings),
         double_review=double_review,
         verdict_lines=tuple(verdict_lines),
+        judge_fails=judge.fails if judge else (),
+        judge_note=judge.note if judge else None,
     )
 
 
@@ -74,6 +78,7 @@ async def item_view(
     assert reply is not None  # foreign key
     total = await session.scalar(_BATCH_SIZE, {"batch_id": item.batch_id})
     findings = (await findings_by_reply(session, [reply.id])).get(reply.id, [])  # type: ignore[list-item]
+    hints = await hints_for(session, [reply.id])  # type: ignore[list-item]
     return reply_item_view(
         reply,
         findings,
@@ -82,6 +87,7 @@ async def item_view(
         total=int(total or 0),
         double_review=item.double_review,
         verdict_lines=verdict_lines,
+        judge=hints.get(reply.id),  # type: ignore[arg-type]
     )
 
 
@@ -101,6 +107,7 @@ async def slot_views(session: AsyncSession, slots: Sequence[Slot]) -> list[ItemV
     rows = await session.execute(select(Reply).where(Reply.id.in_(reply_ids)))  # type: ignore[union-attr]
     replies = {reply.id: reply for reply in rows.scalars()}
     findings = await findings_by_reply(session, reply_ids)
+    hints = await hints_for(session, reply_ids)
     return [
         reply_item_view(
             replies[slot.reply_id],
@@ -109,6 +116,7 @@ async def slot_views(session: AsyncSession, slots: Sequence[Slot]) -> list[ItemV
             position=slot.position,
             total=len(slots),
             double_review=slot.double_review,
+            judge=hints.get(slot.reply_id),
         )
         for slot in slots
     ]

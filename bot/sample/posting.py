@@ -29,6 +29,7 @@ from bot.core.models import SampleBatch, SampleItem
 from bot.core.services import Services
 from bot.delivery.lease import acquire_or_renew, process_holder, release
 from bot.delivery.lookup import CLOCK_SKEW, find_in_channel, find_in_thread, slack_ts
+from bot.judge.runner import judge_before_posting
 from bot.sample.draw import batch_items, ensure_batch, local_today
 from bot.sample.items import batch_views, header_view
 from bot.views.sample import build_sample_header, build_sample_item, header_text, item_fallback
@@ -219,5 +220,6 @@ async def run_daily_sample(
     now = services.clock.now()
     day = day or local_today(services.config, now)
     batch = await ensure_batch(services.db, services.config, day, now, seed=seed)
+    await judge_before_posting(services, batch.id)  # type: ignore[arg-type]  # bounded; never stops the post
     await post_batch(services, batch.id)  # type: ignore[arg-type]
     return batch

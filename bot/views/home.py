@@ -19,6 +19,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.views import ids
+from bot.views.judge import CriterionAgreement, agreement_blocks, agreement_title
 
 TICKET_ID_MAX = 60
 
@@ -75,8 +76,9 @@ def build_home(
     team: TeamWeek,
     week_start: dt.date,
     updated_at: dt.datetime,
+    judge: Sequence[CriterionAgreement] | None = None,
 ) -> View:
-    """The Home tab for `user_id`."""
+    """The Home tab for `user_id`; `judge` (admins, when the AI judge is on) adds its agreement table."""
     blocks: list[Block] = [HeaderBlock(text="Your reviews")]
     if is_reviewer:
         blocks.append(_fields(_your_numbers(numbers)))
@@ -93,6 +95,9 @@ def build_home(
     blocks.append(DividerBlock())
     blocks.append(HeaderBlock(text="The team this week"))
     blocks.append(_fields(_team_numbers(team)))
+    if judge is not None:
+        blocks += [DividerBlock(), HeaderBlock(text="AI judge vs reviewers")]
+        blocks += agreement_blocks(judge, *agreement_title(judge))
     blocks.append(
         ContextBlock(
             elements=[

@@ -27,6 +27,7 @@ from slack_sdk.models.views import View
 
 from bot.core.redact import safe_mrkdwn, truncate
 from bot.views import ids
+from bot.views.judge import judge_hint_text
 
 SECTION_MAX = 3000
 FALLBACK_MAX = 200  # the notification text; the blocks carry the rest
@@ -77,6 +78,8 @@ class ItemView:
     double_review: bool = False
     verdict_lines: tuple[str, ...] = ()
     thread_link: str | None = None
+    judge_fails: tuple[tuple[str, str], ...] = ()  # AI judge: (criterion label, rationale), unescaped
+    judge_note: str | None = None  # AI judge: one plain sentence (why there is no verdict, …)
 
 
 # -- header ----------------------------------------------------------------------------------
@@ -211,6 +214,9 @@ def build_sample_item(view: ItemView) -> list[Block]:
     if view.customer_message:
         blocks.append(_labelled("Customer", view.customer_message))
     blocks.append(_labelled("AI reply", view.reply))
+    if view.judge_fails or view.judge_note:  # folded under the reply, one line per failed criterion
+        hint = judge_hint_text(view.judge_fails, view.judge_note)
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=hint)]))
     if view.findings:
         lines = "\n".join(f"⚠ {describe_finding(kind, evidence)}" for kind, evidence in view.findings)
         blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(lines, SECTION_MAX))))

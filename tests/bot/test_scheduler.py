@@ -163,3 +163,13 @@ async def test_started_scheduler_registers_jobs_with_coalesce_one_instance_and_g
     finally:
         await handle.stop()
     assert not handle.scheduler.running
+
+
+def test_the_judge_job_runs_only_in_mode_all(config: AuditConfig, settings: Settings, db: Database) -> None:
+    assert "judge" not in by_name(config, settings, db)
+    for mode, present in (("sample", False), ("all", True)):
+        judged = config.model_copy(update={"judge": config.judge.model_copy(update={"mode": mode})})
+        jobs = by_name(judged, settings, db)
+        assert ("judge" in jobs) is present
+    assert jobs["judge"].target == "bot.judge.runner:judge_pending"
+    assert jobs["judge"].trigger.interval == dt.timedelta(minutes=10)  # type: ignore[attr-defined]

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.fakes.openai_api import FakeOpenAI
 from tests.fakes.signing import TEST_SIGNING_SECRET
 from tests.fakes.slack_api import FakeSlack
 
@@ -24,3 +25,10 @@ def fake_slack_env(fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> Fa
     monkeypatch.setenv("SLACK_BOT_TOKEN", fake_slack.token)
     monkeypatch.setenv("SLACK_SIGNING_SECRET", TEST_SIGNING_SECRET)
     return fake_slack
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAI]:
+    """A running fake OpenAI-compatible server on loopback; `fake_openai.url` is the base URL."""
+    with FakeOpenAI() as fake:
+        yield fake

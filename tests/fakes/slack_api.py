@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import datetime as dt
 import json
@@ -13,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.loopback import LoopbackServer
 from tests.fakes.workspace import SlackError, Workspace
 
 DEFAULT_TOKEN = "xoxb-test-token"  # same as tests/conftest.py BOT_TOKEN
@@ -44,7 +44,7 @@ class _Fault:
     performed: bool = False  # the call takes effect, only the answer is an error
 
 
-class FakeSlack:
+class FakeSlack(LoopbackServer):
     """Loopback Slack: `url` is the `SLACK_API_URL`; helpers read what the app did."""
 
     def __init__(
@@ -59,6 +59,7 @@ class FakeSlack:
         channels: Iterable[str] = (),
         single_use_triggers: bool = True,
     ) -> None:
+        super().__init__()
         self.token = token
         self._lock = threading.RLock()
         self.workspace = Workspace(
@@ -72,12 +73,8 @@ class FakeSlack:
             self.add_user(**user)
         for group, members in (usergroups or {}).items():
             self.add_usergroup(group, members)
-        self.base_url = ""
         self._calls: list[Call] = []
         self._faults: dict[str, list[_Fault]] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
 
     @property
     def url(self) -> str:
@@ -214,40 +211,13 @@ class FakeSlack:
 
     # -- server -----------------------------------------------------------------------------
 
-    def start(self) -> FakeSlack:
-        """Serve on 127.0.0.1 on a free port from a background thread."""
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="fake-slack")
-        self._thread.daemon = True
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(timeout=10)
-        return self
+    thread_name = "fake-slack"
 
-    def stop(self) -> None:
-        """Close the port and end the thread."""
-        if self._loop is None or self._thread is None:
-            return
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._loop.close()
-        self._loop = self._thread = self._runner = None
-
-    def __enter__(self) -> FakeSlack:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
-
-    async def _serve(self) -> None:
+    def _app(self) -> web.Application:
         app = web.Application(client_max_size=50 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/upload/{file_id}", self._handle_upload)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.base_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        return app
 
     async def _handle_api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
