@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.ingest.store import Checks, IngestResult, ingest
-from integrations.jsonl import RecordError, parse_record
+from integrations.record import RecordError, parse_record
 
 MAX_BODY = 5 * 1024 * 1024
 MAX_SKEW_SECONDS = 300
