@@ -87,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--since", type=_date, help="only rows created on or after this date")
     export.add_argument("--format", choices=["csv", "jsonl"], help="default csv (jsonl for corrections)")
     export.add_argument("-o", "--output", help="file to write (default: standard output)")
+    export.add_argument(
+        "--raw",
+        action="store_true",
+        help="CSV: write cells as stored (formula-like cells are defused by default)",
+    )
 
     db = sub.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade", "current"])
