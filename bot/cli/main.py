@@ -105,6 +105,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Libraries that log request bodies or SQL parameters (customer text) at DEBUG: never below INFO.
+BODY_LOGGERS = (
+    *("auditbot.bolt", "slack_sdk", "slack_bolt", "httpx", "httpcore", "aiosqlite", "asyncpg"),
+    "sqlalchemy.engine",  # at DEBUG it logs result rows; parameters are hidden by the engine
+)
+
+
+def quiet_logs(verbose: bool) -> None:
+    """Without -v only warnings from libraries; with -v our DEBUG, and SQL without its parameters."""
+    for name in BODY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
+    if not verbose:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
 def resolve(name: str) -> Command:
     module, _, func = COMMANDS[name].partition(":")
     return getattr(importlib.import_module(module), func)  # type: ignore[no-any-return]
@@ -116,10 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if not args.verbose:
-        # Bolt and the SDK log request bodies at DEBUG; keep them quiet.
-        for noisy in ("auditbot.bolt", "slack_sdk", "slack_bolt", "httpx", "aiosqlite", "alembic"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_logs(args.verbose)
     try:
         settings = Settings()
     except Exception as exc:  # pydantic's message names the variable
