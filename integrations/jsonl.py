@@ -4,8 +4,9 @@ Choices (documented in the README):
 - A blank line is reported as a rejected line: in JSONL it is malformed, not a separator.
 - CSV: the same names, nested ones flattened with dots (`customer.name`); `kb_articles` and
   `metadata` are JSON text in one column each; other unknown columns go to `metadata`.
-- A line the CSV parser cannot read (a NUL byte, a stray carriage return, a cell over the
-  csv module's field limit) is one rejected line; reading goes on with the next.
+- A line the CSV parser cannot read (a stray carriage return outside quotes, a cell over the csv
+  module's field limit) is one rejected line; reading goes on with the next. Binary lines are
+  rejected as `not UTF-8`, a NUL byte by the record's own check.
 """
 
 from __future__ import annotations
@@ -142,7 +143,6 @@ class InputError(ValueError):
 
 # What the csv module's errors mean, said the way the rest of the reasons are.
 _CSV_ERRORS = (
-    ("NUL", "not text (a NUL byte)"),
     ("new-line character seen in unquoted field", "a carriage return outside quotes"),
     ("field larger than field limit", f"a cell over {csv.field_size_limit()} characters"),
 )
