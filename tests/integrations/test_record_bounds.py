@@ -152,7 +152,11 @@ def test_a_binary_file_read_as_csv_is_all_rejects_and_never_an_exception() -> No
 
 
 def test_a_csat_cell_of_other_digits_is_a_wrong_type_not_a_crash() -> None:
-    data = "id,ticket_id,created_at,reply,csat\nR-1,T-1,2026-11-20T10:00:00Z,Hi,²\nR-2,T-1,2026-11-20T10:00:00Z,Hi,4\n"
+    data = (
+        "id,ticket_id,created_at,reply,csat\n"
+        "R-1,T-1,2026-11-20T10:00:00Z,Hi,²\n"  # a digit to str.isdigit, not to int()
+        "R-2,T-1,2026-11-20T10:00:00Z,Hi,4\n"
+    )
     ids, rejects = read_csv(data.encode())
     assert ids == ["R-2"]
     assert [r.reason for r in rejects] == ["wrong type for 'csat' (expected an integer 1-5 or null)"]
