@@ -310,7 +310,8 @@ def _describe(exc: ValidationError, path: Path, text: str) -> str:
     for err in exc.errors():
         loc = [str(p) for p in err["loc"]]
         key = ".".join(loc) or "(top level)"
-        where = _line_of(text, [p for p in loc if not p.isdigit()])
+        index = next((int(p) for p in loc if p.isdigit()), 0)  # which [[table]] of an array of tables
+        where = _line_of(text, [p for p in loc if not p.isdigit()], index)
         place = f"{path}:{where}" if where else str(path)
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
@@ -319,18 +320,18 @@ def _describe(exc: ValidationError, path: Path, text: str) -> str:
     return "\n".join(lines)
 
 
-def _line_of(text: str, loc: list[str]) -> int | None:
-    """Best-effort line number of a dotted key: the last key's line after its table header."""
+def _line_of(text: str, loc: list[str], index: int = 0) -> int | None:
+    """Best-effort line number of a dotted key: the last key's line after its table header (the
+    `index`-th header of an array of tables)."""
     if not loc:
         return None
     table_line = 0
     lines = text.splitlines()
     if len(loc) > 1:
         header = re.compile(r"^\s*\[\[?\s*" + re.escape(loc[0]) + r"(\.\w+)?\s*\]\]?")
-        for number, line in enumerate(lines, 1):
-            if header.match(line):
-                table_line = number
-                break
+        headers = [number for number, line in enumerate(lines, 1) if header.match(line)]
+        if headers:
+            table_line = headers[min(index, len(headers) - 1)]
     key = re.compile(r"^\s*" + re.escape(loc[-1]) + r"\s*=")
     for number, line in enumerate(lines[table_line:], table_line + 1):
         if key.match(line):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli.main import main
-from tests.bot.cli.test_import import _count, env  # noqa: F401  # the fixture
+from tests.bot.cli.test_import import _count, _migrate
 from tests.conftest import REPO
 
 
@@ -32,6 +32,16 @@ def deep(levels: int) -> dict:  # type: ignore[type-arg]
     return value  # type: ignore[return-value]
 
 
+@pytest.fixture
+def env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The CLI pointed at a fresh, migrated database, run from an empty directory."""
+    asyncio.run(_migrate(database_url))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.delenv("AUDITBOT_CONFIG", raising=False)
+    return database_url
+
+
 HOSTILE = [
     {**good(-1), "created_at": "9999-12-31T23:59:59Z"},
     {**good(-2), "created_at": "0001-01-01T00:30:00+01:00"},
@@ -42,7 +52,7 @@ HOSTILE = [
 
 @pytest.mark.parametrize("hostile", range(len(HOSTILE)))
 def test_one_hostile_line_among_5000_good_ones_costs_only_itself(
-    env: str,  # noqa: F811
+    env: str,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     hostile: int,
@@ -63,7 +73,7 @@ def test_one_hostile_line_among_5000_good_ones_costs_only_itself(
 
 
 def test_csv_lines_the_parser_cannot_read_cost_only_themselves(
-    env: str,  # noqa: F811
+    env: str,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -87,7 +97,7 @@ def test_csv_lines_the_parser_cannot_read_cost_only_themselves(
 
 
 def test_a_binary_file_exits_2_and_stores_nothing(
-    env: str,  # noqa: F811
+    env: str,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -114,7 +124,7 @@ def run_cli(*args: str, cwd: Path, database_url: str) -> subprocess.CompletedPro
     )
 
 
-def test_a_directory_exits_2(env: str, tmp_path: Path) -> None:  # noqa: F811
+def test_a_directory_exits_2(env: str, tmp_path: Path) -> None:
     """The README's contract: 2 when the input cannot be read (it was 1)."""
     (tmp_path / "dir.csv").mkdir()
     for path in (str(tmp_path), str(tmp_path / "dir.csv")):
@@ -123,7 +133,7 @@ def test_a_directory_exits_2(env: str, tmp_path: Path) -> None:  # noqa: F811
         assert "Is a directory" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_verbose_logs_hold_no_customer_text(env: str, tmp_path: Path) -> None:  # noqa: F811
+def test_verbose_logs_hold_no_customer_text(env: str, tmp_path: Path) -> None:
     """`-v` printed SQL parameters: raw customer emails and phone numbers."""
     data = tmp_path / "pii.jsonl"
     record = {
@@ -142,3 +152,24 @@ def test_verbose_logs_hold_no_customer_text(env: str, tmp_path: Path) -> None:  
     assert "[SQL parameters hidden" in logs
     for secret in ("secretname", "555 0199", "Hi Dana"):
         assert secret not in logs.lower().replace(f"{data}".lower(), ""), secret
+
+
+def test_import_with_a_runaway_rule_finishes(
+    env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding 7 in `import`: `(a+)+$` on 40 `a`s and `!` froze it."""
+    config = tmp_path / "auditbot.toml"
+    config.write_text('[[detectors.rules]]\nname = "runaway"\npattern = "(a+)+$"\n')
+    monkeypatch.setenv("AUDITBOT_CONFIG", str(config))
+    data = tmp_path / "replies.jsonl"
+    lines = [
+        {"id": f"R-{i}", "ticket_id": f"T-{i}", "created_at": "2026-11-20T10:00:00Z", "reply": "a" * 40 + "!"}
+        for i in range(3000)
+    ]
+    lines.append(
+        {"id": "R-match", "ticket_id": "T-x", "created_at": "2026-11-20T10:00:00Z", "reply": "a" * 40}
+    )
+    data.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert main(["import", str(data), "--no-progress"]) == 0
+    assert asyncio.run(_count(env, "SELECT count(*) FROM replies")) == 3001
+    assert asyncio.run(_count(env, "SELECT count(*) FROM findings WHERE kind = 'rule:runaway'")) == 1
