@@ -17,16 +17,9 @@ from integrations.record import (
     RecordError,
     parse_record,
 )
+from tests.bot.replies import nested
 
 GOOD = {"id": "R-1", "ticket_id": "T-1", "created_at": "2026-11-20T10:04:11Z", "reply": "Hi Dana"}
-
-
-def nested(depth: int) -> dict:  # type: ignore[type-arg]
-    """An object `depth` levels deep: {"a": {"a": … 1}}."""
-    value: object = 1
-    for _ in range(depth):
-        value = {"a": value}
-    return value  # type: ignore[return-value]
 
 
 @pytest.mark.parametrize(

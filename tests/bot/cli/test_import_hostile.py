@@ -6,14 +6,15 @@ import asyncio
 import csv
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bot.cli.main import main
-from tests.bot.cli.test_import import _count, _migrate
+from tests.bot.cli.test_import import _count
+from tests.bot.replies import nested
 from tests.conftest import REPO
+from tests.test_run_http import _auditbot
 
 
 def good(i: int) -> dict:  # type: ignore[type-arg]
@@ -25,27 +26,10 @@ def good(i: int) -> dict:  # type: ignore[type-arg]
     }
 
 
-def deep(levels: int) -> dict:  # type: ignore[type-arg]
-    value: object = 1
-    for _ in range(levels):
-        value = {"a": value}
-    return value  # type: ignore[return-value]
-
-
-@pytest.fixture
-def env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The CLI pointed at a fresh, migrated database, run from an empty directory."""
-    asyncio.run(_migrate(database_url))
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.delenv("AUDITBOT_CONFIG", raising=False)
-    return database_url
-
-
 HOSTILE = [
     {**good(-1), "created_at": "9999-12-31T23:59:59Z"},
     {**good(-2), "created_at": "0001-01-01T00:30:00+01:00"},
-    {**good(-3), "metadata": deep(300)},
+    {**good(-3), "metadata": nested(300)},
     {**good(-4), "kb_articles": [{"id": "kb", "updated_at": "0001-01-01"}]},
 ]
 
@@ -113,14 +97,8 @@ def test_a_binary_file_exits_2_and_stores_nothing(
 
 
 def run_cli(*args: str, cwd: Path, database_url: str) -> subprocess.CompletedProcess[str]:
-    environ = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "DATABASE_URL": database_url}
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
-        cwd=cwd,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    return _auditbot(
+        *args, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "DATABASE_URL": database_url}, cwd=cwd
     )
 
 

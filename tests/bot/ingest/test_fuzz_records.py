@@ -35,6 +35,7 @@ from bot.cli.main import main
 from bot.core.db import Database
 from bot.web.app import build_web
 from integrations.record import MAX_ARTICLES, MAX_METADATA_BYTES, MAX_METADATA_DEPTH
+from tests.bot.replies import nested
 from tests.bot.web.test_ingest import signed
 
 EXPLORE = os.environ.get("AUDITBOT_FUZZ") == "explore"
@@ -160,13 +161,6 @@ DAY = st.dates(dt.date(1970, 1, 1), dt.date(2099, 12, 31))
 
 
 # --- one documented violation each: (what it does to a valid record, words of the reason) ----------
-def nested(levels: int) -> dict[str, Any]:
-    value: Any = 1
-    for _ in range(levels):
-        value = {"k": value}
-    return value  # type: ignore[no-any-return]
-
-
 MUTATIONS: list[tuple[str, Any, str]] = [
     ("no id", lambda o: {k: v for k, v in o.items() if k != "id"}, "missing field 'id'"),
     ("no ticket", lambda o: {k: v for k, v in o.items() if k != "ticket_id"}, "missing field 'ticket_id'"),

@@ -22,18 +22,12 @@ from bot.core.config import AuditConfig, Settings
 from bot.core.models import Finding, Reply
 from bot.web.app import build_web
 from bot.web.ingest import MAX_ERRORS, MAX_ITEMS
+from tests.bot.replies import nested
 from tests.bot.web.test_ingest import post, reply, signed, stored
 from tests.fakes.signing import sign as slack_sign
 from tests.fakes.signing import url_verification
 
 SLACK_SECRET = "test-signing-secret"  # tests/conftest.py
-
-
-def deep(levels: int) -> dict:  # type: ignore[type-arg]
-    value: object = 1
-    for _ in range(levels):
-        value = {"a": value}
-    return value  # type: ignore[return-value]
 
 
 @pytest.fixture
@@ -63,7 +57,7 @@ async def test_extreme_dates_and_deep_metadata_cost_only_themselves(web, db, clo
         reply("W-1"),
         reply("W-2", created_at="9999-12-31T23:59:59Z"),
         reply("W-3", created_at="0001-01-01T00:30:00+01:00"),
-        reply("W-4", metadata=deep(300)),
+        reply("W-4", metadata=nested(300)),
         reply("W-5"),
     ]
     response = await post(web, items, clock)
