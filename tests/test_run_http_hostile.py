@@ -145,7 +145,7 @@ async def test_six_concurrent_50mb_bodies_grow_the_process_by_under_20mb(bot: Bo
     cases = [({}, False, 413), ({}, True, 401), (forged, False, 413), (forged, True, 413)]
     for headers, chunked, _ in cases:  # warm up: the same code paths once, small
         await _raw_post(bot.port, path, headers, 2_000_000, chunked)
-    before = bot.peak_kb()
+    before, rows = bot.peak_kb(), await _rows(bot)
     for headers, chunked, status in cases:
         statuses = await asyncio.gather(
             *(_raw_post(bot.port, path, headers, BIG, chunked) for _ in range(CONCURRENT))
@@ -154,14 +154,27 @@ async def test_six_concurrent_50mb_bodies_grow_the_process_by_under_20mb(bot: Bo
     growth = bot.peak_kb() - before
     print(f"{path}: peak RSS growth {growth} KB over {len(cases)} rounds of {CONCURRENT} x 50 MB")
     assert growth < GROWTH_LIMIT_KB
+    assert await _rows(bot) == rows  # nothing written
     async with httpx.AsyncClient(base_url=bot.base) as http:
         assert (await http.get("/healthz")).status_code == 200
+
+
+async def _rows(bot: Bot) -> dict[str, int]:
+    db = Database(bot.database_url)
+    try:
+        async with db.session() as session:
+            tables = ("replies", "findings", "reviews", "outbox", "seen_events")
+            return {
+                t: (await session.execute(sa.text(f"SELECT count(*) FROM {t}"))).scalar_one() for t in tables
+            }
+    finally:
+        await db.dispose()
 
 
 async def test_a_signed_array_of_zeros_is_refused_with_a_short_answer_and_healthz_answers(bot: Bot) -> None:
     """Finding 3: a signed 5 MB array of 2.6 M zeros was a 230 MB answer and a 1.44 GB peak."""
     zeros = b"[" + b",".join([b"0"] * 2_600_000) + b"]"
-    before = bot.peak_kb()
+    before, rows = bot.peak_kb(), await _rows(bot)
     async with httpx.AsyncClient(base_url=bot.base, timeout=120) as http:
         request = asyncio.create_task(http.post("/ingest", content=zeros, headers=_ingest_headers(zeros)))
         health = []
@@ -176,6 +189,7 @@ async def test_a_signed_array_of_zeros_is_refused_with_a_short_answer_and_health
     assert response.status_code == 413 and len(response.content) < 200
     assert "2600000 records in one request" in response.json()["error"]
     assert health and set(health) == {200}
+    assert await _rows(bot) == rows
     assert growth < 150 * 1024  # parsing the array once; the answer and the errors no longer grow with it
 
 
