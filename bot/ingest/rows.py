@@ -227,7 +227,9 @@ class Preparer:
         raw = bytes(r.metadata)
         # Only metadata that is surely within its bounds: JSON written again is at most about
         # three times the raw text (`1e5` is `100000.0`), and depth never exceeds the brackets.
-        if len(raw) > MAX_METADATA_BYTES // 4 or raw.count(b"{") + raw.count(b"[") > MAX_METADATA_DEPTH:
+        if len(raw) > MAX_METADATA_DEPTH and (
+            len(raw) > MAX_METADATA_BYTES // 4 or raw.count(b"{") + raw.count(b"[") > MAX_METADATA_DEPTH
+        ):
             return None
         if raw and raw != b"null":
             extra = _loads(raw)  # as orjson reads it on the long way (big integers become floats)
