@@ -87,11 +87,13 @@ def on_its_message(body: dict, place: Place, kind: Kind) -> bool:  # type: ignor
         return False
     ts = container.get("message_ts") or message.get("ts")
     channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
-    if place.ts is None:
-        # Posted, but the ts not stored yet (a crash in between): the message names its item.
-        named = ((message.get("metadata") or {}).get("event_payload") or {}).get("item_id")
-        return kind == "item" and named is not None and str(named) == str(place.id)
-    return ts == place.ts and (place.channel is None or channel == place.channel)
+    in_channel = place.channel is None or channel == place.channel
+    # A sample item's message names its item in its metadata (set by auditbot when posting): a copy
+    # posted again after a crash, or one whose ts is not stored yet, is known by it.
+    named = ((message.get("metadata") or {}).get("event_payload") or {}).get("item_id")
+    if kind == "item" and named is not None and str(named) == str(place.id) and in_channel:
+        return True
+    return place.ts is not None and ts == place.ts and in_channel
 
 
 async def refuse(client: Any, body: dict, text: str) -> None:  # type: ignore[type-arg]

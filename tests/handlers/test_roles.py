@@ -373,3 +373,22 @@ async def test_an_item_whose_ts_is_not_stored_yet_is_known_by_its_message_metada
         await rig.signer.interaction(payload)
         await drain()
     assert rig.opened(ids.FULL_TEXT_MODAL) == 1 and len(rig.refused("reviewer")) == 1
+
+
+async def test_a_copy_of_an_items_message_is_known_by_its_metadata(rig: Rig) -> None:
+    """A message posted again after a crash carries the same item id; a copy elsewhere does not count."""
+    item, _ = await rig.item()
+    metadata = {"event_type": "auditbot_item", "event_payload": {"item_id": item}}
+    copy = {"type": "message", "ts": "1700000999.000001", "text": "", "metadata": metadata}
+    for channel in ("C0ELSEWHERE", "C0AUDIT"):
+        payload = block_actions_payload(
+            ids.VERDICT_CORRECT,
+            str(item),
+            user_id="U0REV1",
+            channel_id=channel,
+            message_ts=copy["ts"],
+            message=copy,
+        )
+        await rig.signer.interaction(payload)
+        await drain()
+    assert await rig.count(Review) == 1 and len(rig.refused("reviewer")) == 1
