@@ -7,10 +7,9 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import re2
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -21,6 +20,9 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    import re2
 
 README_SETUP = "README.md#configuration"
 
@@ -176,6 +178,8 @@ def compile_rule(pattern: str) -> re2._Regexp:
 
     Raises ValueError saying why RE2 cannot run it (lookaround, backreferences, too large).
     """
+    import re2  # only where there are rules: it adds to every command's start-up otherwise
+
     options = re2.Options()
     options.log_errors = False  # RE2 would print the pattern to stderr itself
     try:
