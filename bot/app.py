@@ -8,9 +8,10 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.clock import Clock, SystemClock
-from bot.core.config import AuditConfig, Settings
+from bot.core.config import AuditConfig
 from bot.core.db import Database
 from bot.core.services import Services, build_client
+from bot.core.settings import Settings
 
 log = logging.getLogger("auditbot")
 

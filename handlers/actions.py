@@ -4,43 +4,16 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.core.access import access_of
+from bot.core.access import FULL_TEXT, VERDICT
 from bot.review import verdicts as reviews
 from bot.sample.items import item_view
 from bot.views import ids
 from bot.views import review as review_views
 from bot.views.sample import build_full_text_modal
+from handlers import guard
 from handlers.publish import after_ack_gate, deliver_soon, edited_item, publish_outcome
 
 VERDICT_OF = {ids.VERDICT_CORRECT: "correct", ids.VERDICT_UNSURE: "unsure"}
-
-
-def item_id_of(action: dict) -> int | None:  # type: ignore[type-arg]
-    """Buttons carry the sample item id as their value."""
-    value = str(action.get("value") or "")
-    return int(value) if value.isdigit() else None
-
-
-def channel_of(body: dict) -> str | None:  # type: ignore[type-arg]
-    return (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
-
-
-async def refuse(client, body: dict, text: str) -> None:  # type: ignore[no-untyped-def,type-arg]
-    """An explanation only the clicking user sees; nothing is stored."""
-    channel = channel_of(body)
-    if channel:
-        await client.chat_postEphemeral(channel=channel, user=body["user"]["id"], text=text)
-
-
-async def reviewer_item(services, body, action, client) -> int | None:  # type: ignore[no-untyped-def]
-    """The clicked item's id when a reviewer clicked a live item; otherwise tell them why not."""
-    if not await access_of(services).is_reviewer(body["user"]["id"]):
-        await refuse(client, body, review_views.not_a_reviewer_text(services.config.slack.admins))
-        return None
-    item_id = item_id_of(action)
-    if item_id is None:
-        await refuse(client, body, review_views.unknown_item_text())
-    return item_id
 
 
 async def handle_verdict(ack, body, action, context, client) -> None:  # type: ignore[no-untyped-def]
@@ -48,7 +21,7 @@ async def handle_verdict(ack, body, action, context, client) -> None:  # type: i
     await ack()
     services = context["services"]
     user = body["user"]["id"]
-    item_id = await reviewer_item(services, body, action, client)
+    item_id = await guard.clicked("item", VERDICT, context, body, action, client)
     if item_id is None:
         return
     async with after_ack_gate(services):
@@ -63,7 +36,7 @@ async def handle_verdict(ack, body, action, context, client) -> None:  # type: i
                         now=services.clock.now(),
                     )
             except reviews.UnknownItem:
-                await refuse(client, body, review_views.unknown_item_text())
+                await guard.refuse(client, body, review_views.unknown_item_text())
                 return
             # Read after the commit, in the same session: the item is already loaded.
             view = await edited_item(session, outcome)
@@ -76,7 +49,7 @@ async def handle_open_defect_modal(ack, body, action, context, client) -> None: 
     await ack()
     services = context["services"]
     user = body["user"]["id"]
-    item_id = await reviewer_item(services, body, action, client)
+    item_id = await guard.clicked("item", VERDICT, context, body, action, client)
     if item_id is None:
         return
     config = services.config
@@ -103,11 +76,13 @@ async def handle_open_full_text(ack, body, action, context, client) -> None:  # 
     """Full conversation: the untruncated customer message and reply in a modal."""
     await ack()
     services = context["services"]
-    item_id = item_id_of(action)
+    item_id = await guard.clicked("item", FULL_TEXT, context, body, action, client)
+    if item_id is None:
+        return
     async with services.db.session() as session:
-        item = await item_view(session, item_id) if item_id else None
+        item = await item_view(session, item_id)
     if item is None:
-        await refuse(client, body, review_views.unknown_item_text())
+        await guard.refuse(client, body, review_views.unknown_item_text())
         return
     view = build_full_text_modal(item)
     await client.views_open(trigger_id=body["trigger_id"], view=view)

@@ -10,6 +10,7 @@ from bot.review import stats as review_stats
 from bot.sample.posting import run_daily_sample
 from bot.views.home import stats_text
 from bot.views.sample import sample_summary
+from handlers import guard
 
 COMMAND = "/audit"
 
@@ -48,9 +49,6 @@ async def audit_stats(ack, command, args, context, client) -> None:  # type: ign
 async def audit_sample(ack, command, args, context, client) -> None:  # type: ignore[no-untyped-def]
     """`/audit sample`: (admins) draw and post today's sample now; does nothing twice."""
     services = context["services"]
-    if command["user_id"] not in services.config.slack.admins:
-        await ack(text="Only admins can post the sample (`[slack] admins` in auditbot.toml).")
-        return
     await ack(text="Drawing and posting today's sample…")
     batch = await run_daily_sample(services)
     text = sample_summary(
@@ -68,6 +66,10 @@ async def handle_audit(ack, command, context, client) -> None:  # type: ignore[n
     handler = SUBCOMMANDS.get(name)
     if handler is None:
         await ack(text=f"Unknown subcommand `{name[:40]}`.\n{HELP}")
+        return
+    refused = await guard.may_run(f"command:{name}", context, command["user_id"])
+    if refused:
+        await ack(text=refused)
         return
     await handler(ack=ack, command=command, args=words[1:], context=context, client=client)
 

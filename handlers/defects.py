@@ -11,23 +11,20 @@ import logging
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.core.access import FIXED, MERGE, MOVE, TAKE, WONT_FIX
 from bot.defects import groups as defects
 from bot.defects import regroup
 from bot.defects.effects import deliver_pending
 from bot.views import defect as views
 from bot.views import ids
+from handlers import guard
 
 log = logging.getLogger("auditbot.defects")
 
 
-def _id(value: object) -> int | None:
-    text = str(value or "")
-    return int(text) if text.isdigit() else None
-
-
 def _metadata(view: dict, key: str) -> int | None:  # type: ignore[type-arg]
     try:
-        return _id(json.loads(view.get("private_metadata") or "{}").get(key))
+        return guard.target_id(json.loads(view.get("private_metadata") or "{}").get(key))
     except (ValueError, AttributeError):
         return None
 
@@ -37,30 +34,25 @@ def _selected(view: dict, block: str, action: str) -> str | None:  # type: ignor
     return ((state.get("selected_option") or {}).get("value")) or state.get("value")
 
 
-async def _refuse(client, body: dict, text: str) -> None:  # type: ignore[no-untyped-def,type-arg]
-    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
-    if channel:
-        await client.chat_postEphemeral(channel=channel, user=body["user"]["id"], text=text)
-
-
 async def _record(services, body, client, change) -> bool:  # type: ignore[no-untyped-def]
     """Run one change in a transaction, then deliver what it queued; False (and say why) if refused."""
     try:
         async with services.db.transaction() as session:
             await change(session)
     except defects.DefectError as exc:
-        await _refuse(client, body, f"That did not work: {exc}.")
+        await guard.refuse(client, body, f"That did not work: {exc}.")
         return False
     await deliver_pending(services)
     return True
 
 
-def _group_button(operation, doc: str):  # type: ignore[no-untyped-def]
-    """A card button that applies `operation(session=, group_id=, user=, now=)` to its group."""
+def _group_button(name: str, operation, doc: str):  # type: ignore[no-untyped-def]
+    """A card button (access rule `name`) that applies `operation(session=, group_id=, user=, now=)`."""
 
     async def handle(ack, body, action, context, client) -> None:  # type: ignore[no-untyped-def]
         await ack()
-        services, user, group_id = context["services"], body["user"]["id"], _id(action.get("value"))
+        services, user = context["services"], body["user"]["id"]
+        group_id = await guard.clicked("group", name, context, body, action, client)
         if group_id is None:
             return
         now = services.clock.now()
@@ -75,20 +67,23 @@ def _group_button(operation, doc: str):  # type: ignore[no-untyped-def]
     return handle
 
 
-handle_take = _group_button(defects.take_group, "Take it: the clicker becomes the owner.")
+handle_take = _group_button(TAKE, defects.take_group, "Take it: the clicker becomes the owner.")
 handle_fixed = _group_button(
-    defects.fix_group, 'Fixed: for `tracker = "none"` or a fix made outside the tracker.'
+    FIXED, defects.fix_group, 'Fixed: for `tracker = "none"` or a fix made outside the tracker.'
 )
 
 
 async def handle_open_wont_fix(ack, body, action, context, client) -> None:  # type: ignore[no-untyped-def]
     """Won't fix: ask for the reason in a modal."""
     await ack()
-    services, group_id = context["services"], _id(action.get("value"))
+    services = context["services"]
+    group_id = await guard.clicked("group", WONT_FIX, context, body, action, client)
+    if group_id is None:
+        return
     async with services.db.session() as session:
         group = await defects.get_group(session, group_id)
     if group is None:
-        await _refuse(client, body, "That defect group no longer exists.")
+        await guard.refuse(client, body, "That defect group no longer exists.")
         return
     await client.views_open(
         trigger_id=body["trigger_id"], view=views.build_wont_fix_modal(group.id, group.title)
@@ -97,6 +92,10 @@ async def handle_open_wont_fix(ack, body, action, context, client) -> None:  # t
 
 async def handle_wont_fix_submit(ack, body, view, context, client) -> None:  # type: ignore[no-untyped-def]
     services, user, group_id = context["services"], body["user"]["id"], _metadata(view, "group_id")
+    refused = await guard.may_submit(WONT_FIX, context, body, "group", group_id)
+    if refused:
+        await ack(response_action="errors", errors={ids.WONT_FIX_BLOCK: refused})
+        return
     reason = (_selected(view, ids.WONT_FIX_BLOCK, ids.WONT_FIX_INPUT) or "").strip()
     if len(reason) < 3:
         await ack(response_action="errors", errors={ids.WONT_FIX_BLOCK: "Say in a few words why."})
@@ -116,15 +115,18 @@ async def handle_wont_fix_submit(ack, body, view, context, client) -> None:  # t
 async def handle_open_merge(ack, body, action, context, client) -> None:  # type: ignore[no-untyped-def]
     """Merge into…: pick one of the other open groups."""
     await ack()
-    services, group_id = context["services"], _id(action.get("value"))
+    services = context["services"]
+    group_id = await guard.clicked("group", MERGE, context, body, action, client)
+    if group_id is None:
+        return
     async with services.db.session() as session:
         group = await defects.get_group(session, group_id)
         targets = await defects.open_groups(session, exclude=group_id)
     if group is None:
-        await _refuse(client, body, "That defect group no longer exists.")
+        await guard.refuse(client, body, "That defect group no longer exists.")
         return
     if not targets:
-        await _refuse(client, body, "There is no other open defect group to merge into.")
+        await guard.refuse(client, body, "There is no other open defect group to merge into.")
         return
     options = [(g.id, g.title, g.occurrences) for g in targets]
     await client.views_open(
@@ -134,7 +136,11 @@ async def handle_open_merge(ack, body, action, context, client) -> None:  # type
 
 async def handle_merge_submit(ack, body, view, context, client) -> None:  # type: ignore[no-untyped-def]
     services, user, group_id = context["services"], body["user"]["id"], _metadata(view, "group_id")
-    into = _id(_selected(view, ids.MERGE_BLOCK, ids.MERGE_INPUT))
+    refused = await guard.may_submit(MERGE, context, body, "group", group_id)
+    if refused:
+        await ack(response_action="errors", errors={ids.MERGE_BLOCK: refused})
+        return
+    into = guard.target_id(_selected(view, ids.MERGE_BLOCK, ids.MERGE_INPUT))
     if group_id is None or into is None:
         await ack(response_action="errors", errors={ids.MERGE_BLOCK: "Choose a group."})
         return
@@ -153,12 +159,15 @@ async def handle_merge_submit(ack, body, view, context, client) -> None:  # type
 async def handle_open_move(ack, body, action, context, client) -> None:  # type: ignore[no-untyped-def]
     """Move or split… (on an occurrence in the thread): another open group, or a new one."""
     await ack()
-    services, defect_id = context["services"], _id(action.get("value"))
+    services = context["services"]
+    defect_id = await guard.clicked("occurrence", MOVE, context, body, action, client)
+    if defect_id is None:
+        return
     async with services.db.session() as session:
-        group_id = await defects.group_of_defect(session, defect_id) if defect_id else None
+        group_id = await defects.group_of_defect(session, defect_id)
         targets = await defects.open_groups(session, exclude=group_id, limit=99)
-    if group_id is None or defect_id is None:
-        await _refuse(client, body, "That occurrence no longer exists.")
+    if group_id is None:
+        await guard.refuse(client, body, "That occurrence no longer exists.")
         return
     options = [(g.id, g.title, g.occurrences) for g in targets]
     await client.views_open(trigger_id=body["trigger_id"], view=views.build_move_modal(defect_id, options))
@@ -166,8 +175,12 @@ async def handle_open_move(ack, body, action, context, client) -> None:  # type:
 
 async def handle_move_submit(ack, body, view, context, client) -> None:  # type: ignore[no-untyped-def]
     services, user, defect_id = context["services"], body["user"]["id"], _metadata(view, "defect_id")
+    refused = await guard.may_submit(MOVE, context, body, "occurrence", defect_id)
+    if refused:
+        await ack(response_action="errors", errors={ids.MOVE_BLOCK: refused})
+        return
     choice = _selected(view, ids.MOVE_BLOCK, ids.MOVE_INPUT)
-    target = _id(choice)
+    target = guard.target_id(choice)
     if defect_id is None or (choice != views.SPLIT_VALUE and target is None):
         await ack(response_action="errors", errors={ids.MOVE_BLOCK: "Choose where it belongs."})
         return

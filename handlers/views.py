@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.core.access import access_of
+from bot.core.access import VERDICT
 from bot.review import verdicts as reviews
 from bot.views import ids
 from bot.views import review as review_views
+from handlers import guard
 from handlers.publish import after_ack_gate, deliver_soon, publish_outcome
 
 BLOCK_OF = {
@@ -40,6 +41,10 @@ def read_defect_form(values: dict) -> dict[str, object]:  # type: ignore[type-ar
 async def handle_defect_submission(ack, body, view, context, client) -> None:  # type: ignore[no-untyped-def]
     """Validate (inline errors, nothing saved), then store review + defect in one transaction."""
     services = context["services"]
+    refused = await guard.may_submit(VERDICT, context, body)
+    if refused:
+        await ack(response_action="errors", errors={ids.WRONG_BLOCK: refused})
+        return
     form = read_defect_form(view["state"]["values"])
     defect, errors = reviews.validate_defect(categories=services.config.review.categories, **form)
     item_id = review_views.item_id_from_metadata(view.get("private_metadata") or "")
@@ -52,11 +57,6 @@ async def handle_defect_submission(ack, body, view, context, client) -> None:  #
     await ack()
     assert defect is not None and item is not None and item.id is not None
     user = body["user"]["id"]
-    if not await access_of(services).is_reviewer(user):
-        text = review_views.not_a_reviewer_text(services.config.slack.admins)
-        channel = item.channel or services.config.slack.audit_channel
-        await client.chat_postEphemeral(channel=channel, user=user, text=text)
-        return
     async with after_ack_gate(services):
         async with services.db.transaction() as session:
             outcome = await reviews.record_defect(

@@ -26,7 +26,8 @@ from integrations.base import NoteRef, PermanentError, SourcePage
 from integrations.http import Sleep, make_client, send
 
 if TYPE_CHECKING:
-    from bot.core.config import AuditConfig, Settings
+    from bot.core.config import AuditConfig
+    from bot.core.settings import Settings
 
 VENDOR = "intercom"
 PER_PAGE = 50  # conversations per search page; each costs one more GET

@@ -15,7 +15,8 @@ from integrations.base import NoteRef, PermanentError, SourcePage
 from integrations.http import Sleep, make_client, send
 
 if TYPE_CHECKING:
-    from bot.core.config import AuditConfig, Settings
+    from bot.core.config import AuditConfig
+    from bot.core.settings import Settings
 
 VENDOR = "zendesk"
 PER_PAGE = 100  # tickets per export page; each costs one comments call, so keep polls short

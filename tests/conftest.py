@@ -12,8 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from bot.core.clock import FrozenClock
-from bot.core.config import AuditConfig, Settings
+from bot.core.config import AuditConfig
 from bot.core.db import Database
+from bot.core.settings import Settings
 
 pytest_plugins = ["tests.fakes.plugin"]
 

@@ -19,9 +19,9 @@ import sqlalchemy as sa
 from bot.app import build_app, services_of
 from bot.cli.digest import command_digest
 from bot.cli.env import CliEnv
-from bot.core.config import Settings
 from bot.core.models import DefectGroup, SampleBatch
 from bot.core.services import build_client
+from bot.core.settings import Settings
 from bot.digest.post import post_weekly_digest
 from bot.views import ids
 from bot.web.app import build_web
@@ -73,14 +73,19 @@ async def test_reviews_in_slack_end_up_credited_in_the_posted_digest(app_rig, db
         user_id="U0REV1",
     )  # fmt: skip
     assert (await signer.interaction(submission)).status_code == 200
-    await signer.interaction(block_actions_payload(ids.VERDICT_CORRECT, str(items[1]), user_id="U0REV2"))
-    await signer.interaction(block_actions_payload(ids.VERDICT_CORRECT, str(items[2]), user_id="U0REV1"))
+    for item, ts, user in ((items[1], stamps[1], "U0REV2"), (items[2], stamps[2], "U0REV1")):
+        await signer.interaction(
+            block_actions_payload(ids.VERDICT_CORRECT, str(item), user_id=user, message_ts=ts)
+        )
     await until(lambda: len(fake_slack.calls("chat.update")) >= 3, "three verdicts shown")
     await drain()
     async with db.session() as session:
-        group_id = (await session.execute(sa.select(DefectGroup.id))).scalar_one()
+        group_id, card = (await session.execute(sa.select(DefectGroup.id, DefectGroup.thread_ts))).one()
     clock.advance(hours=2)
-    await signer.interaction(block_actions_payload(ids.GROUP_FIXED, str(group_id), user_id="U0ADMIN"))
+    fixed = block_actions_payload(
+        ids.GROUP_FIXED, str(group_id), user_id="U0ADMIN", channel_id="C0DEFECTS", message_ts=card
+    )
+    await signer.interaction(fixed)
     await drain()
     async with db.session() as session:
         assert (await session.get(DefectGroup, group_id)).status == "fixed"  # type: ignore[union-attr]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import httpx
 
 from bot.app import build_app
-from bot.core.config import AuditConfig, Settings
+from bot.core.config import AuditConfig
 from bot.core.db import Database
+from bot.core.settings import Settings
 from bot.web.app import build_web
 
 

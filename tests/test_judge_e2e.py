@@ -18,9 +18,10 @@ import sqlalchemy as sa
 
 from bot.app import build_app, services_of
 from bot.core.clock import FrozenClock
-from bot.core.config import AuditConfig, Settings
+from bot.core.config import AuditConfig
 from bot.core.db import Database
 from bot.core.models import SampleItem
+from bot.core.settings import Settings
 from bot.digest.post import post_weekly_digest
 from bot.sample.posting import run_daily_sample
 from bot.views import ids
@@ -112,8 +113,12 @@ async def test_sampled_cards_carry_the_judge_hint_and_keep_it_after_a_verdict(
 
     # a verdict re-renders the card: the hint stays
     item_id, text = next((i, t) for i, t in cards.items() if "🤖 judge" in t)
+    (posted,) = [m for m in messages[1:] if m["metadata"]["event_payload"]["item_id"] == item_id]
     signer = SlackSigner(http)
-    await signer.interaction(block_actions_payload(ids.VERDICT_CORRECT, str(item_id), user_id="U0REV1"))
+    click = block_actions_payload(
+        ids.VERDICT_CORRECT, str(item_id), user_id="U0REV1", message_ts=posted["ts"]
+    )
+    await signer.interaction(click)
     await until(lambda: fake_slack.calls("chat.update"), "the card re-rendered")
     await drain()
     updated = all_text(fake_slack.calls("chat.update")[-1].args["blocks"])

@@ -20,10 +20,11 @@ from bot.cli.env import CliEnv
 from bot.cli.ingest import command_import
 from bot.cli.main import build_parser
 from bot.core.clock import FrozenClock
-from bot.core.config import AuditConfig, Settings
+from bot.core.config import AuditConfig
 from bot.core.db import Database
 from bot.core.models import Reply, SampleBatch, SampleItem
 from bot.core.services import Services, build_client
+from bot.core.settings import Settings
 from bot.sample.items import Slot, slot_views
 from bot.sample.posting import ITEM_EVENT, LEASE_TTL, run_daily_sample
 from bot.scheduler import start_scheduler

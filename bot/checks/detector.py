@@ -13,7 +13,7 @@ from bot.checks.names import GREETING, is_other_person
 from bot.checks.placeholders import PLACEHOLDER, in_prose
 from bot.checks.plans import plan_key, plan_pattern
 from bot.checks.tickets import compare_within_ticket
-from bot.core.config import DetectorsConfig
+from bot.core.config import DetectorsConfig, compile_rule
 from bot.core.records import ReplyRecord
 
 
@@ -34,7 +34,7 @@ class Detector:
         self._plans = {plan_key(p): p for p in config.plans}
         self._stale_days = config.stale_kb_days
         self._window = dt.timedelta(hours=config.duplicate_window_hours)
-        self._rules = [(r.name, re.compile(r.pattern)) for r in config.rules]
+        self._rules = [(r.name, compile_rule(r.pattern)) for r in config.rules]  # RE2: linear time
         self._other_plans: dict[str, re.Pattern[str] | None] = {}
 
     def check(self, record: ReplyRecord) -> list[Finding]:

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.core.clock import Clock, SystemClock
-from bot.core.config import AuditConfig, ConfigError, Settings, load_config
+from bot.core.config import AuditConfig, load_config
+from bot.core.settings import ConfigError, Settings
 
 if TYPE_CHECKING:  # imported where used: `auditbot import` starts its worker before these load
     from bot.core.db import Database  # SQLAlchemy

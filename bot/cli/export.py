@@ -1,4 +1,4 @@
-"""`auditbot export KIND [--since D] [--format csv|jsonl] [-o FILE]`."""
+"""`auditbot export KIND [--since D] [--format csv|jsonl] [-o FILE] [--raw]`."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ async def command_export(args: argparse.Namespace, env: CliEnv) -> int:
             except OSError as exc:
                 raise UsageError(f"{args.output}: cannot write: {exc.strerror or exc}") from exc
         try:
-            count = await write(db, args.kind, out, fmt, since)
+            count = await write(db, args.kind, out, fmt, since, raw=args.raw)
         except BrokenPipeError:
             # The reader stopped early (`| head`): not a failure; keep the interpreter from
             # complaining again when it flushes stdout at exit.

@@ -18,7 +18,7 @@ import orjson
 from bot.cli.env import CliEnv, UsageError
 from bot.ingest.pipeline import Batches, Transactions
 from bot.ingest.rows import Checks, Preparer
-from integrations.jsonl import Format, Reject
+from integrations.jsonl import Format, InputError, Reject
 
 if TYPE_CHECKING:  # imported once the worker runs: loading SQLAlchemy takes a while
     pass
@@ -64,6 +64,8 @@ async def command_import(args: argparse.Namespace, env: CliEnv) -> int:
                     progress.show(position, read)
     except OSError as exc:
         raise UsageError(f"{label}: cannot read: {exc.strerror or exc}") from exc
+    except InputError as exc:
+        raise UsageError(f"{label}: {exc}") from exc
     finally:
         if batches:
             batches.close()

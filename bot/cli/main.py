@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from bot import __version__
 from bot.cli.env import CliEnv, UsageError
-from bot.core.config import ConfigError, Settings
+from bot.core.settings import ConfigError, Settings
 
 log = logging.getLogger("auditbot")
 
@@ -88,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--since", type=_date, help="only rows created on or after this date")
     export.add_argument("--format", choices=["csv", "jsonl"], help="default csv (jsonl for corrections)")
     export.add_argument("-o", "--output", help="file to write (default: standard output)")
+    export.add_argument(
+        "--raw",
+        action="store_true",
+        help="CSV: write cells as stored (formula-like cells are defused by default)",
+    )
 
     db = sub.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade", "current"])
@@ -112,6 +117,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Libraries that log request bodies or SQL parameters (customer text) at DEBUG: never below INFO.
+BODY_LOGGERS = (
+    *("auditbot.bolt", "slack_sdk", "slack_bolt", "httpx", "httpcore", "aiosqlite", "asyncpg"),
+    *("openai", "httpx2"),  # the judge's SDK logs request bodies (customer text) at DEBUG
+    "sqlalchemy.engine",  # at DEBUG it logs result rows; parameters are hidden by the engine
+)
+
+
+def quiet_logs(verbose: bool) -> None:
+    """Without -v only warnings from libraries; with -v our DEBUG, and SQL without its parameters."""
+    for name in BODY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
+    if not verbose:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
 def resolve(name: str) -> Command:
     module, _, func = COMMANDS[name].partition(":")
     return getattr(importlib.import_module(module), func)  # type: ignore[no-any-return]
@@ -123,19 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if not args.verbose:
-        # Bolt and the SDK log request bodies at DEBUG; keep them quiet.
-        for noisy in (
-            "auditbot.bolt",
-            "slack_sdk",
-            "slack_bolt",
-            "httpx",
-            "httpx2",
-            "openai",
-            "aiosqlite",
-            "alembic",
-        ):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_logs(args.verbose)
     try:
         settings = Settings()
     except Exception as exc:  # pydantic's message names the variable

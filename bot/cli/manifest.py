@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bot.core.config import ConfigError
+from bot.core.settings import ConfigError
 
 TEMPLATE = Path(__file__).parent.parent / "manifest.json"
 

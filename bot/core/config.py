@@ -1,19 +1,28 @@
-"""Settings from the environment (secrets, URLs) and AuditConfig from `auditbot.toml` (team rules)."""
+"""AuditConfig: the team rules from `auditbot.toml` (taxonomy, sampling, checks, routing, judge, schedule)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-README_SETUP = "README.md#configuration"
+from bot.core.settings import ConfigError, Settings
+
+if TYPE_CHECKING:
+    import re2
 
 DEFAULT_CATEGORIES = [
     "wrong_information",
@@ -27,81 +36,6 @@ DEFAULT_CATEGORIES = [
 ]
 SEVERITIES = ["low", "medium", "high", "critical"]
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-
-SECRET_FIELDS = {
-    "slack_bot_token",
-    "slack_signing_secret",
-    "slack_app_token",
-    "ingest_secret",
-    "zendesk_api_token",
-    "intercom_token",
-    "jira_api_token",
-    "linear_api_key",
-    "github_token",
-    "jira_webhook_secret",
-    "linear_webhook_secret",
-    "github_webhook_secret",
-}
-
-
-class ConfigError(Exception):
-    """A bad setting; the message names the key and, where known, the file and line."""
-
-
-class Settings(BaseSettings):
-    """Secrets and URLs, read from the environment and `.env`."""
-
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
-
-    slack_bot_token: str | None = None
-    slack_signing_secret: str | None = None
-    slack_app_token: str | None = None
-    slack_api_url: str = "https://slack.com/api/"
-    database_url: str = "sqlite:///auditbot.db"
-    auditbot_config: str | None = None
-    audit_channel: str | None = None
-    defects_channel: str | None = None
-    digest_channel: str | None = None
-    ingest_secret: str | None = None
-    port: int = 3000
-
-    zendesk_url: str | None = None
-    zendesk_email: str | None = None
-    zendesk_api_token: str | None = None
-    intercom_api_url: str = "https://api.intercom.io"
-    intercom_token: str | None = None
-    jira_url: str | None = None
-    jira_email: str | None = None
-    jira_api_token: str | None = None
-    linear_api_url: str = "https://api.linear.app/graphql"
-    linear_api_key: str | None = None
-    github_api_url: str = "https://api.github.com"
-    github_token: str | None = None
-    github_repo: str | None = None
-    jira_webhook_secret: str | None = None
-    linear_webhook_secret: str | None = None
-    github_webhook_secret: str | None = None
-
-    def require_slack(self) -> None:
-        """Stop with one line naming the first missing Slack variable."""
-        for name in ("slack_bot_token", "slack_signing_secret"):
-            if not getattr(self, name):
-                raise ConfigError(f"{name.upper()} is not set: see {README_SETUP} for where to find it")
-
-    def masked(self) -> dict[str, object]:
-        out: dict[str, object] = {}
-        for name, value in self.model_dump().items():
-            if name in SECRET_FIELDS and value:
-                out[name] = mask(str(value))
-            elif name == "database_url" and value:
-                out[name] = re.sub(r"//([^:/@]+):[^@]+@", r"//\1:****@", str(value))
-            else:
-                out[name] = value
-        return out
-
-
-def mask(secret: str) -> str:
-    return secret[:4] + "…" + f"({len(secret)} chars)" if len(secret) > 8 else "****"
 
 
 class _Section(BaseModel):
@@ -162,6 +96,22 @@ class ReviewConfig(_Section):
     categories: list[str] = Field(default_factory=lambda: list(DEFAULT_CATEGORIES))
 
 
+def compile_rule(pattern: str) -> re2._Regexp:
+    """A team rule's pattern on RE2, whose matching time is linear in the text (no backtracking).
+
+    Raises ValueError saying why RE2 cannot run it (lookaround, backreferences, too large).
+    """
+    import re2  # only where there are rules: it adds to every command's start-up otherwise
+
+    options = re2.Options()
+    options.log_errors = False  # RE2 would print the pattern to stderr itself
+    try:
+        return re2.compile(pattern, options)
+    except re2.error as exc:
+        reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise ValueError(f"the rule engine (RE2) cannot run this pattern: {reason}") from None
+
+
 class RuleConfig(_Section):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     pattern: str
@@ -169,11 +119,11 @@ class RuleConfig(_Section):
 
     @field_validator("pattern")
     @classmethod
-    def _compiles(cls, value: str) -> str:
+    def _compiles(cls, value: str, info: ValidationInfo) -> str:
         try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"not a valid regular expression: {exc}") from exc
+            compile_rule(value)
+        except ValueError as exc:
+            raise ValueError(f"rule {info.data.get('name', '?')!r}: {exc}") from None
         return value
 
 
@@ -352,7 +302,8 @@ def _describe(exc: ValidationError, path: Path, text: str) -> str:
     for err in exc.errors():
         loc = [str(p) for p in err["loc"]]
         key = ".".join(loc) or "(top level)"
-        where = _line_of(text, [p for p in loc if not p.isdigit()])
+        index = next((int(p) for p in loc if p.isdigit()), 0)  # which [[table]] of an array of tables
+        where = _line_of(text, [p for p in loc if not p.isdigit()], index)
         place = f"{path}:{where}" if where else str(path)
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
@@ -361,18 +312,18 @@ def _describe(exc: ValidationError, path: Path, text: str) -> str:
     return "\n".join(lines)
 
 
-def _line_of(text: str, loc: list[str]) -> int | None:
-    """Best-effort line number of a dotted key: the last key's line after its table header."""
+def _line_of(text: str, loc: list[str], index: int = 0) -> int | None:
+    """Best-effort line number of a dotted key: the last key's line after its table header (the
+    `index`-th header of an array of tables)."""
     if not loc:
         return None
     table_line = 0
     lines = text.splitlines()
     if len(loc) > 1:
         header = re.compile(r"^\s*\[\[?\s*" + re.escape(loc[0]) + r"(\.\w+)?\s*\]\]?")
-        for number, line in enumerate(lines, 1):
-            if header.match(line):
-                table_line = number
-                break
+        headers = [number for number, line in enumerate(lines, 1) if header.match(line)]
+        if headers:
+            table_line = headers[min(index, len(headers) - 1)]
     key = re.compile(r"^\s*" + re.escape(loc[-1]) + r"\s*=")
     for number, line in enumerate(lines[table_line:], table_line + 1):
         if key.match(line):
@@ -387,7 +338,3 @@ def effective(settings: Settings, config: AuditConfig) -> dict[str, object]:
         "environment": settings.masked(),
         "config": config.model_dump(mode="json"),
     }
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in {"1", "true", "yes"}

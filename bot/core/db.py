@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from bot.core.config import ConfigError
+from bot.core.settings import ConfigError
 
 MIGRATIONS = Path(__file__).parent.parent / "migrations"
 SQLITE_BUSY_MS = 10_000
@@ -43,8 +43,12 @@ def is_sqlite(engine: AsyncEngine) -> bool:
 
 
 def create_engine(url: str, **kw: object) -> AsyncEngine:
-    """An async engine; SQLite gets WAL, a busy timeout and enforced foreign keys."""
+    """An async engine; SQLite gets WAL, a busy timeout and enforced foreign keys.
+
+    SQL parameters (customer text, emails, phone numbers) never appear in logs or error messages.
+    """
     target = async_url(url)
+    kw.setdefault("hide_parameters", True)
     if target.startswith("sqlite"):
         kw.setdefault("connect_args", {"timeout": SQLITE_BUSY_MS / 1000})
         engine = create_async_engine(target, **kw)

@@ -8,7 +8,9 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core.config import AuditConfig
 from bot.core.models import Defect, DefectGroup, OutboxItem, SampleItem
+from bot.core.places import Place, group_place
 from bot.delivery.outbox import enqueue
 
 
@@ -28,10 +30,14 @@ async def queue_card(session: AsyncSession, group: DefectGroup, now: dt.datetime
     return await enqueue(session, "slack.group_card", key, {"group_id": group.id}, now)
 
 
+def _occurrence_key(defect_id: int) -> str:
+    return f"slack.thread_post:defect:{defect_id}"
+
+
 async def queue_thread_post(
     session: AsyncSession, group: DefectGroup, text: str, now: dt.datetime, defect_id: int | None = None
 ) -> OutboxItem:
-    key = f"slack.thread_post:defect:{defect_id}" if defect_id else _unique("slack.thread_post", group.id)
+    key = _occurrence_key(defect_id) if defect_id else _unique("slack.thread_post", group.id)
     payload = {"group_id": group.id, "text": text, "defect_id": defect_id}
     return await enqueue(session, "slack.thread_post", key, payload, now)
 
@@ -88,3 +94,14 @@ async def state_change_pending(session: AsyncSession, group_id: int) -> bool:
         OutboxItem.status != "done",
     )
     return (await session.execute(stmt)).first() is not None
+
+
+async def occurrence_place(session: AsyncSession, defect_id: int, config: AuditConfig) -> Place | None:
+    """A defect's occurrence post (the message with its Move button) and its group's owners."""
+    defect = await session.get(Defect, defect_id)
+    if defect is None:
+        return None
+    group = await group_place(session, defect.group_id, config)
+    stmt = sa.select(OutboxItem.result).where(OutboxItem.idempotency_key == _occurrence_key(defect_id))
+    posted = (await session.execute(stmt)).scalar_one_or_none() or {}
+    return Place(defect_id, None, posted.get("ts"), group.owners if group else ())

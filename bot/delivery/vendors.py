@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bot.core.config import AuditConfig, Settings
+from bot.core.config import AuditConfig
 from bot.core.services import Services
+from bot.core.settings import Settings
 from integrations.base import HelpdeskSink, IssueTracker, PermanentError
 
 TRACKER_ENV = {

@@ -18,9 +18,10 @@ from slack_sdk.models.blocks import Block
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.core import weeks
-from bot.core.config import AuditConfig, ConfigError
+from bot.core.config import AuditConfig
 from bot.core.db import Database
 from bot.core.models import DigestPost
+from bot.core.settings import ConfigError
 from bot.digest.chart import render_chart
 from bot.digest.message import build_digest, digest_text
 from bot.digest.rollup import Rollup, compute_rollup

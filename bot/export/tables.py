@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 import orjson
 import sqlalchemy as sa
+from defusedcsv import csv as defused_csv
 
 from bot.core.db import Database
 from bot.core.models import Defect, DefectGroup, Finding, JudgeRun, Judgment, Reply, Review, SampleItem
@@ -150,12 +151,19 @@ def cell(value: Any) -> Any:
     return value
 
 
-async def write(db: Database, kind: str, out: TextIO, fmt: str, since: dt.datetime | None = None) -> int:
-    """Write every row of `kind` to `out`; return how many."""
+async def write(
+    db: Database, kind: str, out: TextIO, fmt: str, since: dt.datetime | None = None, *, raw: bool = False
+) -> int:
+    """Write every row of `kind` to `out`; return how many.
+
+    CSV cells that a spreadsheet would read as a formula (starting with = + - @ | %, other than a
+    plain number) are written as text by defusedcsv: a `'` in front and `|` as `\\|`. `raw`
+    writes every cell as it is stored.
+    """
     columns = COLUMNS[kind]
     count = 0
     if fmt == "csv":
-        writer = csv.writer(out, lineterminator="\n")
+        writer = (csv if raw else defused_csv).writer(out, lineterminator="\n")
         writer.writerow(columns)
         async for row in rows(db, kind, since):
             writer.writerow([_csv_cell(row[c]) for c in columns])

@@ -20,7 +20,17 @@ from bot.checks.detector import Detector
 from bot.checks.findings import Finding
 from bot.core.config import DetectorsConfig
 from bot.core.records import KbArticle, ReplyRecord
-from integrations.jsonl import KNOWN, MAX_LEN, Reject, parse_line
+from integrations.jsonl import Reject, parse_line
+from integrations.record import (
+    KNOWN,
+    MAX_ARTICLES,
+    MAX_LEN,
+    MAX_METADATA_BYTES,
+    MAX_METADATA_DEPTH,
+    MAX_TIME,
+    MAX_URL,
+    MIN_TIME,
+)
 
 # `text_key` is left NULL: it doubles the text stored and sent between processes, and the few
 # stored replies a duplicate check reads get their key from `reply` (bot.ingest.store._load_earlier).
@@ -183,10 +193,14 @@ class Preparer:
             created = _from_iso(when)
         except ValueError:
             return None
+        if not _MIN_YEAR <= created.year <= _MAX_YEAR:  # out of range: the long way says so
+            return None
         if created.tzinfo is None:
             created = created.replace(tzinfo=_UTC)
         elif created.tzinfo is not _UTC:
             created = created.astimezone(_UTC)
+            if not MIN_TIME <= created < MAX_TIME:
+                return None
         c = r.customer
         if c is None:
             cid = name = email = plan = None
@@ -211,6 +225,12 @@ class Preparer:
                 kb_value = [{"id": a.id, "url": a.url, "updated_at": a.updated_at} for a in r.kb_articles]
         extra: Any = None
         raw = bytes(r.metadata)
+        # Only metadata that is surely within its bounds: JSON written again is at most about
+        # three times the raw text (`1e5` is `100000.0`), and depth never exceeds the brackets.
+        if len(raw) > MAX_METADATA_DEPTH and (
+            len(raw) > MAX_METADATA_BYTES // 4 or raw.count(b"{") + raw.count(b"[") > MAX_METADATA_DEPTH
+        ):
+            return None
         if raw and raw != b"null":
             extra = _loads(raw)  # as orjson reads it on the long way (big integers become floats)
             if type(extra) is not dict:
@@ -253,7 +273,7 @@ class _PlainCustomer(msgspec.Struct):
 
 class _PlainArticle(msgspec.Struct):
     id: _Id
-    url: str | None = None
+    url: Annotated[str, msgspec.Meta(max_length=MAX_URL)] | None = None
     updated_at: Annotated[str, msgspec.Meta(min_length=10, max_length=10)] | None = None
 
 
@@ -270,7 +290,7 @@ class _PlainRecord(msgspec.Struct, forbid_unknown_fields=True):
     intent: _Intent | None = None
     language: _Language | None = None
     customer: _PlainCustomer | None = None
-    kb_articles: list[_PlainArticle] | None = None
+    kb_articles: Annotated[list[_PlainArticle], msgspec.Meta(max_length=MAX_ARTICLES)] | None = None
     csat: Annotated[int, msgspec.Meta(ge=1, le=5)] | None = None
     metadata: msgspec.Raw = msgspec.Raw(b"")  # kept raw: read with orjson, as the long way does
 
@@ -281,6 +301,10 @@ _loads = orjson.loads
 
 
 _UTC = dt.UTC
+# Years a created_at may have in the fast path: one either side of the range, so that converting
+# cannot overflow; the exact range is checked after converting (the days are the long way's).
+_MIN_YEAR, _MAX_YEAR = MIN_TIME.year, MAX_TIME.year - 1
+_MIN_DAY, _MAX_DAY = MIN_TIME.date(), (MAX_TIME - dt.timedelta(days=1)).date()
 _from_iso = dt.datetime.fromisoformat
 _from_iso_date = dt.date.fromisoformat
 _dumps = orjson.dumps
@@ -295,7 +319,10 @@ def _plain_articles(items: list[_PlainArticle]) -> tuple[KbArticle, ...] | None:
         if updated is None or aid != aid.strip() or updated[4] != "-" or updated[7] != "-":
             return None
         try:
-            articles.append(KbArticle(aid, item.url, _from_iso_date(updated)))
+            day = _from_iso_date(updated)
         except ValueError:
             return None
+        if not _MIN_DAY <= day <= _MAX_DAY:
+            return None
+        articles.append(KbArticle(aid, item.url, day))
     return tuple(articles)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -76,9 +77,14 @@ async def store_records(
     checks: Checks,
     now: dt.datetime,
 ) -> IngestResult:
-    """Insert the new records, their findings and flags, inside the caller's transaction."""
+    """Insert the new records, their findings and flags, inside the caller's transaction.
+
+    The checks run in a worker thread: however slow a check, the event loop (Slack's acks,
+    /healthz) goes on meanwhile.
+    """
     preparer = Preparer(checks.detector, sqlite=session.get_bind().dialect.name == "sqlite")
-    return await store_prepared(session, preparer.records(records, now), checks=checks, now=now)
+    prepared = await asyncio.to_thread(preparer.records, records, now)
+    return await store_prepared(session, prepared, checks=checks, now=now)
 
 
 async def store_prepared(

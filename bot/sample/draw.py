@@ -22,9 +22,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
-from bot.core.config import WEEKDAYS, AuditConfig, ConfigError
+from bot.core.config import WEEKDAYS, AuditConfig
 from bot.core.db import Database
 from bot.core.models import Reply, SampleBatch, SampleItem
+from bot.core.settings import ConfigError
 from bot.judge.tilt import tilt
 
 log = logging.getLogger("auditbot.sampling")

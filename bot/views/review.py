@@ -187,14 +187,6 @@ def hidden_verdict_text(verdict: str) -> str:
     )
 
 
-def not_a_reviewer_text(admins: Sequence[str]) -> str:
-    ask = ", ".join(f"<@{a}>" for a in admins) if admins else "an admin"
-    return (
-        "Only reviewers can record verdicts on sample items, and you are not on the list. "
-        f"If you should be, ask {ask} to add you to `[slack] reviewers` or the reviewer group."
-    )
-
-
 def unknown_item_text() -> str:
     return "This sample item no longer exists in auditbot's database, so nothing was recorded."
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -12,15 +11,13 @@ from starlette.routing import Route
 from bot.app import services_of
 from bot.core.services import Services
 from bot.web import ingest, trackers
+from bot.web.slack import SlackEndpoint
 
 
 def build_web(app: AsyncApp) -> Starlette:
     """Routes for the HTTP deployment (and /ingest + /healthz under Socket Mode too)."""
-    slack = AsyncSlackRequestHandler(app)
     services = services_of(app)
-
-    async def slack_events(request: Request) -> Response:
-        return await slack.handle(request)
+    slack_events = SlackEndpoint(app, services.settings.slack_signing_secret or "").handle
 
     async def healthz(_: Request) -> Response:
         if await services.db.ping():

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
+from typing import Any
 
+import orjson
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -12,9 +13,12 @@ from starlette.routing import Route
 from bot.core.services import Services
 from bot.defects.effects import deliver_pending
 from bot.defects.status_sync import apply_issue_state
+from bot.web.bounded import Refused, check_declared, read_signed, require_headers
 from integrations import github, jira, linear
+from integrations.base import IssueState
 
 SIGNATURE_HEADERS = {"jira": "X-Hub-Signature", "linear": "Linear-Signature", "github": "X-Hub-Signature-256"}
+MAX_BODY = 5 * 1024 * 1024  # an issue event with a long description and comments stays far below
 
 
 def routes(services: Services) -> list[Route]:
@@ -27,17 +31,17 @@ def routes(services: Services) -> list[Route]:
         if module is None:
             return JSONResponse({"ok": False, "error": "unknown tracker"}, status_code=404)
         secret = getattr(services.settings, f"{name}_webhook_secret", None)
-        body = await request.body()
-        if not secret or not module.verify_signature(
-            secret, body, request.headers.get(SIGNATURE_HEADERS[name])
-        ):
-            # Without a configured secret nothing can be verified, so nothing is accepted.
-            return JSONResponse({"ok": False, "error": "bad or missing signature"}, status_code=401)
         try:
-            payload = json.loads(body)
-        except ValueError:
-            return JSONResponse({"ok": False, "error": "body is not JSON"}, status_code=400)
-        parsed = module.parse_webhook(payload) if isinstance(payload, dict) else None
+            if not secret:  # nothing can be verified, so nothing is accepted
+                raise Refused(401, f"{name.upper()}_WEBHOOK_SECRET is not set")
+            check_declared(request, MAX_BODY)
+            [signature] = require_headers(request, [SIGNATURE_HEADERS[name]])
+            body = await read_signed(
+                request, MAX_BODY, lambda b: module.verify_signature(secret, b, signature)
+            )
+            parsed = _parse(module, body)
+        except Refused as refused:
+            return refused.response(request)
         if parsed is None:
             return JSONResponse({"ok": True, "ignored": True})
         change = await apply_issue_state(services, name, *parsed)
@@ -45,3 +49,17 @@ def routes(services: Services) -> list[Route]:
         return JSONResponse({"ok": True, "change": change}, background=task)
 
     return [Route("/webhooks/{vendor}", receive, methods=["POST"])]
+
+
+def _parse(module: Any, body: bytes) -> tuple[str, IssueState] | None:
+    """(issue, state) from a signed delivery; None for one we do not follow; 400 for a malformed one."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise Refused(400, "body is not JSON") from None
+    if not isinstance(payload, dict):
+        raise Refused(400, "body is not a JSON object")
+    try:
+        return module.parse_webhook(payload)  # type: ignore[no-any-return]
+    except (AttributeError, KeyError, TypeError, ValueError):  # a field of an unexpected shape
+        raise Refused(400, "not a webhook delivery this endpoint understands") from None

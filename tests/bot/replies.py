@@ -30,3 +30,11 @@ def record(rid: str, *, ticket: str = "T-1", minutes: float = 0, **kw: Any) -> R
 def stale_article(days_old: int = 400) -> tuple[KbArticle, ...]:
     updated = (T0 - dt.timedelta(days=days_old)).date()
     return (KbArticle(id="kb-9", url="https://help.example/kb-9", updated_at=updated),)
+
+
+def nested(levels: int) -> dict[str, Any]:
+    """An object `levels` deep, {"a": {"a": … 1}}: metadata past every depth limit."""
+    value: Any = 1
+    for _ in range(levels):
+        value = {"a": value}
+    return value  # type: ignore[no-any-return]

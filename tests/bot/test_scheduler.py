@@ -11,9 +11,10 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.core.clock import FrozenClock
-from bot.core.config import AuditConfig, Settings
+from bot.core.config import AuditConfig
 from bot.core.db import Database
 from bot.core.services import Services
+from bot.core.settings import Settings
 from bot.delivery.lease import holder_of as lease_holder
 from bot.scheduler import (
     CRON_GRACE,

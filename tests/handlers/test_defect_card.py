@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from bot.app import build_app, services_of
+from bot.core.config import AuditConfig, RoutingRule
 from bot.core.services import Services
 from bot.defects.effects import deliver_pending
 from bot.views import ids
@@ -39,9 +40,11 @@ class Rig:
             group = await session.get(DefectGroup, defect.group_id)
         return group.id, group.thread_ts  # type: ignore[return-value]
 
-    async def click(self, action_id: str, value: int, ts: str, user: str = "U0ENG") -> httpx.Response:
+    async def click(
+        self, action_id: str, value: int, ts: str, user: str = "U0ENG", channel: str = "C0DEFECTS"
+    ) -> httpx.Response:
         payload = block_actions_payload(
-            action_id, str(value), user_id=user, channel_id="C0DEFECTS", message_ts=ts
+            action_id, str(value), user_id=user, channel_id=channel, message_ts=ts
         )
         return await self.signer.interaction(payload)
 
@@ -52,10 +55,19 @@ class Rig:
         return [m["text"] for m in self.fake.thread(channel, ts)]
 
 
+def owned(config: AuditConfig) -> AuditConfig:
+    """The shared routing, with `tone` owned by the user group S0CONTENT (U0ENG is in it)."""
+    config = routed(config)
+    return config.model_copy(
+        update={"routing": [RoutingRule(categories=["tone"], owner="S0CONTENT"), *config.routing]}
+    )
+
+
 @pytest.fixture
 async def rig(db, settings, config, clock, fake_slack: FakeSlack) -> AsyncIterator[Rig]:  # type: ignore[no-untyped-def]
     settings = settings.model_copy(update={"slack_api_url": fake_slack.url})
-    app = build_app(settings, routed(config), db, clock=clock)
+    fake_slack.add_usergroup("S0CONTENT", ["U0ENG"])  # the content team: owners of what is routed to it
+    app = build_app(settings, owned(config), db, clock=clock)
     services = services_of(app)
     vendors = Vendors()
     services.extras["integrations"] = vendors.integrations(services.config)
@@ -95,7 +107,7 @@ async def test_wont_fix_asks_for_a_reason_then_closes_the_card(rig: Rig):
 
 async def test_fixed_closes_the_tracker_issue_too(rig: Rig):
     group_id, ts = await rig.card()  # template_error → Jira, channel C0CONTENT
-    await rig.click(ids.GROUP_FIXED, group_id, ts, user="U0ENG")
+    await rig.click(ids.GROUP_FIXED, group_id, ts, user="U0ENG", channel="C0CONTENT")
 
     await until(lambda: "✅ Fixed" in rig.text(ts, "C0CONTENT"), "the fixed card")
     await until(lambda: rig.vendors.jira.issues["SUP-1"]["status"] == "Done", "the Jira issue done")

@@ -13,9 +13,10 @@ import respx
 import sqlalchemy as sa
 
 from bot.app import build_app
-from bot.core.config import AuditConfig, Settings
+from bot.core.config import AuditConfig
 from bot.core.models import Defect, Review, SeenEvent
 from bot.core.services import build_client
+from bot.core.settings import Settings
 from bot.views import ids
 from bot.web.app import build_web
 from tests.bot.seed_reviews import seed_items
@@ -44,6 +45,9 @@ class Rig:
         return [c for c in self.fake.calls()[self.setup_calls :] if method in (None, c.method)]
 
     async def click(self, action_id: str, item_id: int, user: str = "U0REV1", **kw) -> httpx.Response:  # type: ignore[no-untyped-def]
+        """A click on the item's own message (its stored ts), unless `message_ts` says otherwise."""
+        if "message_ts" not in kw:
+            kw["message_ts"] = await item_ts(self, item_id) or "1700000000.000100"
         payload = block_actions_payload(action_id, str(item_id), user_id=user, **kw)
         return await self.signer.interaction(payload)
 

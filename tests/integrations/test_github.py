@@ -218,7 +218,7 @@ def test_webhook_signature_and_parser():
 
 
 def test_from_settings_needs_token_and_repo():
-    from bot.core.config import Settings
+    from bot.core.settings import Settings
 
     assert github.from_settings(Settings(_env_file=None, github_token=TOKEN)) is None
     full = Settings(_env_file=None, github_token=TOKEN, github_repo="acme/support")

@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from bot.core.clock import FrozenClock
-from bot.core.config import AuditConfig, Settings, SourcesConfig
+from bot.core.config import AuditConfig, SourcesConfig
+from bot.core.settings import Settings
 from integrations.base import AuthError, PermanentError
 from integrations.intercom import IntercomClient, html_to_text
 from tests.integrations.specs import validate_httpx_request, validate_request, validate_response

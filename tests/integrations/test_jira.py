@@ -278,7 +278,7 @@ def test_webhook_signature_and_parser():
 
 
 def test_from_settings_needs_all_three_variables():
-    from bot.core.config import Settings
+    from bot.core.settings import Settings
 
     assert jira.from_settings(Settings(_env_file=None, jira_url=BASE, jira_email=EMAIL)) is None
     full = Settings(_env_file=None, jira_url=BASE, jira_email=EMAIL, jira_api_token=TOKEN)

@@ -277,7 +277,7 @@ def test_webhook_signature_and_parser():
 
 
 def test_from_settings_needs_the_api_key():
-    from bot.core.config import Settings
+    from bot.core.settings import Settings
 
     assert linear.from_settings(Settings(_env_file=None)) is None
     assert isinstance(linear.from_settings(Settings(_env_file=None, linear_api_key=KEY)), LinearTracker)

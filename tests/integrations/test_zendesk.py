@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.core.config import AuditConfig, Settings, SourcesConfig
+from bot.core.config import AuditConfig, SourcesConfig
+from bot.core.settings import Settings
 from integrations.base import AuthError, PermanentError
 from integrations.zendesk import ZendeskClient
 from tests.integrations.specs import validate_httpx_request, validate_request, validate_response

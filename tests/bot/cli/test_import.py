@@ -27,22 +27,6 @@ async def _count(url: str, sql: str) -> int:
         await db.dispose()
 
 
-async def _migrate(url: str) -> None:
-    db = Database(url)
-    await db.upgrade()
-    await db.dispose()
-
-
-@pytest.fixture
-def env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The CLI pointed at a fresh, migrated database, run from an empty directory."""
-    asyncio.run(_migrate(database_url))
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.delenv("AUDITBOT_CONFIG", raising=False)
-    return database_url
-
-
 def test_dev_set(env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "replies.jsonl"
     shutil.copy(DEV_DATA / "replies.jsonl", data)

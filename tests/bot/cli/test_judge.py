@@ -16,7 +16,8 @@ from bot.cli.env import CliEnv, UsageError
 from bot.cli.export import command_export
 from bot.cli.judge import command_judge
 from bot.cli.main import build_parser
-from bot.core.config import ConfigError, Settings, load_config
+from bot.core.config import load_config
+from bot.core.settings import ConfigError, Settings
 from bot.judge.runner import judge_pending
 from tests.bot.judge.seed import seed_reviewed
 from tests.bot.judge.support import judge_config, judge_services, replies, runs, use_key

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 from bot.core.access import GROUP_TTL, Access, claim_event, same_workspace
-from bot.core.config import AuditConfig, Settings
+from bot.core.config import AuditConfig
 from bot.core.services import build_client
+from bot.core.settings import Settings
 from tests.fakes.slack_api import FakeSlack
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.config import AuditConfig, ConfigError, Settings, effective, load_config
+from bot.core.config import AuditConfig, effective, load_config
+from bot.core.settings import ConfigError, Settings
 from tests.conftest import REPO
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from bot.core.config import ConfigError
 from bot.core.db import Database, async_url, head_revision
+from bot.core.settings import ConfigError
 from tests.conftest import backend
 
 

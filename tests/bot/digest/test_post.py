@@ -9,9 +9,9 @@ import sqlalchemy as sa
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.core.config import ConfigError
 from bot.core.models import DigestPost
 from bot.core.services import Services
+from bot.core.settings import ConfigError
 from bot.digest.post import STALE_CLAIM, post_weekly_digest
 from tests.bot.digest_data import WEEK, seed_known_week
 from tests.fakes.blockkit import all_text, check_blocks

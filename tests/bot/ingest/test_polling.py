@@ -5,10 +5,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from bot.core.clock import FrozenClock
-from bot.core.config import AuditConfig, Settings
+from bot.core.config import AuditConfig
 from bot.core.db import Database
 from bot.core.models import IngestCursor, Reply
 from bot.core.services import Services
+from bot.core.settings import Settings
 from bot.ingest.polling import load_cursor, poll_sources
 from integrations.base import SourcePage, TransientError
 from tests.bot.replies import record

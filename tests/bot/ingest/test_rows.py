@@ -51,6 +51,14 @@ VARIANTS = [
     {"reply": "Hi 😀 Zoë,\n\nDone. \u2028"},
     {"created_at": "2026-W47-5T10:04:11Z"},
     {"created_at": "2026-11-20T100411Z"},
+    # The ends of the supported range, and bounds met exactly
+    {"created_at": "1970-01-01T00:00:00Z"},
+    {"created_at": "2099-12-31T23:59:59Z"},
+    {"created_at": "1969-12-31T23:30:00-01:00"},
+    {"created_at": "2100-01-01T00:30:00+01:00"},
+    {"kb_articles": [{"id": "kb-6", "updated_at": "1970-01-01"}, {"id": "kb-7", "updated_at": "2099-12-31"}]},
+    {"metadata": json.loads('{"a":' * 31 + "1" + "}" * 31)},  # 32 levels with metadata itself
+    {"metadata": {"blob": "x" * 60_000}},
 ]
 
 
@@ -70,7 +78,7 @@ def test_fast_row_equals_the_validated_record_row(sqlite: bool, change: dict) ->
 
 
 # Valid lines the fast path takes itself (the others above go the long way): same rows, tested above.
-FAST = [0, 2, 3, 4, 5, 7, 8, 9, 11, 15, 16, 20, 21, 22]
+FAST = [0, 2, 3, 4, 5, 7, 8, 9, 11, 15, 16, 20, 21, 22, 23, 24, 27, 28]
 
 
 def test_which_variants_take_the_fast_path() -> None:
@@ -99,6 +107,13 @@ HEAD = b'{"id": "R-1", "ticket_id": "T-1", "created_at": "2026-11-20T10:04:11Z"'
         HEAD.replace(b"-11-", b"-13-") + b', "reply": "x"}',
         HEAD + b', "reply": "x", "metadata": [1]}',
         HEAD + b', "reply": "x", "language": "' + b"x" * 17 + b'"}',
+        HEAD.replace(b"2026-11-20T10:04:11Z", b"9999-12-31T23:59:59Z") + b', "reply": "x"}',
+        HEAD.replace(b"2026-11-20T10:04:11Z", b"0001-01-01T00:30:00+01:00") + b', "reply": "x"}',
+        HEAD.replace(b"2026-11-20T10:04:11Z", b"1970-01-01T00:30:00+01:00") + b', "reply": "x"}',
+        HEAD + b', "reply": "x", "metadata": ' + b'{"a":' * 300 + b"1" + b"}" * 300 + b"}",
+        HEAD + b', "reply": "x", "metadata": {"blob": "' + b"x" * 70_000 + b'"}}',
+        HEAD + b', "reply": "x", "kb_articles": [{"id": "kb", "updated_at": "0001-01-01"}]}',
+        HEAD + b', "reply": "x", "kb_articles": [' + b",".join([b'{"id": "k"}'] * 101) + b"]}",
     ],
 )
 def test_lines_the_fast_path_leaves_are_rejected_with_a_reason(line: bytes) -> None:

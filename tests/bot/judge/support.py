@@ -10,11 +10,12 @@ import pytest
 import sqlalchemy as sa
 
 from bot.core.clock import FrozenClock
-from bot.core.config import AuditConfig, DetectorsConfig, Settings
+from bot.core.config import AuditConfig, DetectorsConfig
 from bot.core.db import Database
 from bot.core.models import JudgeRun, Judgment, Reply
 from bot.core.records import ReplyRecord
 from bot.core.services import Services
+from bot.core.settings import Settings
 from bot.ingest.rows import Checks
 from bot.ingest.store import ingest
 from tests.bot.replies import record

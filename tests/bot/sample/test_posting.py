@@ -10,10 +10,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import select
 
 from bot.core.clock import FrozenClock
-from bot.core.config import AuditConfig, Settings
+from bot.core.config import AuditConfig
 from bot.core.db import Database
 from bot.core.models import Finding, Reply, SampleBatch, SampleItem
 from bot.core.services import Services, build_client
+from bot.core.settings import Settings
 from bot.delivery.lease import acquire_or_renew
 from bot.sample.draw import ensure_batch
 from bot.sample.posting import ITEM_EVENT, LEASE_TTL, post_batch

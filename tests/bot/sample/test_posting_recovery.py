@@ -6,9 +6,10 @@ import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.core.config import AuditConfig, Settings
+from bot.core.config import AuditConfig
 from bot.core.db import Database
 from bot.core.models import SampleBatch
+from bot.core.settings import Settings
 from bot.delivery.lookup import CLOCK_SKEW, slack_ts
 from bot.sample.posting import HEADER_EVENT, ITEM_EVENT, LEASE_TTL, post_batch
 from tests.bot.sample.test_draw import NOW

@@ -11,9 +11,10 @@ import sqlalchemy as sa
 
 from bot.app import build_app
 from bot.core.clock import FrozenClock
-from bot.core.config import AuditConfig, Settings
+from bot.core.config import AuditConfig
 from bot.core.db import Database
 from bot.core.models import Finding, Reply
+from bot.core.settings import Settings
 from bot.web.app import build_web
 from bot.web.ingest import MAX_BODY, sign
 
