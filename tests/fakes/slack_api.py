@@ -13,9 +13,11 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.socket_mode import SocketModeServer
 from tests.fakes.workspace import SlackError, Workspace
 
 DEFAULT_TOKEN = "xoxb-test-token"  # same as tests/conftest.py BOT_TOKEN
+APP_TOKEN = "xapp-1-A0FAKEAPP-1-test"  # the app-level token apps.connections.open accepts
 JSON_ARGS = ("blocks", "view", "attachments", "metadata", "files")
 REDACTED = "[redacted]"
 
@@ -42,6 +44,7 @@ class _Fault:
     times: int
     headers: dict[str, str] = field(default_factory=dict)
     performed: bool = False  # the call takes effect, only the answer is an error
+    hang_up: bool = False  # no answer at all: the connection is cut (after performing, if performed)
 
 
 class FakeSlack:
@@ -51,6 +54,7 @@ class FakeSlack:
         self,
         *,
         token: str = DEFAULT_TOKEN,
+        app_token: str = APP_TOKEN,
         team_id: str = "T0FAKETEAM",
         bot_user_id: str = "U0AUDITBOT",
         bot_id: str = "B0AUDITBOT",
@@ -60,6 +64,8 @@ class FakeSlack:
         single_use_triggers: bool = True,
     ) -> None:
         self.token = token
+        self.app_token = app_token
+        self.socket = SocketModeServer()  # the WebSocket apps.connections.open points at
         self._lock = threading.RLock()
         self.workspace = Workspace(
             team_id=team_id,
@@ -128,6 +134,11 @@ class FakeSlack:
         The ambiguous case a sender must survive: Slack did post the message, the caller never
         learnt its ts."""
         self._add_fault(method, _Fault(500, "internal_error", times, performed=True))
+
+    def hang_up(self, method: str, times: int = 1, *, performed: bool = True) -> None:
+        """Carry out the next `times` calls of `method` (unless `performed=False`), then cut the
+        connection without answering: the caller cannot know whether it happened."""
+        self._add_fault(method, _Fault(0, "", times, performed=performed, hang_up=True))
 
     def use_clock(self, now: Callable[[], dt.datetime]) -> None:
         """Hand out message ts from `now` (Slack's ts is the time of posting), still unique."""
@@ -244,10 +255,12 @@ class FakeSlack:
         app = web.Application(client_max_size=50 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/upload/{file_id}", self._handle_upload)
+        self.socket.routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", 0).start()
         self.base_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        self.socket.base_url, self.socket.loop = self.base_url, asyncio.get_running_loop()
 
     async def _handle_api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
@@ -258,11 +271,15 @@ class FakeSlack:
         args.pop("token", None)
         status, extra, body = 200, {}, {"ok": False}
         with self._lock:
-            fault = self._next_fault(method) if token == self.token else None
-            if not token:
+            fault = self._next_fault(method) if token in (self.token, self.app_token) else None
+            if method == "apps.connections.open":  # the only method that takes the app token
+                body = self._connections_open(token)
+            elif not token:
                 body["error"] = "not_authed"
             elif token != self.token:
-                body["error"] = "invalid_auth"
+                body["error"] = "not_allowed_token_type" if token == self.app_token else "invalid_auth"
+            elif fault is not None and fault.hang_up and not fault.performed:
+                pass
             elif fault is not None and not fault.performed:
                 status, extra, body["error"] = fault.status, fault.headers, fault.error
             elif bad_json:
@@ -274,10 +291,26 @@ class FakeSlack:
                     body["error"] = error.error
                     if error.messages:
                         body["response_metadata"] = {"messages": error.messages}
-                if fault is not None:  # done, but the caller only hears of a failure
+                if fault is not None and not fault.hang_up:  # done, but the caller hears of a failure
                     status, extra, body = fault.status, fault.headers, {"ok": False, "error": fault.error}
-            self._calls.append(Call(method, args, headers, status, copy.deepcopy(body)))
+            if fault is not None and fault.hang_up:
+                self._calls.append(Call(method, args, headers, 0, {"hung_up": True, **body}))
+            else:
+                self._calls.append(Call(method, args, headers, status, copy.deepcopy(body)))
+        if fault is not None and fault.hang_up:
+            assert request.transport is not None
+            request.transport.abort()
+            raise ConnectionResetError("the fake hung up")
         return web.json_response(body, status=status, headers=extra)
+
+    def _connections_open(self, token: str) -> dict[str, Any]:
+        if not token:
+            return {"ok": False, "error": "not_authed"}
+        if token == self.token:
+            return {"ok": False, "error": "not_allowed_token_type"}
+        if token != self.app_token:
+            return {"ok": False, "error": "invalid_auth"}
+        return {"ok": True, "url": self.socket.url()}
 
     async def _handle_upload(self, request: web.Request) -> web.Response:
         data = await request.read()

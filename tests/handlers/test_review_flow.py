@@ -298,7 +298,7 @@ async def test_app_home_shows_the_reviewers_numbers_and_events_are_processed_onc
     assert retry.status_code == 200
     await drain()
     assert len(rig.fake.calls("views.publish")) == 1
-    assert await rig.count(SeenEvent) == 1
+    assert await rig.count(SeenEvent, SeenEvent.event_id == "Ev0HOME1") == 1  # clicks are claimed there too
     home = json.dumps(rig.fake.home("U0REV1"), ensure_ascii=False)
     assert "2 verdicts · 0 defects" in home
     assert f"Sample item #{items[2]}" in home and f"Sample item #{items[0]}" not in home
