@@ -130,13 +130,15 @@ class SchedulerHandle:
         await is_leader(self.services)
 
     def pause(self) -> None:
-        """Start no new job run (the running ones go on; `services.inflight` knows them)."""
+        """Start no new job run; the running ones go on (`services.inflight` knows them)."""
         if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+            self.scheduler.pause()
 
     async def stop(self) -> None:
-        """Stop scheduling and hand the lease to another replica at once."""
-        self.pause()
+        """Stop scheduling and hand the lease to another replica at once (cancels a running job:
+        a server stop first `pause`s and lets the running ones finish)."""
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
         await release(self.services.db, LEADER, process_holder(self.services))
 
 

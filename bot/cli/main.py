@@ -113,7 +113,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if not args.verbose:
         # Bolt and the SDK log request bodies at DEBUG; keep them quiet.
-        for noisy in ("auditbot.bolt", "slack_sdk", "slack_bolt", "httpx", "aiosqlite", "alembic"):
+        noisy_loggers = (
+            "auditbot.bolt",
+            "slack_sdk",
+            "slack_bolt",
+            "httpx",
+            "aiosqlite",
+            "alembic",
+            "apscheduler",
+        )
+        for noisy in noisy_loggers:
             logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         settings = Settings()

@@ -81,6 +81,7 @@ class FakeSlack:
         self.base_url = ""
         self._calls: list[Call] = []
         self._faults: dict[str, list[_Fault]] = {}
+        self._latency: dict[str, float] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -139,6 +140,11 @@ class FakeSlack:
         """Carry out the next `times` calls of `method` (unless `performed=False`), then cut the
         connection without answering: the caller cannot know whether it happened."""
         self._add_fault(method, _Fault(0, "", times, performed=performed, hang_up=True))
+
+    def slow_down(self, method: str, seconds: float) -> None:
+        """Answer every call of `method` only after `seconds` (a slow Slack; 0 to undo)."""
+        with self._lock:
+            self._latency[method] = seconds
 
     def use_clock(self, now: Callable[[], dt.datetime]) -> None:
         """Hand out message ts from `now` (Slack's ts is the time of posting), still unique."""
@@ -265,6 +271,8 @@ class FakeSlack:
     async def _handle_api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         args, bad_json = await _read_args(request)
+        if self._latency.get(method):
+            await asyncio.sleep(self._latency[method])
         headers = {k: (REDACTED if k.lower() == "authorization" else v) for k, v in request.headers.items()}
         token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         token = token or str(args.pop("token", ""))

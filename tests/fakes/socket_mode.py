@@ -38,7 +38,8 @@ class _Connection:
     number: int
     ws: web.WebSocketResponse
     transport: Any
-    acks: dict[str, asyncio.Future] = field(default_factory=dict)  # type: ignore[type-arg]
+    # envelope id -> futures waiting for its acks, oldest first (Slack may deliver one id again)
+    acks: dict[str, list[asyncio.Future]] = field(default_factory=dict)  # type: ignore[type-arg]
 
 
 class SocketModeServer:
@@ -124,7 +125,7 @@ class SocketModeServer:
         connection = self._newest()
         envelope_id = envelope["envelope_id"]
         waiting = asyncio.get_running_loop().create_future()
-        connection.acks[envelope_id] = waiting
+        connection.acks.setdefault(envelope_id, []).append(waiting)
         started = time.monotonic()
         await connection.ws.send_str(json.dumps(envelope))
         try:
@@ -135,7 +136,8 @@ class SocketModeServer:
                 f"envelope {envelope_id} ({envelope['type']}) was never acknowledged"
             ) from None
         finally:
-            connection.acks.pop(envelope_id, None)
+            if waiting in connection.acks.get(envelope_id, []):
+                connection.acks[envelope_id].remove(waiting)
         ack = Ack(envelope_id, payload, time.monotonic() - started)
         if ack.seconds > ACK_DEADLINE_S:
             self.late.append(ack)
@@ -173,7 +175,7 @@ class SocketModeServer:
             if message.type != WSMsgType.TEXT:
                 continue
             ack = json.loads(message.data)
-            waiting = connection.acks.get(ack.get("envelope_id"))
-            if waiting is not None and not waiting.done():
-                waiting.set_result(ack.get("payload"))
+            waiters = [w for w in connection.acks.get(ack.get("envelope_id"), []) if not w.done()]
+            if waiters:
+                waiters[0].set_result(ack.get("payload"))
         return ws
