@@ -19,6 +19,12 @@ def hmac_sha256_matches(secret: str, body: bytes, signature: str | None, *, pref
     return hmac.compare_digest(expected, signature.removeprefix(prefix).strip().lower())
 
 
+def effect_ref(key: str) -> str:
+    """A short, stable mark of one effect (its outbox key), written into what it posts (a comment)
+    so that a retry can find the post its lost answer left behind instead of posting again."""
+    return "auditbot-ref-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
 class IntegrationError(Exception):
     """A vendor call failed. `retryable` says whether trying again may help."""
 
@@ -117,7 +123,12 @@ class IssueTracker(Protocol):
 
     async def create_issue(self, draft: IssueDraft, *, idempotency_key: str) -> IssueRef: ...
 
-    async def add_comment(self, issue: IssueRef, sections: Sequence[Section]) -> None: ...
+    async def add_comment(
+        self, issue: IssueRef, sections: Sequence[Section], *, key: str | None = None, retry: bool = False
+    ) -> None:
+        """Comment on the issue. With `key`, the comment is marked (or created under an id derived
+        from it); with `retry` too, an earlier attempt's comment is looked for first."""
+        ...
 
     async def get_state(self, issue: IssueRef) -> IssueState: ...
 

@@ -80,7 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     digest.add_argument("--dry-run", action="store_true", help="print Block Kit JSON, post nothing")
 
     deliver = sub.add_parser("deliver", help="deliver pending outbox effects now")
-    deliver.add_argument("--dead", action="store_true", help="retry dead letters too")
+    deliver.add_argument(
+        "--retry-dead",
+        "--dead",
+        dest="dead",
+        action="store_true",
+        help="revive dead letters and retry them too",
+    )
 
     export = sub.add_parser("export", help="export data for analysts")
     export.add_argument("kind", choices=EXPORT_KINDS)
