@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 from collections.abc import Sequence
@@ -114,6 +115,34 @@ class IssueRef:
 
 
 IssueState = Literal["open", "done"]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a tracker's webhook delivery says about itself, beyond the change it reports."""
+
+    id: str | None = None  # the vendor's id of the delivery, the same when it is sent again
+    sent_at: dt.datetime | None = None  # when the vendor sent it (for refusing stale ones)
+    event_at: dt.datetime | None = None  # when the reported change happened on the tracker
+
+
+def epoch_ms(value: object) -> dt.datetime | None:
+    """A UTC datetime from epoch milliseconds (a number or its text); None if it is not one."""
+    try:
+        return dt.datetime.fromtimestamp(int(str(value)) / 1000, dt.UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def iso_time(value: object) -> dt.datetime | None:
+    """A UTC datetime from ISO 8601 text (Z or an offset); None if it is not one."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.astimezone(dt.UTC) if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 class IssueTracker(Protocol):

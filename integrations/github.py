@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
 
 from integrations.base import (
+    Delivery,
     IssueDraft,
     IssueRef,
     IssueState,
@@ -22,6 +23,7 @@ from integrations.base import (
     Section,
     effect_ref,
     hmac_sha256_matches,
+    iso_time,
 )
 from integrations.http import Sleep, make_client, send
 
@@ -157,6 +159,13 @@ def parse_webhook(body: dict) -> tuple[str, IssueState] | None:
     if "pull_request" in issue or issue.get("number") is None:
         return None
     return str(issue["number"]), "done" if action == "closed" else "open"
+
+
+def webhook_delivery(headers: Mapping[str, str], body: dict) -> Delivery:
+    """`X-GitHub-Delivery` (the same when redelivered) and the issue's `updated_at`; GitHub sends
+    no time of sending."""
+    issue = body.get("issue") if isinstance(body.get("issue"), dict) else {}
+    return Delivery(id=headers.get("x-github-delivery"), event_at=iso_time(issue.get("updated_at")))
 
 
 def render_markdown(sections: Sequence[Section], links: Sequence[tuple[str, str]], *, limit: int) -> str:

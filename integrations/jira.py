@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
 
 from integrations.base import (
+    Delivery,
     IssueDraft,
     IssueRef,
     IssueState,
     PermanentError,
     Section,
     effect_ref,
+    epoch_ms,
     hmac_sha256_matches,
 )
 from integrations.http import Sleep, make_client, send
@@ -179,6 +181,12 @@ def parse_webhook(body: dict) -> tuple[str, IssueState] | None:
     if not issue.get("key") or not category:
         return None
     return str(issue["key"]), "done" if category == "done" else "open"
+
+
+def webhook_delivery(headers: Mapping[str, str], body: dict) -> Delivery:
+    """`X-Atlassian-Webhook-Identifier` (unchanged across Jira's retries) and the event's `timestamp`."""
+    at = epoch_ms(body.get("timestamp"))
+    return Delivery(id=headers.get("x-atlassian-webhook-identifier"), sent_at=at, event_at=at)
 
 
 def build_adf(sections: Sequence[Section], links: Sequence[tuple[str, str]]) -> Node:

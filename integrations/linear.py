@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
 
 from integrations.base import (
     AuthError,
+    Delivery,
     IntegrationError,
     IssueDraft,
     IssueRef,
@@ -27,7 +28,9 @@ from integrations.base import (
     PermanentError,
     Section,
     TransientError,
+    epoch_ms,
     hmac_sha256_matches,
+    iso_time,
 )
 from integrations.github import render_markdown
 from integrations.http import RETRY_STATUSES, Sleep, make_client, retry_after, send
@@ -271,6 +274,15 @@ def parse_webhook(body: dict) -> tuple[str, IssueState] | None:
     if not identifier or not state_type:
         return None
     return str(identifier), "done" if state_type in DONE_TYPES else "open"
+
+
+def webhook_delivery(headers: Mapping[str, str], body: dict) -> Delivery:
+    """`Linear-Delivery`, the `webhookTimestamp` it was sent at, and the action's `createdAt`."""
+    data = body.get("data") if isinstance(body.get("data"), dict) else {}
+    event_at = iso_time(body.get("createdAt")) or iso_time(data.get("updatedAt"))
+    return Delivery(
+        id=headers.get("linear-delivery"), sent_at=epoch_ms(body.get("webhookTimestamp")), event_at=event_at
+    )
 
 
 def _title(title: str) -> str:

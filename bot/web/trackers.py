@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from bot.core.services import Services
 from bot.defects.effects import deliver_pending
-from bot.defects.status_sync import apply_issue_state
+from bot.defects.status_sync import receive_webhook
 from integrations import github, jira, linear
 
 SIGNATURE_HEADERS = {"jira": "X-Hub-Signature", "linear": "Linear-Signature", "github": "X-Hub-Signature-256"}
@@ -37,11 +37,10 @@ def routes(services: Services) -> list[Route]:
             payload = json.loads(body)
         except ValueError:
             return JSONResponse({"ok": False, "error": "body is not JSON"}, status_code=400)
-        parsed = module.parse_webhook(payload) if isinstance(payload, dict) else None
-        if parsed is None:
-            return JSONResponse({"ok": True, "ignored": True})
-        change = await apply_issue_state(services, name, *parsed)
-        task = BackgroundTask(deliver_pending, services) if change else None
-        return JSONResponse({"ok": True, "change": change}, background=task)
+        payload = payload if isinstance(payload, dict) else {}
+        delivery = module.webhook_delivery(request.headers, payload)
+        outcome = await receive_webhook(services, name, delivery, body, module.parse_webhook(payload))
+        task = BackgroundTask(deliver_pending, services) if outcome.change else None
+        return JSONResponse(outcome.answer, status_code=outcome.status, background=task)
 
     return [Route("/webhooks/{vendor}", receive, methods=["POST"])]
