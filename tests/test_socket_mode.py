@@ -21,7 +21,7 @@ from tests.fakes.signing import (
     view_submission_payload,
 )
 from tests.fakes.slack_api import FakeSlack
-from tests.handlers.test_review_flow import defect_state
+from tests.handlers.rig import defect_state
 from tests.processes import (
     Bot,
     bot_env,
