@@ -11,7 +11,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 
 from bot import __version__
-from bot.cli.env import CliEnv, UsageError
+from bot.cli.env import CliEnv, Failure, UsageError
 from bot.core.config import ConfigError, Settings
 
 log = logging.getLogger("auditbot")
@@ -144,6 +144,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"auditbot: {exc}", file=sys.stderr)
         return 2
+    except Failure as exc:
+        print(f"auditbot: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except Exception as exc:

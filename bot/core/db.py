@@ -109,6 +109,17 @@ def is_disk_full(exc: BaseException) -> bool:
     return False
 
 
+def describe_failure(exc: BaseException) -> str:
+    """One line on why the database failed, without the SQL or SQLAlchemy's links."""
+    if is_disk_full(exc):
+        return "the disk is full (no space left for the database)"
+    if is_unavailable(exc):
+        return f"the database cannot be reached ({type(exc).__name__})"
+    cause = getattr(exc, "orig", None) or exc
+    first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+    return f"the database failed: {type(cause).__name__}: {first[:300]}"
+
+
 @contextmanager
 def fail_fast() -> Iterator[None]:
     """Within this block, a database that cannot be reached fails at once instead of waiting."""
@@ -164,9 +175,11 @@ class Database:
             yield session
 
     async def ping(self) -> bool:
+        """Whether the database answers now (never waits out an outage: /healthz must say so)."""
         try:
-            async with self.engine.connect() as conn:
-                await conn.execute(sa.text("SELECT 1"))
+            with fail_fast():
+                async with self.engine.connect() as conn:
+                    await conn.execute(sa.text("SELECT 1"))
         except Exception:  # any failure means "not reachable" to /healthz
             return False
         return True
