@@ -25,7 +25,7 @@ from bot.core.models import Defect, DefectGroup, OutboxItem, Reply, SampleItem
 from bot.core.redact import truncate
 from bot.core.services import Services
 from bot.defects import content as issue_content
-from bot.defects.queue import queue_card
+from bot.defects.queue import queue_card, wake_tracker_effects
 from bot.delivery import outbox
 from bot.delivery.outbox import AfterEffect, Deferred, DeliveryReport, Effects, Outcome
 from bot.delivery.slack import call_slack, may_have_happened, post_once, slack_client
@@ -71,6 +71,7 @@ async def _create_issue(services: Services, row: OutboxItem) -> Outcome:
         stored = await session.get(DefectGroup, group.id, populate_existing=True)
         assert stored is not None
         await queue_card(session, stored, services.clock.now())
+        await wake_tracker_effects(session, group.id, services.clock.now())  # type: ignore[arg-type]
 
     return Outcome({"key": ref.key, "url": ref.url, "id": ref.id, "marker": draft.marker}, apply)
 

@@ -88,3 +88,18 @@ async def state_change_pending(session: AsyncSession, group_id: int) -> bool:
         OutboxItem.status != "done",
     )
     return (await session.execute(stmt)).first() is not None
+
+
+async def wake_tracker_effects(session: AsyncSession, group_id: int, now: dt.datetime) -> None:
+    """The group's issue exists now: its comments and state changes waiting for it are due."""
+    await session.execute(
+        sa.update(OutboxItem)
+        .where(
+            OutboxItem.status == "pending",
+            sa.or_(
+                OutboxItem.idempotency_key.like(f"tracker.comment:g{group_id}:%"),
+                OutboxItem.idempotency_key.like(f"tracker.set_state:g{group_id}:%"),
+            ),
+        )
+        .values(next_attempt_at=now)
+    )

@@ -39,7 +39,8 @@ MAX_ATTEMPTS = 8
 BASE_DELAY = dt.timedelta(seconds=30)
 MAX_DELAY = dt.timedelta(hours=1)
 LEASE = dt.timedelta(minutes=5)
-DEFER_DELAY = dt.timedelta(seconds=20)  # then a quarter of the row's age, at most MAX_DELAY
+DEFER_DELAY = dt.timedelta(seconds=20)  # then a quarter of the row's age, at most MAX_DEFER
+MAX_DEFER = dt.timedelta(minutes=5)
 DEAD_SHOWN = 10  # dead rows listed by `dead_items` (and /audit config)
 MAX_PASSES = 5  # effects queue follow-ups (the card edit after an issue); deliver those too
 
@@ -204,7 +205,7 @@ async def _deliver_one(
 async def _deferred(services: Services, row: OutboxItem, lease_until: dt.datetime, reason: str) -> None:
     """Waiting for another effect is not a failed attempt: try again later, sooner when young."""
     now = services.clock.now()
-    delay = min(max(DEFER_DELAY, (now - row.created_at) / 4), MAX_DELAY)
+    delay = min(max(DEFER_DELAY, (now - row.created_at) / 4), MAX_DEFER)
     values = {"status": "pending", "next_attempt_at": now + delay, "attempts": row.attempts - 1}
     async with services.db.transaction() as session:
         await session.execute(_owned(row.id, lease_until).values(last_error=reason[:2000], **values))  # type: ignore[arg-type]
