@@ -21,6 +21,7 @@ import uvicorn
 from slack_bolt.async_app import AsyncApp
 
 from bot.app import services_of
+from bot.core.inflight import Inflight
 from bot.scheduler import SchedulerHandle, start_scheduler
 from bot.server.socket_mode import SocketMode
 from bot.web.app import build_web
@@ -81,19 +82,18 @@ async def serve(
             http.result()  # uvicorn stopped on its own: say why
             raise RuntimeError("the HTTP server stopped")
     finally:
-        await _stop(services, server, http, socket, jobs)
+        await _stop(services.inflight, server, http, socket, jobs)
 
 
 async def _stop(
-    services: object,
+    inflight: Inflight,
     server: _Server,
-    http: asyncio.Task,
+    http: asyncio.Task[None],
     socket: SocketMode | None,
     jobs: SchedulerHandle | None,
-) -> None:  # type: ignore[type-arg]
+) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + STOP_TIMEOUT
-    inflight = services.inflight  # type: ignore[attr-defined]
     inflight.stopping = True
     log.info("auditbot: stopping; no new work taken, %d acknowledged task(s) to finish", len(inflight))
     if jobs is not None:
@@ -107,7 +107,7 @@ async def _stop(
     cancelled = await inflight.drain(max(deadline - loop.time() - CLEANUP_RESERVE, 0.0))
     if jobs is not None:
         await jobs.stop()
-    log.info("auditbot: stopped" + (f" ({cancelled} unfinished task(s) cancelled)" if cancelled else ""))
+    log.info("auditbot: stopped%s", f" ({cancelled} unfinished task(s) cancelled)" if cancelled else "")
 
 
 def _on_signals(stop: asyncio.Event) -> None:
@@ -141,7 +141,7 @@ async def _first(work: object, stop: asyncio.Event) -> bool:
     return False
 
 
-async def _started(server: _Server, http: asyncio.Task, stop: asyncio.Event) -> bool:  # type: ignore[type-arg]
+async def _started(server: _Server, http: asyncio.Task[None], stop: asyncio.Event) -> bool:
     """Wait until uvicorn listens; False if a stop came first. Raises if it could not start."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + STARTUP_TIMEOUT
