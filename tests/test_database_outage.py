@@ -8,6 +8,7 @@ SQLite is a file in the process, not a server that can be unreachable: PostgreSQ
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -19,7 +20,7 @@ from sqlalchemy.engine import make_url
 from bot.app import build_app, services_of
 from bot.core.config import AuditConfig, Settings
 from bot.core.db import Database
-from bot.core.models import Review
+from bot.core.models import Review, SeenEvent
 from bot.views import ids
 from bot.web.app import build_web
 from handlers.once import UNAVAILABLE
@@ -83,6 +84,7 @@ async def test_an_outage_refuses_new_clicks_politely_and_loses_no_acknowledged_o
         for _ in range(AFTER_ACK_WORKERS):
             await gate.acquire()  # …while its verdict waits for a worker
         assert (await rig.click(ids.VERDICT_CORRECT, waiting)).status_code == 200
+        await claimed(rig, 1)  # (a click is claimed right after its ack)
         cutter.cut()  # and the database goes away before the verdict is written
         for _ in range(AFTER_ACK_WORKERS):
             gate.release()
@@ -102,3 +104,12 @@ async def test_an_outage_refuses_new_clicks_politely_and_loses_no_acknowledged_o
 async def reviewed(db: Database) -> set[int]:
     async with db.session() as session:
         return set((await session.execute(sa.select(Review.item_id))).scalars())
+
+
+async def claimed(rig: Rig, count: int) -> None:
+    """Until `count` clicks are claimed (the claim follows the ack by a moment)."""
+    for _ in range(1000):
+        if await rig.count(SeenEvent, SeenEvent.event_id.like("action:%")) >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the click was never claimed")

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.core.clock import Clock
 from bot.core.config import AuditConfig
@@ -104,14 +104,21 @@ def access_of(services: object) -> Access:
 
 
 SEEN_EVENTS_KEPT = dt.timedelta(days=2)  # Slack retries for at most about an hour
+PRUNE_EVERY = dt.timedelta(minutes=10)  # old rows are deleted by one claim in this while
+_pruned: list[dt.datetime] = []  # when this process last pruned
 
 
-async def claim_event(*, session: AsyncSession, event_id: str, now: dt.datetime) -> bool:
-    """True the first time `event_id` is seen (its row is inserted), False for a retry or repeat."""
-    insert = sqlite.insert if session.get_bind().dialect.name == "sqlite" else postgresql.insert
+async def claim_event(*, session: AsyncSession | AsyncConnection, event_id: str, now: dt.datetime) -> bool:
+    """True the first time `event_id` is seen (its row is inserted), False for a retry or repeat.
+
+    Every click is claimed too, so this stays one statement; rows older than two days are
+    deleted every PRUNE_EVERY or so."""
+    bind = session.get_bind() if isinstance(session, AsyncSession) else session
+    insert = sqlite.insert if bind.dialect.name == "sqlite" else postgresql.insert
     stmt = insert(SeenEvent).values(event_id=event_id, seen_at=now)
     stmt = stmt.on_conflict_do_nothing(index_elements=["event_id"]).returning(SeenEvent.event_id)
     first = (await session.execute(stmt)).scalar_one_or_none() is not None
-    if first:
+    if first and (not _pruned or abs(now - _pruned[0]) >= PRUNE_EVERY):
+        _pruned[:] = [now]
         await session.execute(sa.delete(SeenEvent).where(SeenEvent.seen_at < now - SEEN_EVENTS_KEPT))
     return first
