@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.listener.async_listener_start_handler import AsyncListenerStartHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.clock import Clock, SystemClock
@@ -42,12 +43,24 @@ def build_app(
         await next()
 
     app.use(provide_services)
+    # Bolt runs each listener's body in a task of its own after the ack: a stop must finish them.
+    app.listener_runner.listener_start_handler = TrackListeners(services)
 
     from handlers import register
 
     register(app)
     app.services = services  # type: ignore[attr-defined]  # for the web app and the scheduler
     return app
+
+
+class TrackListeners(AsyncListenerStartHandler):
+    """Registers every listener task (started after the ack) with `services.inflight`."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    async def handle(self, request: object, response: object) -> None:
+        self.services.inflight.add()
 
 
 def _drop_token_warning(record: logging.LogRecord) -> bool:

@@ -120,6 +120,7 @@ class SchedulerHandle:
     runs: list[tuple[str, bool]] = field(default_factory=list)
 
     async def _run(self, job: Job) -> None:
+        self.services.inflight.add()  # a stop lets a running job finish
         try:
             ran = await run_job(self.services, job)
         except Exception:  # one failed run must not stop the schedule; the next run retries
@@ -130,8 +131,14 @@ class SchedulerHandle:
     async def _heartbeat(self) -> None:
         await is_leader(self.services)
 
+    def pause(self) -> None:
+        """Start no new job run; the running ones go on (`services.inflight` knows them)."""
+        if self.scheduler.running:
+            self.scheduler.pause()
+
     async def stop(self) -> None:
-        """Stop scheduling and hand the lease to another replica at once."""
+        """Stop scheduling and hand the lease to another replica at once (cancels a running job:
+        a server stop first `pause`s and lets the running ones finish)."""
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         await release(self.services.db, LEADER, process_holder(self.services))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from handlers import actions, commands, defects, events, views
+from handlers import actions, commands, defects, events, once, views
 
 
 def register(app: AsyncApp) -> None:
     events.register(app)
+    once.register(app)
     commands.register(app)
     actions.register(app)
     views.register(app)

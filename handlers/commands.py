@@ -6,8 +6,10 @@ import re
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.defects.overview import config_view
 from bot.review import stats as review_stats
 from bot.sample.posting import run_daily_sample
+from bot.views.config import build_config_message, config_text
 from bot.views.home import stats_text
 from bot.views.sample import sample_summary
 from handlers import guard
@@ -18,7 +20,8 @@ HELP = (
     "*auditbot* — the audit layer for AI support replies\n"
     "• `/audit help` — this message\n"
     "• `/audit stats [@user]` — review figures\n"
-    "• `/audit sample` — (admins) post today's sample now"
+    "• `/audit sample` — (admins) post today's sample now\n"
+    "• `/audit config` — (admins) the configuration, integrations and what the outbox holds"
 )
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 
@@ -57,7 +60,19 @@ async def audit_sample(ack, command, args, context, client) -> None:  # type: ig
     await client.chat_postEphemeral(channel=command["channel_id"], user=command["user_id"], text=text)
 
 
-SUBCOMMANDS = {"help": audit_help, "stats": audit_stats, "sample": audit_sample}
+async def audit_config(ack, command, args, context, client) -> None:  # type: ignore[no-untyped-def]
+    """`/audit config`: (admins) the effective config, live integrations, pending and dead effects."""
+    await ack()
+    view = await config_view(context["services"])
+    await client.chat_postEphemeral(
+        channel=command["channel_id"],
+        user=command["user_id"],
+        text=config_text(view),
+        blocks=build_config_message(view),
+    )
+
+
+SUBCOMMANDS = {"help": audit_help, "stats": audit_stats, "sample": audit_sample, "config": audit_config}
 
 
 async def handle_audit(ack, command, context, client) -> None:  # type: ignore[no-untyped-def]

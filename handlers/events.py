@@ -8,6 +8,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
 
 from bot.core.access import access_of, claim_event, same_workspace
+from bot.core.db import fail_fast
 from bot.judge.agreement import shown as judge_agreement
 from bot.review import stats as review_stats
 from bot.views.home import build_home
@@ -33,8 +34,9 @@ async def process_events_once(context, body, request, next):  # type: ignore[no-
     event_id = body.get("event_id") if body.get("type") == "event_callback" else None
     if event_id:
         services = context["services"]
-        async with services.db.transaction() as session:
-            first = await claim_event(session=session, event_id=str(event_id), now=services.clock.now())
+        with fail_fast():  # a database that is away fails this event (Slack retries it later)
+            async with services.db.transaction() as session:
+                first = await claim_event(session=session, event_id=str(event_id), now=services.clock.now())
         if not first:
             retry = (request.headers.get("x-slack-retry-num") or ["-"])[0]
             log.info("dropped repeated event %s (retry %s)", event_id, retry)

@@ -40,6 +40,7 @@ def deliver_soon(services, keys: list[str]) -> asyncio.Task | None:  # type: ign
     running: set[asyncio.Task] = services.extras.setdefault(DELIVERIES, set())  # type: ignore[type-arg]
     task = asyncio.create_task(deliver_pending(services, keys=keys))
     running.add(task)  # a strong reference until it is done (the loop keeps only a weak one)
+    services.inflight.add(task)  # a clean stop lets it finish
     task.add_done_callback(running.discard)
     task.add_done_callback(_log_failure)
     return task

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 from collections.abc import Sequence
@@ -17,6 +18,12 @@ def hmac_sha256_matches(secret: str, body: bytes, signature: str | None, *, pref
         return False
     expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, signature.removeprefix(prefix).strip().lower())
+
+
+def effect_ref(key: str) -> str:
+    """A short, stable mark of one effect (its outbox key), written into what it posts (a comment)
+    so that a retry can find the post its lost answer left behind instead of posting again."""
+    return "auditbot-ref-" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 class IntegrationError(Exception):
@@ -110,6 +117,34 @@ class IssueRef:
 IssueState = Literal["open", "done"]
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """What a tracker's webhook delivery says about itself, beyond the change it reports."""
+
+    id: str | None = None  # the vendor's id of the delivery, the same when it is sent again
+    sent_at: dt.datetime | None = None  # when the vendor sent it (for refusing stale ones)
+    event_at: dt.datetime | None = None  # when the reported change happened on the tracker
+
+
+def epoch_ms(value: object) -> dt.datetime | None:
+    """A UTC datetime from epoch milliseconds (a number or its text); None if it is not one."""
+    try:
+        return dt.datetime.fromtimestamp(int(str(value)) / 1000, dt.UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def iso_time(value: object) -> dt.datetime | None:
+    """A UTC datetime from ISO 8601 text (Z or an offset); None if it is not one."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parsed.astimezone(dt.UTC) if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    except (ValueError, OverflowError):  # OverflowError: 0001-01-01T00:30+01:00 is before year 1 in UTC
+        return None
+
+
 class IssueTracker(Protocol):
     name: str
 
@@ -117,7 +152,12 @@ class IssueTracker(Protocol):
 
     async def create_issue(self, draft: IssueDraft, *, idempotency_key: str) -> IssueRef: ...
 
-    async def add_comment(self, issue: IssueRef, sections: Sequence[Section]) -> None: ...
+    async def add_comment(
+        self, issue: IssueRef, sections: Sequence[Section], *, key: str | None = None, retry: bool = False
+    ) -> None:
+        """Comment on the issue. With `key`, the comment is marked (or created under an id derived
+        from it); with `retry` too, an earlier attempt's comment is looked for first."""
+        ...
 
     async def get_state(self, issue: IssueRef) -> IssueState: ...
 

@@ -9,17 +9,29 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
 
-from integrations.base import IssueDraft, IssueRef, IssueState, PermanentError, Section, hmac_sha256_matches
+from integrations.base import (
+    Delivery,
+    IssueDraft,
+    IssueRef,
+    IssueState,
+    PermanentError,
+    Section,
+    effect_ref,
+    hmac_sha256_matches,
+    iso_time,
+)
 from integrations.http import Sleep, make_client, send
 
 VENDOR = "github"
 BODY_LIMIT = 65536  # GitHub rejects issue and comment bodies longer than this
 TITLE_LIMIT = 256
+PER_PAGE = 100
+COMMENT_PAGES = 10  # a retried comment's ref is looked for in the first 1,000 comments
 ELLIPSIS = "…"
 ZWJ = "\u200d"
 
@@ -90,9 +102,29 @@ class GitHubTracker:
         # be the caller's (the outbox's), which searches for the marker again first.
         return _ref(await self._call("POST", self._path, json=body, attempts=1))
 
-    async def add_comment(self, issue: IssueRef, sections: Sequence[Section]) -> None:
-        body = {"body": render_markdown(sections, (), limit=BODY_LIMIT)}
-        await self._call("POST", f"{self._path}/{issue.key}/comments", json=body)
+    async def add_comment(
+        self, issue: IssueRef, sections: Sequence[Section], *, key: str | None = None, retry: bool = False
+    ) -> None:
+        """Comment, ending with the effect's ref in an HTML comment (invisible); a retry first
+        looks for that ref among the issue's comments (the answer to the first try may be lost)."""
+        url = f"{self._path}/{issue.key}/comments"
+        body = render_markdown(sections, (), limit=BODY_LIMIT - 64)
+        if key is not None:
+            ref = effect_ref(key)
+            if retry and await self._has_comment(url, ref):
+                return
+            body += f"\n\n<!-- {ref} -->"
+        # One attempt only when marked: a comment whose answer was lost may exist (see above).
+        await self._call("POST", url, json={"body": body}, attempts=1 if key else 4)
+
+    async def _has_comment(self, url: str, ref: str) -> bool:
+        for page in range(1, COMMENT_PAGES + 1):
+            found = await self._call("GET", url, params={"per_page": PER_PAGE, "page": page})
+            if any(ref in (c.get("body") or "") for c in found):
+                return True
+            if len(found) < PER_PAGE:
+                return False
+        return False
 
     async def get_state(self, issue: IssueRef) -> IssueState:
         item = await self._call("GET", f"{self._path}/{issue.key}")
@@ -127,6 +159,13 @@ def parse_webhook(body: dict) -> tuple[str, IssueState] | None:
     if "pull_request" in issue or issue.get("number") is None:
         return None
     return str(issue["number"]), "done" if action == "closed" else "open"
+
+
+def webhook_delivery(headers: Mapping[str, str], body: dict) -> Delivery:
+    """`X-GitHub-Delivery` (the same when redelivered) and the issue's `updated_at`; GitHub sends
+    no time of sending."""
+    issue = body.get("issue") if isinstance(body.get("issue"), dict) else {}
+    return Delivery(id=headers.get("x-github-delivery"), event_at=iso_time(issue.get("updated_at")))
 
 
 def render_markdown(sections: Sequence[Section], links: Sequence[tuple[str, str]], *, limit: int) -> str:

@@ -126,9 +126,11 @@ class IntercomClient:
         if existing is not None:  # a retry after a lost answer: the note is already there
             return NoteRef(ticket_id=ticket_id, note_id=existing)
         text = body + (f"\n\nTags: {', '.join(tags)}" if tags else "") + f"\n\n{marker}"
+        # One attempt only: a note whose answer was lost may exist; the outbox retries, looking first.
         response = await self._send(
             "POST",
             f"/conversations/{ticket_id}/reply",
+            attempts=1,
             json={
                 "message_type": "note",
                 "type": "admin",

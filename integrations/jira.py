@@ -10,18 +10,29 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
 
-from integrations.base import IssueDraft, IssueRef, IssueState, PermanentError, Section, hmac_sha256_matches
+from integrations.base import (
+    Delivery,
+    IssueDraft,
+    IssueRef,
+    IssueState,
+    PermanentError,
+    Section,
+    effect_ref,
+    epoch_ms,
+    hmac_sha256_matches,
+)
 from integrations.http import Sleep, make_client, send
 
 VENDOR = "jira"
 TEXT_LIMIT = 32767  # Jira's cap on a rich-text field, counted in characters of text
 SUMMARY_LIMIT = 255
 LABEL_LIMIT = 255
+COMMENTS_READ = 100  # newest comments searched for a retried comment's ref
 ELLIPSIS = "…"
 # Control characters other than tab/newline make Jira reject the whole document.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -99,9 +110,23 @@ class JiraTracker:
         created = await self._call("POST", "/rest/api/3/issue", json={"fields": fields}, attempts=1)
         return self._ref(created["key"], created.get("id"))
 
-    async def add_comment(self, issue: IssueRef, sections: Sequence[Section]) -> None:
-        body = {"body": build_adf(sections, ())}
-        await self._call("POST", f"/rest/api/3/issue/{issue.key}/comment", json=body)
+    async def add_comment(
+        self, issue: IssueRef, sections: Sequence[Section], *, key: str | None = None, retry: bool = False
+    ) -> None:
+        """Comment, ending with the effect's ref; a retry first looks for that ref among the
+        issue's newest comments (the answer to the first try may have been lost)."""
+        url = f"/rest/api/3/issue/{issue.key}/comment"
+        if key is not None:
+            ref = effect_ref(key)
+            if retry and await self._has_comment(url, ref):
+                return
+            sections = [*sections, Section("", ref)]
+        # One attempt only: a comment whose answer was lost may exist; the outbox retries, looking first.
+        await self._call("POST", url, json={"body": build_adf(sections, ())}, attempts=1 if key else 4)
+
+    async def _has_comment(self, url: str, ref: str) -> bool:
+        found = await self._call("GET", url, params={"orderBy": "-created", "maxResults": COMMENTS_READ})
+        return any(ref in _adf_text(c.get("body")) for c in (found or {}).get("comments") or [])
 
     async def get_state(self, issue: IssueRef) -> IssueState:
         found = await self._call("GET", f"/rest/api/3/issue/{issue.key}", params={"fields": "status"})
@@ -158,6 +183,12 @@ def parse_webhook(body: dict) -> tuple[str, IssueState] | None:
     return str(issue["key"]), "done" if category == "done" else "open"
 
 
+def webhook_delivery(headers: Mapping[str, str], body: dict) -> Delivery:
+    """`X-Atlassian-Webhook-Identifier` (unchanged across Jira's retries) and the event's `timestamp`."""
+    at = epoch_ms(body.get("timestamp"))
+    return Delivery(id=headers.get("x-atlassian-webhook-identifier"), sent_at=at, event_at=at)
+
+
 def build_adf(sections: Sequence[Section], links: Sequence[tuple[str, str]]) -> Node:
     """An ADF doc: heading + paragraphs (or a blockquote) per section, then a list of links."""
     budget = [TEXT_LIMIT]
@@ -177,6 +208,13 @@ def build_adf(sections: Sequence[Section], links: Sequence[tuple[str, str]]) -> 
     if items:
         content.append({"type": "bulletList", "content": items})
     return {"type": "doc", "version": 1, "content": content}
+
+
+def _adf_text(node: Any) -> str:
+    """All the text of an ADF node, concatenated."""
+    if isinstance(node, dict):
+        return str(node.get("text") or "") + "".join(_adf_text(c) for c in node.get("content") or [])
+    return ""
 
 
 def _paragraphs(text: str) -> list[str]:

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
 
 from integrations.base import (
     AuthError,
+    Delivery,
     IntegrationError,
     IssueDraft,
     IssueRef,
@@ -27,7 +28,9 @@ from integrations.base import (
     PermanentError,
     Section,
     TransientError,
+    epoch_ms,
     hmac_sha256_matches,
+    iso_time,
 )
 from integrations.github import render_markdown
 from integrations.http import RETRY_STATUSES, Sleep, make_client, retry_after, send
@@ -55,6 +58,7 @@ CREATE = (
     f" {{ success issue {{ {ISSUE_FIELDS} }} }} }}"
 )
 COMMENT = "mutation AddComment($input: CommentCreateInput!) { commentCreate(input: $input) { success } }"
+GET_COMMENT = "query GetComment($id: String!) { comment(id: $id) { id } }"
 STATES = (
     "query TeamStates($teamId: ID!, $types: [String!]!) { workflowStates(filter:"
     " {team: {id: {eq: $teamId}}, type: {in: $types}}) { nodes { id type position } } }"
@@ -67,7 +71,12 @@ UPDATE = (
 
 def _issue_id(marker: str) -> str:
     """The issue id auditbot gives the group with this marker (deterministic, v4-shaped)."""
-    derived = uuid.uuid5(NAMESPACE, " ".join(marker.split()))
+    return _derived_id(" ".join(marker.split()))
+
+
+def _derived_id(name: str) -> str:
+    """A deterministic id in UUID v4 format (what Linear asks of client-chosen ids)."""
+    derived = uuid.uuid5(NAMESPACE, name)
     return str(uuid.UUID(bytes=derived.bytes, version=4))
 
 
@@ -141,9 +150,29 @@ class LinearTracker:
             raise PermanentError("Linear did not create the issue", vendor=VENDOR)
         return _ref(issue)
 
-    async def add_comment(self, issue: IssueRef, sections: Sequence[Section]) -> None:
+    async def add_comment(
+        self, issue: IssueRef, sections: Sequence[Section], *, key: str | None = None, retry: bool = False
+    ) -> None:
+        """Comment; with `key`, under an id derived from it, so a retried comment is refused as
+        existing (then confirmed) instead of posted twice."""
         body = render_markdown(sections, (), limit=DESCRIPTION_LIMIT)
-        await self._graphql(COMMENT, {"input": {"issueId": issue.id or issue.key, "body": body}})
+        comment: dict[str, Any] = {"issueId": issue.id or issue.key, "body": body}
+        if key is not None:
+            comment["id"] = _derived_id(key)
+        try:
+            await self._graphql(COMMENT, {"input": comment})
+        except AuthError:
+            raise
+        except PermanentError:
+            if key is None or not await self._comment_exists(comment["id"]):
+                raise
+
+    async def _comment_exists(self, comment_id: str) -> bool:
+        try:
+            found = await self._graphql(GET_COMMENT, {"id": comment_id})
+        except PermanentError:  # Linear answers "not found" as an error
+            return False
+        return bool((found.get("comment") or {}).get("id"))
 
     async def get_state(self, issue: IssueRef) -> IssueState:
         found = await self._issue(issue)
@@ -245,6 +274,15 @@ def parse_webhook(body: dict) -> tuple[str, IssueState] | None:
     if not identifier or not state_type:
         return None
     return str(identifier), "done" if state_type in DONE_TYPES else "open"
+
+
+def webhook_delivery(headers: Mapping[str, str], body: dict) -> Delivery:
+    """`Linear-Delivery`, the `webhookTimestamp` it was sent at, and the action's `createdAt`."""
+    data = body.get("data") if isinstance(body.get("data"), dict) else {}
+    event_at = iso_time(body.get("createdAt")) or iso_time(data.get("updatedAt"))
+    return Delivery(
+        id=headers.get("linear-delivery"), sent_at=epoch_ms(body.get("webhookTimestamp")), event_at=event_at
+    )
 
 
 def _title(title: str) -> str:

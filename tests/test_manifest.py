@@ -19,6 +19,7 @@ COMPOSITE = {"files_upload_v2": ["files.getUploadURLExternal", "files.completeUp
 # Methods the shared method docs do not cover, with the bot scopes Slack documents for them.
 OTHER_SCOPES = {
     "conversations.history": {"channels:history", "groups:history", "im:history", "mpim:history"},
+    "apps.connections.open": set(),  # the app-level token's `connections:write`, not a bot scope
 }
 
 

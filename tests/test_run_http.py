@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,28 +12,11 @@ import pytest
 import sqlalchemy as sa
 
 from bot.core.db import Database
-from tests.conftest import REPO, SIGNING_SECRET, fresh_database_url
+from tests.conftest import SIGNING_SECRET, fresh_database_url
 from tests.fakes.signing import SlackSigner, block_actions_payload, url_verification
 from tests.fakes.slack_api import FakeSlack
-
-STARTUP_DEADLINE_S = 30
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _auditbot(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+from tests.processes import Bot, free_port, run_cli
+from tests.processes import bot_env as process_env
 
 
 @pytest.fixture(scope="module")
@@ -51,21 +30,9 @@ def module_db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return fresh_database_url(tmp_path_factory.mktemp("db"))
 
 
-def _bot_env(fake_slack: FakeSlack, database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "AUDITBOT_"))}
-    env.update(
-        SLACK_API_URL=fake_slack.url,
-        SLACK_BOT_TOKEN=fake_slack.token,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        DATABASE_URL=database_url,
-        PYTHONPATH=str(REPO),
-    )
-    return env
-
-
 @pytest.fixture
 def bot_env(fake_slack: FakeSlack, database_url: str) -> dict[str, str]:
-    return _bot_env(fake_slack, database_url)
+    return process_env(fake_slack, database_url)
 
 
 @pytest.fixture(scope="module")
@@ -73,42 +40,19 @@ def running_bot(
     module_slack: FakeSlack, module_db_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """One bot for the module, as `auditbot run --http`, its database migrated as the README says."""
-    bot_env = _bot_env(module_slack, module_db_url)
+    env = process_env(module_slack, module_db_url)
     tmp_path = tmp_path_factory.mktemp("run")
-    upgraded = _auditbot("db", "upgrade", env=bot_env, cwd=tmp_path)
+    upgraded = run_cli("db", "upgrade", env=env, cwd=tmp_path)
     assert upgraded.returncode == 0, upgraded.stderr
-    port = _free_port()
-    bot_env["PORT"] = str(port)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "run", "--http", "--host", "127.0.0.1", "--no-scheduler"],
-        env=bot_env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
+    env["PORT"] = str(free_port())
+    bot = Bot(["run", "--http", "--host", "127.0.0.1", "--no-scheduler"], env, tmp_path)
     try:
-        _wait_until_listening(base, proc)
-        yield base
+        asyncio.run(bot.listening())
+        yield bot.url
     finally:
-        proc.terminate()
-        output, _ = proc.communicate(timeout=20)
-        assert "xoxb-" not in output, "a token was logged"
-        assert SIGNING_SECRET not in output, "the signing secret was logged"
-
-
-def _wait_until_listening(base: str, proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + STARTUP_DEADLINE_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"auditbot exited {proc.returncode}: {proc.stdout.read()}")  # type: ignore[union-attr]
-        try:
-            httpx.get(base + "/healthz", timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.05)  # waiting for the port to open, not for a result
-    raise AssertionError("auditbot did not start listening")
+        asyncio.run(bot.stop())
+        assert "xoxb-" not in bot.log(), "a token was logged"
+        assert SIGNING_SECRET not in bot.log(), "the signing secret was logged"
 
 
 async def _row_counts(url: str) -> dict[str, int]:
@@ -164,7 +108,7 @@ async def test_bad_signature_is_refused_and_writes_nothing(
 
 def test_missing_token_stops_run_with_one_line(bot_env: dict[str, str], tmp_path: Path) -> None:
     del bot_env["SLACK_BOT_TOKEN"]
-    result = _auditbot("run", "--http", env=bot_env, cwd=tmp_path)
+    result = run_cli("run", "--http", env=bot_env, cwd=tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1

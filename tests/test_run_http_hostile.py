@@ -24,7 +24,10 @@ import sqlalchemy as sa
 from bot.core.db import Database
 from tests.conftest import SIGNING_SECRET, fresh_database_url
 from tests.fakes.slack_api import FakeSlack
-from tests.test_run_http import _auditbot, _bot_env, _free_port, _wait_until_listening
+from tests.processes import STARTUP_DEADLINE_S
+from tests.processes import bot_env as _bot_env
+from tests.processes import free_port as _free_port
+from tests.processes import run_cli as _auditbot
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
 
@@ -34,6 +37,19 @@ BIG = 50 * 1000 * 1000
 CONCURRENT = 6
 GROWTH_LIMIT_KB = 20 * 1024
 CUSTOMER_TEXT = "Dana-Secretname"  # in every body sent: must never reach the log
+
+
+def _wait_until_listening(base: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + STARTUP_DEADLINE_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"auditbot exited {proc.returncode}")
+        try:
+            httpx.get(base + "/healthz", timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.05)  # waiting for the port to open, not for a result
+    raise AssertionError("auditbot did not start listening")
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""`auditbot deliver [--dead]`: deliver due outbox effects now."""
+"""`auditbot deliver [--retry-dead]`: deliver due outbox effects now (`--dead` is the old name)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from bot.cli.env import CliEnv
 
 
 async def command_deliver(args: argparse.Namespace, env: CliEnv) -> int:
-    """`auditbot deliver [--dead]`: flush due effects now; exit 1 if any ended dead."""
+    """`auditbot deliver [--retry-dead]`: flush due effects now; exit 1 if any ended dead."""
     from bot.defects.effects import deliver_pending
 
     services = await env.services(slack=True)
@@ -18,5 +18,5 @@ async def command_deliver(args: argparse.Namespace, env: CliEnv) -> int:
         + (f", revived {report.revived}" if args.dead else "")
     )
     if report.dead:
-        print("dead letters: `auditbot deliver --dead` retries them once fixed")
+        print("dead letters: `auditbot deliver --retry-dead` retries them once the cause is fixed")
     return 1 if report.dead else 0

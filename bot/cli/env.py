@@ -20,6 +20,10 @@ class UsageError(Exception):
     """Bad input: exit 2 with this message."""
 
 
+class Failure(Exception):
+    """A runtime failure explained in one line: exit 1 with this message."""
+
+
 @dataclass
 class CliEnv:
     """What every subcommand gets: settings, the team config and the database, opened lazily."""

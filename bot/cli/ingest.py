@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 import orjson
 
-from bot.cli.env import CliEnv, UsageError
+from bot.cli.env import CliEnv, Failure, UsageError
 from bot.ingest.pipeline import Batches, Transactions
 from bot.ingest.rows import Checks, Preparer
 from integrations.jsonl import Format, InputError, Reject
@@ -63,9 +63,17 @@ async def command_import(args: argparse.Namespace, env: CliEnv) -> int:
                 if progress:
                     progress.show(position, read)
     except OSError as exc:
+        if is_disk_full(exc):
+            raise Failure(_stopped(label, read, "the disk is full")) from exc
         raise UsageError(f"{label}: cannot read: {exc.strerror or exc}") from exc
     except InputError as exc:
         raise UsageError(f"{label}: {exc}") from exc
+    except Exception as exc:
+        if type(exc).__module__.partition(".")[0] not in ("sqlalchemy", "asyncpg", "sqlite3", "aiosqlite"):
+            raise
+        from bot.core.db import describe_failure
+
+        raise Failure(_stopped(label, read, describe_failure(exc))) from exc
     finally:
         if batches:
             batches.close()
@@ -84,6 +92,20 @@ async def command_import(args: argparse.Namespace, env: CliEnv) -> int:
         print(f"auditbot: {label}: every line was rejected", file=sys.stderr)
         return 2
     return 0
+
+
+def _stopped(label: str, read: int, why: str) -> str:
+    return (
+        f"{label}: the import stopped while storing lines up to {read:,}: {why}. The transaction in "
+        "progress was rolled back (no half batch is stored); what was committed before it stays, and "
+        "importing the same input again skips it."
+    )
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    from bot.core.db import is_disk_full as full
+
+    return full(exc)
 
 
 def _open(path: str) -> tuple[BinaryIO, int | None, Path]:

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 
 from bot import __version__
-from bot.cli.env import CliEnv, UsageError
+from bot.cli.env import CliEnv, Failure, UsageError
 from bot.core.settings import ConfigError, Settings
 
 log = logging.getLogger("auditbot")
@@ -81,7 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     digest.add_argument("--dry-run", action="store_true", help="print Block Kit JSON, post nothing")
 
     deliver = sub.add_parser("deliver", help="deliver pending outbox effects now")
-    deliver.add_argument("--dead", action="store_true", help="retry dead letters too")
+    deliver.add_argument(
+        "--retry-dead",
+        "--dead",
+        dest="dead",
+        action="store_true",
+        help="revive dead letters and retry them too",
+    )
 
     export = sub.add_parser("export", help="export data for analysts")
     export.add_argument("kind", choices=EXPORT_KINDS)
@@ -131,6 +137,7 @@ def quiet_logs(verbose: bool) -> None:
         logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
     if not verbose:
         logging.getLogger("alembic").setLevel(logging.WARNING)
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def resolve(name: str) -> Command:
@@ -159,6 +166,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"auditbot: {exc}", file=sys.stderr)
         return 2
+    except Failure as exc:
+        print(f"auditbot: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except Exception as exc:

@@ -7,18 +7,27 @@ import os
 
 from bot.cli.env import CliEnv
 
+DB_PATIENCE_S = 300.0  # acknowledged work waits this long for a database that went away
+
 
 async def command_run(args: argparse.Namespace, env: CliEnv) -> int:
     from bot.app import build_app
-    from bot.server import serve
+    from bot.core.services import build_client
+    from bot.server import check_slack, serve
 
     env.settings.require_slack()
-    app = build_app(env.settings, env.config, await env.database(), clock=env.clock)
+    socket_mode = bool(env.settings.slack_app_token) and not args.http
+    client = build_client(env.settings)
+    # A token Slack refuses stops here, with one line, before anything claims to be served.
+    await check_slack(client, env.settings.slack_app_token if socket_mode else None)
+    db = await env.database()
+    db.patience = DB_PATIENCE_S
+    app = build_app(env.settings, env.config, db, clock=env.clock, client=client)
     await serve(
         app,
         host=args.host,
         port=args.port or int(os.environ.get("PORT") or env.settings.port),
-        socket_mode=bool(env.settings.slack_app_token) and not args.http,
+        socket_mode=socket_mode,
         app_token=env.settings.slack_app_token or "",
         scheduler=not args.no_scheduler,
     )

@@ -20,7 +20,7 @@ from bot.sample.draw import (
     plan_draw,
 )
 from bot.sample.items import Slot, batch_views, header_view, slot_views
-from bot.sample.posting import run_daily_sample
+from bot.sample.posting import posting_elsewhere, run_daily_sample
 from bot.views.sample import build_sample_header, build_sample_item, builder_link
 
 DRY_RUN_CHANNEL = "C0PREVIEW"
@@ -49,6 +49,9 @@ async def command_sample(args: argparse.Namespace, env: CliEnv) -> int:
     async with services.db.session() as session:
         items = await batch_items(session, batch.id)  # type: ignore[arg-type]
     posted = sum(item.message_ts is not None for item in items)
+    if posted < len(items) and await posting_elsewhere(services, batch.id):  # type: ignore[arg-type]
+        print(f"sample {day} in {channel}: batch {batch.id} is being posted by another run")
+        return 0
     print(
         f"sample {day} in {channel}: {len(items)} of {batch.population:,} replies "
         f"({batch.flagged_drawn} flagged), {posted} posted, batch {batch.id}, seed {batch.seed}"

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.core.clock import Clock
 from bot.core.config import AuditConfig
@@ -47,6 +47,7 @@ _GROUP = frozenset({Role.REVIEWER, Role.ADMIN, Role.OWNER})
 VERDICT, FULL_TEXT = "verdict", "full_text"
 TAKE, FIXED, WONT_FIX, MERGE, MOVE = "take", "fixed", "wont_fix", "merge", "move"
 HOME, COMMAND_HELP, COMMAND_STATS, COMMAND_SAMPLE = "home", "command:help", "command:stats", "command:sample"
+COMMAND_CONFIG = "command:config"
 RULES: dict[str, Rule] = {
     VERDICT: Rule(_REVIEW, "record verdicts on sample items (Correct, Defect…, Not sure)"),
     FULL_TEXT: Rule(_REVIEW, "open the full conversation of a sample item"),
@@ -59,6 +60,7 @@ RULES: dict[str, Rule] = {
     COMMAND_HELP: Rule(frozenset({Role.EVERYONE}), "use `/audit help`"),
     COMMAND_STATS: Rule(_REVIEW, "use `/audit stats`"),
     COMMAND_SAMPLE: Rule(frozenset({Role.ADMIN}), "post today's sample with `/audit sample`"),
+    COMMAND_CONFIG: Rule(frozenset({Role.ADMIN}), "see the team config and the outbox with `/audit config`"),
 }
 
 
@@ -174,14 +176,21 @@ def access_of(services: object) -> Access:
 
 
 SEEN_EVENTS_KEPT = dt.timedelta(days=2)  # Slack retries for at most about an hour
+PRUNE_EVERY = dt.timedelta(minutes=10)  # old rows are deleted by one claim in this while
+_pruned: list[dt.datetime] = []  # when this process last pruned
 
 
-async def claim_event(*, session: AsyncSession, event_id: str, now: dt.datetime) -> bool:
-    """True the first time `event_id` is seen (its row is inserted), False for a retry or repeat."""
-    insert = sqlite.insert if session.get_bind().dialect.name == "sqlite" else postgresql.insert
+async def claim_event(*, session: AsyncSession | AsyncConnection, event_id: str, now: dt.datetime) -> bool:
+    """True the first time `event_id` is seen (its row is inserted), False for a retry or repeat.
+
+    Every click is claimed too, so this stays one statement; rows older than two days are
+    deleted every PRUNE_EVERY or so."""
+    bind = session.get_bind() if isinstance(session, AsyncSession) else session
+    insert = sqlite.insert if bind.dialect.name == "sqlite" else postgresql.insert
     stmt = insert(SeenEvent).values(event_id=event_id, seen_at=now)
     stmt = stmt.on_conflict_do_nothing(index_elements=["event_id"]).returning(SeenEvent.event_id)
     first = (await session.execute(stmt)).scalar_one_or_none() is not None
-    if first:
+    if first and (not _pruned or abs(now - _pruned[0]) >= PRUNE_EVERY):
+        _pruned[:] = [now]
         await session.execute(sa.delete(SeenEvent).where(SeenEvent.seen_at < now - SEEN_EVENTS_KEPT))
     return first

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import asyncio
+import errno
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +22,19 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util import await_only
 
 from bot.core.settings import ConfigError
 
+log = logging.getLogger("auditbot.db")
+
 MIGRATIONS = Path(__file__).parent.parent / "migrations"
 SQLITE_BUSY_MS = 10_000
+CONNECT_TIMEOUT_S = 5  # a PostgreSQL host that does not answer fails a connect after this
+RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0)  # then every 2 s while the patience lasts
+# Seconds a new connection may wait for the database to come back (see `Database.patience`);
+# None means the Database's own setting. `fail_fast()` sets 0 for a block.
+_PATIENCE: ContextVar[float | None] = ContextVar("db_patience", default=None)
 
 
 def async_url(url: str) -> str:
@@ -64,16 +77,96 @@ def create_engine(url: str, **kw: object) -> AsyncEngine:
 
         return engine
     kw.setdefault("pool_pre_ping", True)
+    kw.setdefault("connect_args", {"timeout": CONNECT_TIMEOUT_S})
     return create_async_engine(target, **kw)
 
 
-class Database:
-    """The engine and a session factory; one per process."""
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says the database cannot be reached (as opposed to a bad statement)."""
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError | TimeoutError | sa.exc.TimeoutError):
+            return True
+        if isinstance(error, sa.exc.DBAPIError) and error.connection_invalidated:
+            return True
+        name = type(error).__name__
+        if name in ("CannotConnectNowError", "ConnectionDoesNotExistError", "InterfaceError"):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
-    def __init__(self, url: str, **engine_kw: object) -> None:
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether `exc` says the disk (or the database's space) is full."""
+    error: BaseException | None = exc
+    while error is not None:
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            return True
+        text = str(error).lower()
+        if "database or disk is full" in text or "no space left on device" in text:
+            return True
+        if type(error).__name__ == "DiskFullError":  # asyncpg, SQLSTATE 53100
+            return True
+        error = error.__cause__ if error.__cause__ is not error else None
+    return False
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line on why the database failed, without the SQL or SQLAlchemy's links."""
+    if is_disk_full(exc):
+        return "the disk is full (no space left for the database)"
+    if is_unavailable(exc):
+        return f"the database cannot be reached ({type(exc).__name__})"
+    cause = getattr(exc, "orig", None) or exc
+    first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+    return f"the database failed: {type(cause).__name__}: {first[:300]}"
+
+
+@contextmanager
+def fail_fast() -> Iterator[None]:
+    """Within this block, a database that cannot be reached fails at once instead of waiting."""
+    token = _PATIENCE.set(0.0)
+    try:
+        yield
+    finally:
+        _PATIENCE.reset(token)
+
+
+class Database:
+    """The engine and a session factory; one per process.
+
+    `patience` (seconds, default 0): while it lasts, opening a new connection to a database that
+    cannot be reached is retried instead of failing, so work that was already acknowledged waits
+    out a short outage (a failover, a restart) rather than being lost. Pooled connections are
+    checked before use, so a dead one is replaced by a new (waiting) connection."""
+
+    def __init__(self, url: str, *, patience: float = 0.0, **engine_kw: object) -> None:
         self.url = url
+        self.patience = patience
         self.engine = create_engine(url, **engine_kw)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        event.listen(self.engine.sync_engine, "do_connect", self._connect)
+
+    def _connect(self, dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        """Open a DBAPI connection, retrying an unreachable database while the patience lasts."""
+        override = _PATIENCE.get()
+        patience = self.patience if override is None else override
+        if patience <= 0:
+            return None  # the dialect connects as usual
+        deadline = time.monotonic() + patience
+        for attempt in range(10_000):
+            try:
+                return dialect.connect(*cargs, **cparams)
+            except Exception as exc:
+                delay = RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)]
+                if not is_unavailable(exc) or time.monotonic() + delay > deadline:
+                    raise
+                if attempt == 0:
+                    log.warning("database unreachable (%s): waiting for it", type(exc).__name__)
+                await_only(asyncio.sleep(delay))
+        raise AssertionError("unreachable")
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -86,9 +179,11 @@ class Database:
             yield session
 
     async def ping(self) -> bool:
+        """Whether the database answers now (never waits out an outage: /healthz must say so)."""
         try:
-            async with self.engine.connect() as conn:
-                await conn.execute(sa.text("SELECT 1"))
+            with fail_fast():
+                async with self.engine.connect() as conn:
+                    await conn.execute(sa.text("SELECT 1"))
         except Exception:  # any failure means "not reachable" to /healthz
             return False
         return True

@@ -210,6 +210,9 @@ class DefectGroup(SQLModel, table=True):
     merged_into_id: int | None = Field(default=None, foreign_key="defect_groups.id")
     created_at: dt.datetime = _utc(nullable=False)
     fixed_at: dt.datetime | None = _utc()
+    # When the status last changed (in Slack, or the tracker's own time of the change it reported):
+    # a tracker delivery about an older moment never overrides it.
+    status_changed_at: dt.datetime | None = _utc()
 
 
 class Defect(SQLModel, table=True):

@@ -25,10 +25,10 @@ from bot.core.models import Defect, DefectGroup, OutboxItem, Reply, SampleItem
 from bot.core.redact import truncate
 from bot.core.services import Services
 from bot.defects import content as issue_content
-from bot.defects.queue import queue_card
+from bot.defects.queue import queue_card, wake_tracker_effects
 from bot.delivery import outbox
 from bot.delivery.outbox import AfterEffect, Deferred, DeliveryReport, Effects, Outcome
-from bot.delivery.slack import call_slack, slack_client
+from bot.delivery.slack import call_slack, may_have_happened, post_once, slack_client
 from bot.delivery.vendors import vendors
 from bot.views.defect import GroupCard, build_group_card, build_thread_post, card_text, link
 from integrations.base import IssueRef, PermanentError, Section
@@ -71,6 +71,7 @@ async def _create_issue(services: Services, row: OutboxItem) -> Outcome:
         stored = await session.get(DefectGroup, group.id, populate_existing=True)
         assert stored is not None
         await queue_card(session, stored, services.clock.now())
+        await wake_tracker_effects(session, group.id, services.clock.now())  # type: ignore[arg-type]
 
     return Outcome({"key": ref.key, "url": ref.url, "id": ref.id, "marker": draft.marker}, apply)
 
@@ -87,7 +88,7 @@ async def _comment(services: Services, row: OutboxItem) -> Outcome:
             sections = await issue_content.occurrence_sections(session, group, payload["defect_id"])
     else:
         sections = [Section("Update from auditbot", payload.get("text") or "")]
-    await tracker.add_comment(issue, sections)
+    await tracker.add_comment(issue, sections, key=row.idempotency_key, retry=may_have_happened(row))
     return Outcome({"key": issue.key})
 
 
@@ -161,7 +162,7 @@ async def _group_card(services: Services, row: OutboxItem) -> Outcome:
         return Outcome({"ts": group.thread_ts, "edited": True})
     if not row.idempotency_key.endswith(":post"):
         raise Deferred(f"the card of group {group_id} is not posted yet")
-    posted = await call_slack(client.chat_postMessage(channel=group.channel, text=text, blocks=blocks))
+    posted = await post_once(services, row, channel=group.channel or "", text=text, blocks=blocks)
     ts, channel = posted["ts"], posted["channel"]
 
     async def apply(session: AsyncSession) -> None:
@@ -180,13 +181,13 @@ async def _thread_post(services: Services, row: OutboxItem) -> Outcome:
     if not group.thread_ts:
         raise Deferred(f"the card of group {group.id} is not posted yet")
     blocks = [b.to_dict() for b in build_thread_post(payload["text"], payload.get("defect_id"))]
-    posted = await call_slack(
-        slack_client(services).chat_postMessage(
-            channel=group.channel,
-            thread_ts=group.thread_ts,
-            text=truncate(payload["text"], 3000),
-            blocks=blocks,
-        )
+    posted = await post_once(
+        services,
+        row,
+        channel=group.channel or "",
+        thread_ts=group.thread_ts,
+        text=truncate(payload["text"], 3000),
+        blocks=blocks,
     )
     return Outcome({"ts": posted["ts"]})
 
@@ -202,9 +203,7 @@ async def _item_link(services: Services, row: OutboxItem) -> Outcome:
     if thread is None:
         raise Deferred(f"the card of group {group.id} is not posted yet")
     text = f"🐞 Filed as a defect: {link(thread, truncate(group.title, 150))} — follow the fix in its thread."
-    posted = await call_slack(
-        slack_client(services).chat_postMessage(channel=item.channel, thread_ts=item.message_ts, text=text)
-    )
+    posted = await post_once(services, row, channel=item.channel, thread_ts=item.message_ts, text=text)
     return Outcome({"ts": posted["ts"]})
 
 

@@ -163,12 +163,16 @@ async def fix_group(
     now: dt.datetime,
     user: str | None = None,
     via_tracker: bool = False,
+    at: dt.datetime | None = None,
 ) -> DefectGroup:
-    """Mark fixed (from the card, or because the tracker issue is done) and credit who caught it."""
+    """Mark fixed (from the card, or because the tracker issue is done) and credit who caught it.
+
+    `at`: when the tracker says it happened (default now); `fixed_at` is written once per fix."""
     group = await locked_group(session, group_id)
     if group.status == "fixed":
         return group
     group.status, group.fixed_at, group.open_key, group.reason = "fixed", now, None, None
+    group.status_changed_at = at or now
     thanks = await reviewer_mentions(session, group.id)
     text = f"✅ Fixed{_by(user, via_tracker)}" + (f" — thanks {thanks} who caught it" if thanks else "")
     await _announce_state(session, group, text, now, via_tracker, f"Marked fixed in Slack by {user}.", "done")
@@ -181,6 +185,7 @@ async def wont_fix_group(
     """Close without a fix; the reason is on the card and the reviewers are told in the thread."""
     group = await locked_group(session, group_id)
     group.status, group.reason, group.open_key, group.fixed_at = "wont_fix", reason.strip()[:2000], None, None
+    group.status_changed_at = now
     cc = await reviewer_mentions(session, group.id)
     text = f"🚫 Won't fix (<@{user}>): {truncate(safe_mrkdwn(group.reason or ''), 1500)}"
     text += f"\ncc {cc}" if cc else ""
@@ -195,6 +200,7 @@ async def reopen_group(
     now: dt.datetime,
     user: str | None = None,
     via_tracker: bool = False,
+    at: dt.datetime | None = None,
 ) -> DefectGroup:
     """Reopen a closed group; it takes its fingerprint back unless another open group holds it."""
     group = await locked_group(session, group_id)
@@ -202,6 +208,7 @@ async def reopen_group(
         return group
     holder = await open_group(session, group.fingerprint)
     group.status, group.fixed_at, group.reason, group.merged_into_id = "open", None, None, None
+    group.status_changed_at = at or now
     group.open_key = group.fingerprint if holder is None else None
     text = f"🔁 Reopened{_by(user, via_tracker)}."
     await _announce_state(session, group, text, now, via_tracker, "Reopened in Slack.", "open")

@@ -105,3 +105,18 @@ async def occurrence_place(session: AsyncSession, defect_id: int, config: AuditC
     stmt = sa.select(OutboxItem.result).where(OutboxItem.idempotency_key == _occurrence_key(defect_id))
     posted = (await session.execute(stmt)).scalar_one_or_none() or {}
     return Place(defect_id, None, posted.get("ts"), group.owners if group else ())
+
+
+async def wake_tracker_effects(session: AsyncSession, group_id: int, now: dt.datetime) -> None:
+    """The group's issue exists now: its comments and state changes waiting for it are due."""
+    await session.execute(
+        sa.update(OutboxItem)
+        .where(
+            OutboxItem.status == "pending",
+            sa.or_(
+                OutboxItem.idempotency_key.like(f"tracker.comment:g{group_id}:%"),
+                OutboxItem.idempotency_key.like(f"tracker.set_state:g{group_id}:%"),
+            ),
+        )
+        .values(next_attempt_at=now)
+    )

@@ -25,6 +25,7 @@ async def merge_group(
         raise DefectError(f"group {into_id} is not open")
     await session.execute(sa.update(Defect).where(Defect.group_id == source.id).values(group_id=target.id))
     source.status, source.open_key, source.merged_into_id = "merged", None, target.id
+    source.status_changed_at = now
     target.severity = max(source.severity, target.severity, key=severity_rank)
     await recount(session, target)
     await announce(

@@ -9,6 +9,7 @@ import uuid
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.db import Database
 from bot.core.models import LeaderLease
@@ -16,23 +17,33 @@ from bot.core.services import Services
 
 
 def process_holder(services: Services) -> str:
-    """This Services' lease holder id (two Services in one process are two holders)."""
+    """This Services' lease holder id (two Services in one process are two holders).
+
+    For the leader lease only: a piece of work that must not run twice even within one process
+    (posting a sample) takes a `new_holder()` of its own for each run."""
     return str(services.extras.setdefault("holder", new_holder()))
 
 
 def new_holder() -> str:
-    """A holder id unique to this process (and to each Services within it)."""
+    """A holder id unique to this process, and to each call: one per Services, or one per run."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 async def acquire_or_renew(db: Database, name: str, holder: str, ttl: dt.timedelta, now: dt.datetime) -> bool:
-    """Take the lease `name` if it is free, expired or already ours; True if we hold it now.
+    """Take the lease `name` if it is free, expired or already ours; True if we hold it now."""
+    async with db.transaction() as session:
+        return await take(session, name, holder, ttl, now)
+
+
+async def take(session: AsyncSession, name: str, holder: str, ttl: dt.timedelta, now: dt.datetime) -> bool:
+    """`acquire_or_renew` inside the caller's transaction, so what it guards commits with it.
 
     One INSERT … ON CONFLICT DO UPDATE … WHERE statement, so two replicas racing for an
-    expired lease cannot both win: the loser's WHERE sees the winner's fresh row.
+    expired lease cannot both win: the loser's WHERE sees the winner's fresh row (and on
+    PostgreSQL the row stays locked until the caller commits).
     """
     table = LeaderLease.__table__
-    dialect = db.engine.dialect.name
+    dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     values = {"name": name, "holder": holder, "expires_at": now + ttl}
     statement = insert(table).values(**values)
@@ -41,8 +52,7 @@ async def acquire_or_renew(db: Database, name: str, holder: str, ttl: dt.timedel
         set_={"holder": statement.excluded.holder, "expires_at": statement.excluded.expires_at},
         where=sa.or_(table.c.holder == holder, table.c.expires_at <= now),
     )
-    async with db.transaction() as session:
-        result = await session.execute(statement)
+    result = await session.execute(statement)
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 

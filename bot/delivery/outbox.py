@@ -5,7 +5,12 @@ A worker claims a row by moving it from `pending` to `delivering` with one condi
 `delivering`, `next_attempt_at` is its lease: a worker killed mid-delivery leaves the row to be
 reclaimed once the lease expires, and the effect runs again. Effects are written to survive
 that: tracker issues are found by their group's marker (or created under a client-chosen id)
-before anything is created, helpdesk notes carry an idempotency key.
+before anything is created, comments carry a ref looked for before a retry (or a client-chosen
+id), helpdesk notes an idempotency key, Slack posts their row id in their metadata.
+
+A row that gives up (MAX_ATTEMPTS, or an error that will not heal) is dead. While dead rows
+wait for a person, one notice in the audit channel says so: the first row to die after none
+were dead posts it; `auditbot deliver --retry-dead` revives them all.
 """
 
 from __future__ import annotations
@@ -34,7 +39,9 @@ MAX_ATTEMPTS = 8
 BASE_DELAY = dt.timedelta(seconds=30)
 MAX_DELAY = dt.timedelta(hours=1)
 LEASE = dt.timedelta(minutes=5)
-DEFER_DELAY = dt.timedelta(seconds=20)
+DEFER_DELAY = dt.timedelta(seconds=20)  # then a quarter of the row's age, at most MAX_DEFER
+MAX_DEFER = dt.timedelta(minutes=5)
+DEAD_SHOWN = 10  # dead rows listed by `dead_items` (and /audit config)
 MAX_PASSES = 5  # effects queue follow-ups (the card edit after an issue); deliver those too
 
 
@@ -111,6 +118,8 @@ async def deliver_due(
         for row_id in ids:
             tried.add(row_id)
             await _deliver_one(services, effects, row_id, report, after_effect)
+    if report.dead_ids:
+        await announce_dead_letters(services, report.dead_ids)
     return report
 
 
@@ -166,7 +175,8 @@ async def _deliver_one(
             raise PermanentError(f"unknown outbox effect {row.kind!r}")
         outcome = await effect(services, row)
     except Deferred as exc:
-        await _failed(services, row, lease_until, str(exc), DEFER_DELAY, report, permanent=False)
+        await _deferred(services, row, lease_until, str(exc))
+        report.retried += 1
         return
     except IntegrationError as exc:
         delay = _delay(row.attempts, getattr(exc, "retry_after", None))
@@ -190,6 +200,15 @@ async def _deliver_one(
         if done.rowcount == 1 and outcome.apply is not None:
             await outcome.apply(session)
     report.delivered += 1
+
+
+async def _deferred(services: Services, row: OutboxItem, lease_until: dt.datetime, reason: str) -> None:
+    """Waiting for another effect is not a failed attempt: try again later, sooner when young."""
+    now = services.clock.now()
+    delay = min(max(DEFER_DELAY, (now - row.created_at) / 4), MAX_DEFER)
+    values = {"status": "pending", "next_attempt_at": now + delay, "attempts": row.attempts - 1}
+    async with services.db.transaction() as session:
+        await session.execute(_owned(row.id, lease_until).values(last_error=reason[:2000], **values))  # type: ignore[arg-type]
 
 
 def _owned(row_id: int, lease_until: dt.datetime) -> sa.Update:
@@ -228,7 +247,6 @@ async def _failed(
     log.warning("outbox %s (row %s) dead after %s attempts: %s", row.kind, row.id, row.attempts, error)
     report.dead += 1
     report.dead_ids.append(row.id)  # type: ignore[arg-type]
-    await announce_dead_letter(services, row, error)
 
 
 def _delay(attempts: int, retry_after: float | None = None) -> dt.timedelta:
@@ -245,19 +263,44 @@ async def pending_counts(session: AsyncSession) -> dict[str, int]:
     return {status: count for status, count in rows.all()}
 
 
-async def announce_dead_letter(services: Services, row: OutboxItem, error: str) -> None:
-    """Tell the defects channel that an effect gave up, so a person fixes the cause and retries."""
-    channel = services.config.slack.defects_channel
+async def dead_items(session: AsyncSession, limit: int = DEAD_SHOWN) -> list[OutboxItem]:
+    """The dead rows, newest first (what a person must look at)."""
+    stmt = sa.select(OutboxItem).where(OutboxItem.status == "dead").order_by(OutboxItem.id.desc())
+    return list((await session.execute(stmt.limit(limit))).scalars())
+
+
+async def announce_dead_letters(services: Services, died: Sequence[int]) -> None:
+    """One notice in the audit channel when effects give up, unless earlier dead ones still wait
+    for a person (their notice already asked for the fix and the retry)."""
+    channel = services.config.slack.audit_channel or services.config.slack.defects_channel
     if services.client is None or not channel:
         return
-    about = (row.payload or {}).get("group_id")
-    what = f"`{row.kind}`" + (f" for defect group #{about}" if about else "")
+    async with services.db.session() as session:
+        earlier = await session.execute(
+            sa.select(sa.func.count())
+            .where(OutboxItem.status == "dead", OutboxItem.id.not_in(list(died)))
+            .select_from(OutboxItem)
+        )
+        if earlier.scalar_one():
+            log.info("%d more dead letter(s); already announced", len(died))
+            return
+        rows = list(
+            (await session.execute(sa.select(OutboxItem).where(OutboxItem.id.in_(list(died))))).scalars()
+        )
+    lines = [_dead_line(row) for row in rows[:5]] + ([f"…and {len(rows) - 5} more"] if len(rows) > 5 else [])
     text = (
-        f"⚠️ auditbot could not deliver {what} after {row.attempts} attempt(s): "
-        f"{truncate(safe_mrkdwn(error), 600)}\nIt will not be retried on its own: fix the cause, "
-        "then run `auditbot deliver --dead`."
+        f"⚠️ auditbot could not deliver {len(rows)} effect(s) and stopped retrying:\n"
+        + "\n".join(lines)
+        + "\nFix the cause, then run `auditbot deliver --retry-dead`; `/audit config` lists what waits."
     )
     try:
         await call_slack(services.client.chat_postMessage(channel=channel, text=text))
-    except IntegrationError as exc:  # Slack itself may be what is failing; the row stays dead
-        log.warning("could not announce dead letter %s: %s", row.id, exc)
+    except IntegrationError as exc:  # Slack itself may be what is failing; the rows stay dead
+        log.warning("could not announce %d dead letter(s): %s", len(rows), exc)
+
+
+def _dead_line(row: OutboxItem) -> str:
+    about = (row.payload or {}).get("group_id")
+    what = f"`{row.kind}`" + (f" for defect group #{about}" if about else "")
+    error = truncate(safe_mrkdwn(row.last_error or ""), 300)
+    return f"• {what} after {row.attempts} attempt(s): {error}"

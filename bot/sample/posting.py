@@ -10,7 +10,11 @@ items in thread mode in the header's thread (conversations.replies); items in ch
 channel's history after the last message it stored (conversations.history); the header in the
 history since the batch was drawn. Only if Slack refuses that lookup is the message posted again
 (see bot.delivery.lookup for why a duplicate beats a lost item).
-Only one process posts a batch at a time: it holds the lease `sample-post:<batch id>`."""
+
+Only one run posts a batch at a time, whatever started it (the schedule, `/audit sample` from two
+admins, a repeated command, `auditbot sample`), within one process or across several: each run
+takes the lease `sample-post:<batch id>` under an id of its own, and claims each message in the
+same transaction that renews the lease, so a run that lost the lease claims nothing more."""
 
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ from slack_sdk.errors import SlackApiError
 from bot.core.clock import Clock
 from bot.core.models import SampleBatch, SampleItem
 from bot.core.services import Services
-from bot.delivery.lease import acquire_or_renew, process_holder, release
+from bot.delivery.lease import acquire_or_renew, holder_of, new_holder, release, take
 from bot.delivery.lookup import CLOCK_SKEW, find_in_channel, find_in_thread, slack_ts
 from bot.judge.runner import judge_before_posting
 from bot.sample.draw import batch_items, ensure_batch, local_today
@@ -105,18 +109,36 @@ async def post_batch(services: Services, batch_id: int, *, sleep: Sleep | None =
     if services.client is None:
         raise RuntimeError("posting a sample needs a Slack client (SLACK_BOT_TOKEN)")
     sleep = sleep or services.extras.get("sleep") or asyncio.sleep  # type: ignore[assignment]
-    db, clock, holder = services.db, services.clock, process_holder(services)
-    lease = f"sample-post:{batch_id}"
-    if not await acquire_or_renew(db, lease, holder, LEASE_TTL, clock.now()):
-        log.info("batch %s is being posted by another process", batch_id)
+    db, clock = services.db, services.clock
+    claim = RunClaim(db, clock, f"sample-post:{batch_id}", new_holder())
+    if not await acquire_or_renew(db, claim.lease, claim.run, LEASE_TTL, clock.now()):
+        log.info("batch %s is being posted by another run", batch_id)
         return PostResult(busy=True)
     try:
-        return await _post_batch(services, batch_id, sleep, lease, holder)  # type: ignore[arg-type]
+        return await _post_batch(services, batch_id, sleep, claim)  # type: ignore[arg-type]
     finally:
-        await release(db, lease, holder)
+        await release(db, claim.lease, claim.run)
 
 
-async def _post_batch(services: Services, batch_id: int, sleep: Sleep, lease: str, holder: str) -> PostResult:
+@dataclass
+class RunClaim:
+    """One posting run: its id, the batch lease it holds, and the messages it claims under it."""
+
+    db: Any
+    clock: Clock
+    lease: str
+    run: str
+
+    async def claim(self, model: type, row_id: int, **values: Any) -> bool:
+        """Renew the lease and mark the row claimed in one transaction; False if the lease is lost."""
+        async with self.db.transaction() as session:
+            if not await take(session, self.lease, self.run, LEASE_TTL, self.clock.now()):
+                return False
+            await session.execute(sa.update(model).where(model.id == row_id).values(**values))  # type: ignore[attr-defined]
+        return True
+
+
+async def _post_batch(services: Services, batch_id: int, sleep: Sleep, claim: RunClaim) -> PostResult:
     db, clock, client = services.db, services.clock, services.client
     result = PostResult()
     async with db.session() as session:
@@ -138,7 +160,8 @@ async def _post_batch(services: Services, batch_id: int, sleep: Sleep, lease: st
             result.recovered += header_ts is not None
         if header_ts is None:
             header = header_view(services, batch, len(items), sum(i.double_review for i in items))
-            await _update(db, SampleBatch, batch_id, status="posting")
+            if not await claim.claim(SampleBatch, batch_id, status="posting"):
+                return _lost(batch_id, result)
             try:
                 header_ts = await send(
                     client,
@@ -178,7 +201,8 @@ async def _post_batch(services: Services, batch_id: int, sleep: Sleep, lease: st
             result.recovered += ts is not None
         if ts is None:
             await pacer.wait()
-            await _update(db, SampleItem, item.id, channel=channel)  # type: ignore[arg-type]
+            if not await claim.claim(SampleItem, item.id, channel=channel):  # type: ignore[arg-type]
+                return _lost(batch_id, result)
             try:
                 ts = await send(
                     client,
@@ -199,18 +223,25 @@ async def _post_batch(services: Services, batch_id: int, sleep: Sleep, lease: st
             result.posted += 1
         await _update(db, SampleItem, item.id, channel=channel, message_ts=ts, posted_at=clock.now())  # type: ignore[arg-type]
         last_ts = ts
-        if not await acquire_or_renew(db, lease, holder, LEASE_TTL, clock.now()):
-            log.warning("lost the posting lease of batch %s; another process continues", batch_id)
-            return result
 
     await _update(db, SampleBatch, batch_id, status="posted", posted_at=clock.now())
     log.info("batch %s posted: %d messages (%d recovered)", batch_id, result.posted, result.recovered)
     return result
 
 
+def _lost(batch_id: int, result: PostResult) -> PostResult:
+    log.warning("lost the posting lease of batch %s; another run continues", batch_id)
+    return result
+
+
 async def _update(db: Any, model: type, row_id: int, **values: Any) -> None:
     async with db.transaction() as session:
         await session.execute(sa.update(model).where(model.id == row_id).values(**values))  # type: ignore[attr-defined]
+
+
+async def posting_elsewhere(services: Services, batch_id: int) -> bool:
+    """Whether some run holds the batch's posting lease right now."""
+    return await holder_of(services.db, f"sample-post:{batch_id}", services.clock.now()) is not None
 
 
 async def run_daily_sample(

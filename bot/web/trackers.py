@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from bot.core.services import Services
 from bot.defects.effects import deliver_pending
-from bot.defects.status_sync import apply_issue_state
+from bot.defects.status_sync import receive_webhook
 from bot.web.bounded import Refused, check_declared, read_signed, require_headers
 from integrations import github, jira, linear
 from integrations.base import IssueState
@@ -39,20 +39,19 @@ def routes(services: Services) -> list[Route]:
             body = await read_signed(
                 request, MAX_BODY, lambda b: module.verify_signature(secret, b, signature)
             )
-            parsed = _parse(module, body)
+            payload, parsed = _parse(module, body)
+            delivery = module.webhook_delivery(request.headers, payload)
         except Refused as refused:
             return refused.response(request)
-        if parsed is None:
-            return JSONResponse({"ok": True, "ignored": True})
-        change = await apply_issue_state(services, name, *parsed)
-        task = BackgroundTask(deliver_pending, services) if change else None
-        return JSONResponse({"ok": True, "change": change}, background=task)
+        outcome = await receive_webhook(services, name, delivery, body, parsed)
+        task = BackgroundTask(deliver_pending, services) if outcome.change else None
+        return JSONResponse(outcome.answer, status_code=outcome.status, background=task)
 
     return [Route("/webhooks/{vendor}", receive, methods=["POST"])]
 
 
-def _parse(module: Any, body: bytes) -> tuple[str, IssueState] | None:
-    """(issue, state) from a signed delivery; None for one we do not follow; 400 for a malformed one."""
+def _parse(module: Any, body: bytes) -> tuple[dict[str, Any], tuple[str, IssueState] | None]:
+    """The payload and its (issue, state), None for one we do not follow; 400 for a malformed one."""
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -60,6 +59,6 @@ def _parse(module: Any, body: bytes) -> tuple[str, IssueState] | None:
     if not isinstance(payload, dict):
         raise Refused(400, "body is not a JSON object")
     try:
-        return module.parse_webhook(payload)  # type: ignore[no-any-return]
+        return payload, module.parse_webhook(payload)
     except (AttributeError, KeyError, TypeError, ValueError):  # a field of an unexpected shape
         raise Refused(400, "not a webhook delivery this endpoint understands") from None

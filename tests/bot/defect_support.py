@@ -7,11 +7,9 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
-from slack_sdk.web.async_client import AsyncWebClient
-
 from bot.core.config import AuditConfig, RoutingRule
 from bot.core.models import Defect, Reply, Review, SampleBatch, SampleItem
-from bot.core.services import Services
+from bot.core.services import Services, build_client
 from bot.defects.groups import file_defect
 from bot.delivery.vendors import Integrations
 from integrations.github import GitHubTracker
@@ -93,7 +91,9 @@ class Vendors:
 def make_services(
     db: Any, clock: Any, config: AuditConfig, settings: Any, slack_url: str, vendors: Vendors
 ) -> Services:
-    client = AsyncWebClient(token=BOT_TOKEN, base_url=slack_url)
+    client = build_client(
+        settings.model_copy(update={"slack_api_url": slack_url, "slack_bot_token": BOT_TOKEN})
+    )
     services = Services(settings, config, db, clock, client)
     services.extras["integrations"] = vendors.integrations(config)
     return services

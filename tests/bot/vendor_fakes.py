@@ -3,7 +3,10 @@
 Each validates every request against the vendor contract in ../shared/specs (OpenAPI request
 schemas, the ADF JSON Schema, Linear's GraphQL SDL) before answering, keeps what was created,
 and can be switched `down` (503 or timeouts), `lose_answers` (create the issue, then answer
-503: the answer is lost) or made to answer a fixed `status` (e.g. 401).
+503: the answer is lost) or made to answer a fixed `status` (e.g. 401). `kill_after(test)`
+is the fault hook for a worker dying between the vendor's answer and our commit: the next
+request `test` accepts is carried out, then SimulatedKill is raised in the caller instead of
+the answer (a BaseException: nothing in the worker catches it, as nothing runs after a kill).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -44,6 +48,10 @@ async def no_sleep(_: float) -> None:
     """The clients' in-call retry pause; tests never wait."""
 
 
+class SimulatedKill(BaseException):
+    """The worker process dies here: nothing after this point runs (not even `except Exception`)."""
+
+
 class VendorFake:
     def __init__(self) -> None:
         self.requests: list[httpx.Request] = []
@@ -52,6 +60,11 @@ class VendorFake:
         self.lose_answers = False
         self.status: int | None = None
         self.headers: dict[str, str] = {}
+        self._kill: Callable[[httpx.Request], bool] | None = None
+
+    def kill_after(self, test: Callable[[httpx.Request], bool]) -> None:
+        """Carry out the next request `test` accepts, then kill the caller instead of answering."""
+        self._kill = test
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
@@ -67,6 +80,9 @@ class VendorFake:
             return httpx.Response(503, json={"message": "down"})
         body = json.loads(request.content) if request.content else None
         response = self.route(request, body)
+        if self._kill is not None and self._kill(request):
+            self._kill = None
+            raise SimulatedKill(f"killed after {request.method} {request.url.path}")
         if self.lose_answers and self.creates(request, body):
             return httpx.Response(503, json={"message": "lost"})
         return response
@@ -97,7 +113,7 @@ class FakeJira(VendorFake):
         body = json.loads(request.content) if request.content else {}
         if request.url.path == "/rest/api/3/issue":
             validate_adf(body["fields"]["description"])
-        if request.url.path.endswith("/comment"):
+        if request.url.path.endswith("/comment") and request.method == "POST":
             validate_adf(body["body"])
 
     def route(self, request: httpx.Request, body: Any) -> httpx.Response:
@@ -125,6 +141,10 @@ class FakeJira(VendorFake):
         if sub is None and method == "GET":
             status = {"name": issue["status"], "statusCategory": {"key": self.CATEGORY[issue["status"]]}}
             return httpx.Response(200, json={"id": issue["id"], "fields": {"status": status}})
+        if sub == "/comment" and method == "GET":
+            newest = list(enumerate(issue["comments"], 1))[::-1][: int(request.url.params["maxResults"])]
+            listed = [{"id": str(n), "body": b} for n, b in newest]
+            return httpx.Response(200, json={"comments": listed, "total": len(issue["comments"])})
         if sub == "/comment":
             issue["comments"].append(body["body"])
             return httpx.Response(201, json={"id": str(len(issue["comments"]))})
@@ -173,6 +193,10 @@ class FakeGitHub(VendorFake):
         item = self.issues.get(int(match.group(1))) if match else None
         if item is None or match is None:
             return httpx.Response(404, json={"message": "Not Found"})
+        if match.group(2) and request.method == "GET":
+            size, page = int(request.url.params["per_page"]), int(request.url.params["page"])
+            listed = [{"id": n, "body": b} for n, b in enumerate(item["comments"], 1)]
+            return httpx.Response(200, json=listed[(page - 1) * size : page * size])
         if match.group(2):
             item["comments"].append(body["body"])
             return httpx.Response(201, json={"id": len(item["comments"]), "body": body["body"]})
@@ -221,8 +245,17 @@ class FakeLinear(VendorFake):
             }
             data = {"issueCreate": {"success": True, "issue": self.issues[wanted]}}
         elif operation == "AddComment":
+            wanted = v["input"].get("id")
+            if wanted and any(c.get("id") == wanted for c in self.comments):
+                errors = [{"message": "Entity already exists", "extensions": {"type": "invalid input"}}]
+                return httpx.Response(400, json={"errors": errors})
             self.comments.append(v["input"])
             data = {"commentCreate": {"success": True}}
+        elif operation == "GetComment":
+            if not any(c.get("id") == v["id"] for c in self.comments):
+                errors = [{"message": "Entity not found", "extensions": {"type": "invalid input"}}]
+                return httpx.Response(400, json={"errors": errors})
+            data = {"comment": {"id": v["id"]}}
         elif operation == "GetIssue":
             data = {"issue": self._find(v["id"])}
         elif operation == "TeamStates":

@@ -23,6 +23,7 @@ SHARED = Path(os.environ.get("AUDITBOT_SHARED", Path(__file__).resolve().parents
 SAMPLES = SHARED / "specs" / "slack" / "payloads" / "bolt-python"
 TEAM_ID = "T0FAKETEAM"
 _trigger_ids = itertools.count(1)
+_action_stamps = itertools.count(1)
 
 
 def sign(body: bytes, secret: str, timestamp: int | str) -> dict[str, str]:
@@ -47,6 +48,11 @@ def new_trigger_id() -> str:
     return f"{next(_trigger_ids)}.1700000000.fake"
 
 
+def new_action_ts() -> str:
+    """An action_ts not handed out before in this process (Slack gives each click its own)."""
+    return f"1700000000.{next(_action_stamps):06d}"
+
+
 def _without_enterprise(payload: dict[str, Any]) -> dict[str, Any]:
     # The samples come from an Enterprise Grid org; our app is a single-workspace install.
     payload.pop("enterprise_id", None)
@@ -66,15 +72,18 @@ def block_actions_payload(
     trigger_id: str | None = None,
     block_id: str = "b",
     message: Mapping[str, Any] | None = None,
+    action_ts: str | None = None,
 ) -> dict[str, Any]:
-    """A button click on a message in `channel_id` (from block_actions.json)."""
+    """A button click on a message in `channel_id` (from block_actions.json); each its own action_ts."""
     payload = _without_enterprise(sample("block_actions.json"))
     payload["user"].update(id=user_id, team_id=team_id)
     payload["team"]["id"] = team_id
     payload["container"].update(message_ts=message_ts, channel_id=channel_id, is_ephemeral=False)
     payload["channel"]["id"] = channel_id
     payload["trigger_id"] = trigger_id or new_trigger_id()
-    payload["actions"][0].update(action_id=action_id, block_id=block_id, value=value)
+    payload["actions"][0].update(
+        action_id=action_id, block_id=block_id, value=value, action_ts=action_ts or new_action_ts()
+    )
     payload["message"] = dict(message or {"type": "message", "ts": message_ts, "text": ""})
     return payload
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import datetime as dt
 import json
@@ -13,9 +14,11 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.loopback import LoopbackServer
+from tests.fakes.socket_mode import SocketModeServer
 from tests.fakes.workspace import SlackError, Workspace
 
 DEFAULT_TOKEN = "xoxb-test-token"  # same as tests/conftest.py BOT_TOKEN
+APP_TOKEN = "xapp-1-A0FAKEAPP-1-test"  # the app-level token apps.connections.open accepts
 JSON_ARGS = ("blocks", "view", "attachments", "metadata", "files")
 REDACTED = "[redacted]"
 
@@ -42,6 +45,7 @@ class _Fault:
     times: int
     headers: dict[str, str] = field(default_factory=dict)
     performed: bool = False  # the call takes effect, only the answer is an error
+    hang_up: bool = False  # no answer at all: the connection is cut (after performing, if performed)
 
 
 class FakeSlack(LoopbackServer):
@@ -51,6 +55,7 @@ class FakeSlack(LoopbackServer):
         self,
         *,
         token: str = DEFAULT_TOKEN,
+        app_token: str = APP_TOKEN,
         team_id: str = "T0FAKETEAM",
         bot_user_id: str = "U0AUDITBOT",
         bot_id: str = "B0AUDITBOT",
@@ -61,6 +66,8 @@ class FakeSlack(LoopbackServer):
     ) -> None:
         super().__init__()
         self.token = token
+        self.app_token = app_token
+        self.socket = SocketModeServer()  # the WebSocket apps.connections.open points at
         self._lock = threading.RLock()
         self.workspace = Workspace(
             team_id=team_id,
@@ -75,6 +82,7 @@ class FakeSlack(LoopbackServer):
             self.add_usergroup(group, members)
         self._calls: list[Call] = []
         self._faults: dict[str, list[_Fault]] = {}
+        self._latency: dict[str, float] = {}
 
     @property
     def url(self) -> str:
@@ -125,6 +133,16 @@ class FakeSlack(LoopbackServer):
         The ambiguous case a sender must survive: Slack did post the message, the caller never
         learnt its ts."""
         self._add_fault(method, _Fault(500, "internal_error", times, performed=True))
+
+    def hang_up(self, method: str, times: int = 1, *, performed: bool = True) -> None:
+        """Carry out the next `times` calls of `method` (unless `performed=False`), then cut the
+        connection without answering: the caller cannot know whether it happened."""
+        self._add_fault(method, _Fault(0, "", times, performed=performed, hang_up=True))
+
+    def slow_down(self, method: str, seconds: float) -> None:
+        """Answer every call of `method` only after `seconds` (a slow Slack; 0 to undo)."""
+        with self._lock:
+            self._latency[method] = seconds
 
     def use_clock(self, now: Callable[[], dt.datetime]) -> None:
         """Hand out message ts from `now` (Slack's ts is the time of posting), still unique."""
@@ -217,22 +235,33 @@ class FakeSlack(LoopbackServer):
         app = web.Application(client_max_size=50 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/upload/{file_id}", self._handle_upload)
+        self.socket.routes(app)
         return app
+
+    async def _serve(self) -> None:
+        await super()._serve()
+        self.socket.base_url, self.socket.loop = self.base_url, asyncio.get_running_loop()
 
     async def _handle_api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         args, bad_json = await _read_args(request)
+        if self._latency.get(method):
+            await asyncio.sleep(self._latency[method])
         headers = {k: (REDACTED if k.lower() == "authorization" else v) for k, v in request.headers.items()}
         token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         token = token or str(args.pop("token", ""))
         args.pop("token", None)
         status, extra, body = 200, {}, {"ok": False}
         with self._lock:
-            fault = self._next_fault(method) if token == self.token else None
-            if not token:
+            fault = self._next_fault(method) if token in (self.token, self.app_token) else None
+            if method == "apps.connections.open":  # the only method that takes the app token
+                body = self._connections_open(token)
+            elif not token:
                 body["error"] = "not_authed"
             elif token != self.token:
-                body["error"] = "invalid_auth"
+                body["error"] = "not_allowed_token_type" if token == self.app_token else "invalid_auth"
+            elif fault is not None and fault.hang_up and not fault.performed:
+                pass
             elif fault is not None and not fault.performed:
                 status, extra, body["error"] = fault.status, fault.headers, fault.error
             elif bad_json:
@@ -244,10 +273,25 @@ class FakeSlack(LoopbackServer):
                     body["error"] = error.error
                     if error.messages:
                         body["response_metadata"] = {"messages": error.messages}
-                if fault is not None:  # done, but the caller only hears of a failure
+                if fault is not None and not fault.hang_up:  # done, but the caller hears of a failure
                     status, extra, body = fault.status, fault.headers, {"ok": False, "error": fault.error}
-            self._calls.append(Call(method, args, headers, status, copy.deepcopy(body)))
+            if fault is not None and fault.hang_up:
+                self._calls.append(Call(method, args, headers, 0, {"hung_up": True, **body}))
+            else:
+                self._calls.append(Call(method, args, headers, status, copy.deepcopy(body)))
+        if fault is not None and fault.hang_up:
+            assert request.transport is not None
+            request.transport.abort()  # the client reads a closed connection; this answer goes nowhere
         return web.json_response(body, status=status, headers=extra)
+
+    def _connections_open(self, token: str) -> dict[str, Any]:
+        if not token:
+            return {"ok": False, "error": "not_authed"}
+        if token == self.token:
+            return {"ok": False, "error": "not_allowed_token_type"}
+        if token != self.app_token:
+            return {"ok": False, "error": "invalid_auth"}
+        return {"ok": True, "url": self.socket.url()}
 
     async def _handle_upload(self, request: web.Request) -> web.Response:
         data = await request.read()

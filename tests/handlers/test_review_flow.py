@@ -4,146 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 
-import httpx
-import pytest
 import respx
 import sqlalchemy as sa
 
-from bot.app import build_app
-from bot.core.config import AuditConfig
 from bot.core.models import Defect, Review, SeenEvent
-from bot.core.services import build_client
-from bot.core.settings import Settings
 from bot.views import ids
-from bot.web.app import build_web
-from tests.bot.seed_reviews import seed_items
 from tests.fakes.signing import (
-    SlackSigner,
     block_actions_payload,
     event_callback,
     slash_command_form,
     view_submission_payload,
 )
-from tests.fakes.slack_api import FakeSlack
-
-WAIT_SECONDS = 10
-
-
-@dataclass
-class Rig:
-    http: httpx.AsyncClient
-    signer: SlackSigner
-    fake: FakeSlack
-    db: object
-    setup_calls: int = 0
-
-    def calls(self, method: str | None = None) -> list:  # type: ignore[type-arg]
-        """What the app asked of Slack (the test's own set-up posts left out)."""
-        return [c for c in self.fake.calls()[self.setup_calls :] if method in (None, c.method)]
-
-    async def click(self, action_id: str, item_id: int, user: str = "U0REV1", **kw) -> httpx.Response:  # type: ignore[no-untyped-def]
-        """A click on the item's own message (its stored ts), unless `message_ts` says otherwise."""
-        if "message_ts" not in kw:
-            kw["message_ts"] = await item_ts(self, item_id) or "1700000000.000100"
-        payload = block_actions_payload(action_id, str(item_id), user_id=user, **kw)
-        return await self.signer.interaction(payload)
-
-    async def count(self, model, *where) -> int:  # type: ignore[no-untyped-def]
-        async with self.db.session() as session:  # type: ignore[attr-defined]
-            stmt = sa.select(sa.func.count()).select_from(model).where(*where)
-            return (await session.execute(stmt)).scalar_one()
-
-
-async def until(condition: Callable[[], object], what: str) -> None:
-    """Wait (bounded) for a listener that runs after the ack to have done something."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + WAIT_SECONDS
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
-
-
-async def drain() -> None:
-    """Wait (bounded) until every listener task started by the app has finished."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + WAIT_SECONDS
-    while True:
-        pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
-        if not pending:
-            return
-        if loop.time() > deadline:
-            raise AssertionError(f"{len(pending)} listener tasks still running")
-        await asyncio.wait(pending, timeout=deadline - loop.time())
-
-
-@pytest.fixture
-def review_config(config: AuditConfig) -> AuditConfig:
-    routing = [{"categories": ["template_error"], "tracker": "jira", "project": "SUP", "helpdesk_note": True}]
-    return AuditConfig.model_validate({**config.model_dump(), "routing": routing})
-
-
-@pytest.fixture
-async def rig(db, settings: Settings, review_config, clock, fake_slack: FakeSlack) -> AsyncIterator[Rig]:  # type: ignore[no-untyped-def]
-    settings = settings.model_copy(
-        update={
-            "slack_api_url": fake_slack.url,
-            "jira_url": "https://jira.vendor.test",
-            "jira_api_token": "x",
-        }
-    )
-    app = build_app(settings, review_config, db, clock=clock)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=build_web(app)), base_url="http://app"
-    ) as http:
-        yield Rig(http, SlackSigner(http), fake_slack, db)
-        await drain()
-
-
-async def posted_items(rig: Rig, count: int = 1, **kw) -> list[int]:  # type: ignore[no-untyped-def]
-    """Sample items whose messages exist in the fake's audit channel."""
-    client = build_client(
-        Settings(_env_file=None, slack_bot_token=rig.fake.token, slack_api_url=rig.fake.url)
-    )
-    stamps = [
-        (await client.chat_postMessage(channel="C0AUDIT", text=f"item {n}"))["ts"] for n in range(count)
-    ]
-    rig.setup_calls = len(rig.fake.calls())
-    return await seed_items(rig.db, count, message_ts=stamps, **kw)  # type: ignore[arg-type]
-
-
-def defect_state(note: str, category: str = "template_error", severity: str = "high") -> dict:  # type: ignore[type-arg]
-    return {
-        ids.CATEGORY_BLOCK: {
-            ids.CATEGORY_INPUT: {"type": "static_select", "selected_option": {"value": category}}
-        },
-        ids.SEVERITY_BLOCK: {
-            ids.SEVERITY_INPUT: {"type": "static_select", "selected_option": {"value": severity}}
-        },
-        ids.WRONG_BLOCK: {ids.WRONG_INPUT: {"type": "plain_text_input", "value": note}},
-        ids.EXPECTED_BLOCK: {ids.EXPECTED_INPUT: {"type": "plain_text_input", "value": None}},
-        ids.HELPDESK_NOTE_BLOCK: {
-            ids.HELPDESK_NOTE_INPUT: {
-                "type": "checkboxes",
-                "selected_options": [{"value": ids.HELPDESK_NOTE_VALUE}],
-            }
-        },
-    }
-
-
-def message_text(rig: Rig, item_ts: str) -> str:
-    return json.dumps(rig.fake.message("C0AUDIT", item_ts).get("blocks"), ensure_ascii=False)
-
-
-async def item_ts(rig: Rig, item_id: int) -> str:
-    from bot.core.models import SampleItem
-
-    async with rig.db.session() as session:  # type: ignore[attr-defined]
-        item = await session.get(SampleItem, item_id)
-        return item.message_ts  # type: ignore[union-attr,return-value]
+from tests.handlers.rig import Rig, defect_state, drain, item_ts, message_text, posted_items, until
 
 
 async def test_defect_modal_flow_stores_review_and_defect_and_edits_the_message(rig: Rig) -> None:
@@ -302,7 +175,7 @@ async def test_app_home_shows_the_reviewers_numbers_and_events_are_processed_onc
     assert retry.status_code == 200
     await drain()
     assert len(rig.fake.calls("views.publish")) == 1
-    assert await rig.count(SeenEvent) == 1
+    assert await rig.count(SeenEvent, SeenEvent.event_id == "Ev0HOME1") == 1  # clicks are claimed there too
     home = json.dumps(rig.fake.home("U0REV1"), ensure_ascii=False)
     assert "2 verdicts · 0 defects" in home
     assert f"Sample item #{items[2]}" in home and f"Sample item #{items[0]}" not in home

@@ -54,6 +54,7 @@ TABLE = {
     "audit_help": EVERYONE,
     "audit_stats": REVIEW,
     "audit_sample": {"admin"},
+    "audit_config": {"admin"},
     "home": EVERYONE,
 }
 CUSTOMER_TEXT = "dana@example.com"  # in every seeded defect's note: never in a log line
@@ -308,6 +309,18 @@ async def test_audit_sample(rig: Rig, who: str, caplog) -> None:  # type: ignore
     else:
         assert "Only admins can post today's sample" in response.text
         assert rig.fake.calls("chat.postMessage") == []
+
+
+@pytest.mark.parametrize("who", USERS)
+async def test_audit_config(rig: Rig, who: str) -> None:
+    response = await _command(rig, "config", who)
+    if who in TABLE["audit_config"]:
+        assert response.status_code == 200 and "Only admins" not in response.text
+        await until(lambda: rig.fake.ephemerals(), "the config message")
+        assert "outbox" in rig.fake.ephemerals()[-1]["text"].lower()
+    else:
+        assert "Only admins can see the team config" in response.text
+        assert rig.fake.ephemerals() == []
 
 
 @pytest.mark.parametrize("who", USERS)

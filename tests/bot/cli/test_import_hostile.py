@@ -14,7 +14,7 @@ from bot.cli.main import main
 from tests.bot.cli.test_import import _count
 from tests.bot.replies import nested
 from tests.conftest import REPO
-from tests.test_run_http import _auditbot
+from tests.processes import run_cli as _auditbot
 
 
 def good(i: int) -> dict:  # type: ignore[type-arg]

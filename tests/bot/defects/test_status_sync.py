@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -11,9 +12,9 @@ import pytest
 import sqlalchemy as sa
 from starlette.applications import Starlette
 
-from bot.core.models import DefectGroup
+from bot.core.models import DefectGroup, SeenEvent
 from bot.defects.effects import deliver_pending
-from bot.defects.status_sync import sync_tracker_status
+from bot.defects.status_sync import STALE_AFTER, sync_tracker_status
 from bot.web import trackers
 from tests.bot.defect_support import make_services, routed
 from tests.fakes.blockkit import all_text
@@ -150,3 +151,127 @@ async def test_unsigned_or_unconfigured_webhooks_are_refused(services, seed, web
     body, headers = signed("github", {"zen": "ping"})
     response = await web.post("/webhooks/github", content=body, headers=headers)
     assert response.status_code == 200 and response.json() == {"ok": True, "ignored": True}
+
+
+# -- each delivery once, in order ------------------------------------------------------------
+
+ROUTES = {
+    "jira": {"category": "template_error", "template_id": "t-jira"},
+    "linear": {"category": "personalization", "template_id": "t-linear"},
+    "github": {"category": "wrong_information", "template_id": "t-github"},
+}
+
+
+def delivery(vendor: str, key: str, state: str, at: dt.datetime, sent: dt.datetime, delivery_id: str | None):
+    """A signed delivery saying issue `key` became `state` ("done"/"open") at `at`, sent at `sent`."""
+    ms = lambda moment: int(moment.timestamp() * 1000)  # noqa: E731
+    if vendor == "jira":
+        category = "done" if state == "done" else "new"
+        issue = {"key": key, "fields": {"status": {"statusCategory": {"key": category}}}}
+        payload: dict = {"webhookEvent": "jira:issue_updated", "timestamp": ms(at), "issue": issue}
+        id_header = "X-Atlassian-Webhook-Identifier"
+    elif vendor == "linear":
+        data = {"identifier": key, "state": {"type": "completed" if state == "done" else "started"}}
+        payload = {"type": "Issue", "action": "update", "createdAt": at.isoformat(), "data": data}
+        payload["webhookTimestamp"] = ms(sent)
+        id_header = "Linear-Delivery"
+    else:
+        issue = {"number": int(key), "state": "closed" if state == "done" else "open"}
+        issue["updated_at"] = at.isoformat().replace("+00:00", "Z")
+        payload = {"action": "closed" if state == "done" else "reopened", "issue": issue}
+        id_header = "X-GitHub-Delivery"
+    body, headers = signed(vendor, payload)
+    if delivery_id:
+        headers[id_header] = delivery_id
+    return body, headers
+
+
+async def thread_texts(fake_slack, group: DefectGroup) -> list[str]:
+    return [m["text"] for m in fake_slack.thread(group.channel, group.thread_ts)]
+
+
+@pytest.mark.parametrize("vendor", list(ROUTES))
+@pytest.mark.parametrize("with_id", [True, False], ids=["delivery id", "body hash"])
+async def test_a_repeated_delivery_changes_nothing(services, seed, web, fake_slack, clock, vendor, with_id):
+    group = await filed(services, seed, **ROUTES[vendor])
+    now = clock.now()
+    body, headers = delivery(vendor, group.tracker_key, "done", now, now, "d-1" if with_id else None)
+    first = await web.post(f"/webhooks/{vendor}", content=body, headers=headers)
+    await deliver_pending(services)
+    fixed = await the_group(services.db)
+    posts = await thread_texts(fake_slack, fixed)
+    clock.advance(minutes=2)
+    again = await web.post(f"/webhooks/{vendor}", content=body, headers=headers)
+    await deliver_pending(services)
+
+    assert first.json()["change"] == "fixed"
+    assert again.status_code == 200 and again.json()["ignored"] == "duplicate delivery"
+    after = await the_group(services.db)
+    assert after.status == "fixed" and after.fixed_at == fixed.fixed_at == now
+    assert await thread_texts(fake_slack, after) == posts  # no second "Fixed on the tracker"
+    assert await count_seen(services.db, f"webhook:{vendor}:") == 1
+
+
+@pytest.mark.parametrize("vendor", ["jira", "linear"])
+async def test_a_stale_delivery_is_refused(services, seed, web, clock, vendor):
+    """Jira and Linear send a time (GitHub does not): older than STALE_AFTER is refused."""
+    group = await filed(services, seed, **ROUTES[vendor])
+    then = clock.now() - STALE_AFTER - dt.timedelta(minutes=1)
+    body, headers = delivery(vendor, group.tracker_key, "done", then, then, "d-old")
+    response = await web.post(f"/webhooks/{vendor}", content=body, headers=headers)
+    assert response.status_code == 400 and response.json()["error"] == "stale delivery"
+    assert (await the_group(services.db)).status == "open"
+    assert await count_seen(services.db, "webhook:") == 0
+
+
+@pytest.mark.parametrize("vendor", list(ROUTES))
+async def test_an_older_delivery_never_overrides_a_newer_state(
+    services, seed, web, fake_slack, clock, vendor
+):
+    """Reopened at 10:00, done at 10:05; "done" arrives first, then the older "reopened": the
+    group stays fixed, fixed_at is written once, and the two deliveries again flip nothing."""
+    group = await filed(services, seed, **ROUTES[vendor])
+    clock.advance(minutes=10)
+    now = clock.now()
+    older = delivery(vendor, group.tracker_key, "open", now - dt.timedelta(minutes=2), now, "d-older")
+    newer = delivery(vendor, group.tracker_key, "done", now - dt.timedelta(minutes=1), now, "d-newer")
+    for body, headers in (newer, older, newer, older):
+        assert (await web.post(f"/webhooks/{vendor}", content=body, headers=headers)).status_code == 200
+        await deliver_pending(services)
+        clock.advance(seconds=30)
+
+    final = await the_group(services.db)
+    assert final.status == "fixed" and final.fixed_at == now
+    assert final.status_changed_at == now - dt.timedelta(minutes=1)  # the tracker's own time
+    texts = await thread_texts(fake_slack, final)
+    assert sum("Fixed on the tracker" in t for t in texts) == 1 and not any("Reopened" in t for t in texts)
+
+    # a real reopening after the fix does reopen, and the next fix writes fixed_at again
+    later = clock.now()
+    for state, n in (("open", 1), ("done", 2)):
+        body, headers = delivery(vendor, group.tracker_key, state, clock.now(), clock.now(), f"d-later-{n}")
+        await web.post(f"/webhooks/{vendor}", content=body, headers=headers)
+        clock.advance(minutes=1)
+    final = await the_group(services.db)
+    assert final.status == "fixed" and final.fixed_at == later + dt.timedelta(minutes=1)
+
+
+async def test_a_change_made_in_slack_is_not_undone_by_an_older_tracker_delivery(services, seed, web):
+    """Fixed in Slack at 08:00 (delivered to Jira); a Jira delivery from 07:59 saying "open" arrives."""
+    from bot.defects.groups import fix_group
+
+    group = await filed(services, seed)
+    async with services.db.transaction() as session:
+        await fix_group(session=session, group_id=group.id, user="U0ENG", now=services.clock.now())
+    await deliver_pending(services)  # our "done" reached Jira: nothing is pending any more
+    now = services.clock.now()
+    body, headers = delivery("jira", group.tracker_key, "open", now - dt.timedelta(minutes=1), now, "d-x")
+    answer = (await web.post("/webhooks/jira", content=body, headers=headers)).json()
+    assert answer["ignored"] == "older than the group's last change"
+    assert (await the_group(services.db)).status == "fixed"
+
+
+async def count_seen(db, prefix: str) -> int:
+    async with db.session() as session:
+        stmt = sa.select(sa.func.count()).select_from(SeenEvent).where(SeenEvent.event_id.like(prefix + "%"))
+        return int((await session.execute(stmt)).scalar_one())

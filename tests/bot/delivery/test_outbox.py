@@ -139,8 +139,8 @@ async def test_401_is_not_retried_and_is_dead_lettered_in_slack(services, seed, 
     (create,) = await rows(services.db, "tracker.create_issue")
     assert (create.status, create.attempts) == ("dead", 1)
     assert len(vendors.jira.requests) == 1 and report.dead == 1
-    (notice,) = [m for m in fake_slack.messages("C0DEFECTS") if "could not deliver" in m["text"]]
-    assert "tracker.create_issue" in notice["text"] and "auditbot deliver --dead" in notice["text"]
+    (notice,) = [m for m in fake_slack.messages("C0AUDIT") if "could not deliver" in m["text"]]
+    assert "tracker.create_issue" in notice["text"] and "auditbot deliver --retry-dead" in notice["text"]
     assert "401" in notice["text"]
 
     vendors.jira.status = None  # credentials fixed; a person retries the dead letters
@@ -175,7 +175,7 @@ async def test_gives_up_after_max_attempts_with_backoff(services, seed, vendors,
     assert create.status == "dead" and create.attempts == outbox.MAX_ATTEMPTS
     assert waits == sorted(waits) or waits[-1] <= outbox.MAX_DELAY.total_seconds()
     assert waits[0] <= outbox.BASE_DELAY.total_seconds() and waits[-1] > 8 * outbox.BASE_DELAY.total_seconds()
-    assert any("could not deliver" in m["text"] for m in fake_slack.messages("C0DEFECTS"))
+    assert any("could not deliver" in m["text"] for m in fake_slack.messages("C0AUDIT"))
 
 
 async def test_two_workers_never_deliver_the_same_row(services, seed, fake_slack):

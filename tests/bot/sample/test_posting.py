@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import pytest
+import sqlalchemy as sa
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import select
@@ -12,12 +14,12 @@ from sqlmodel import select
 from bot.core.clock import FrozenClock
 from bot.core.config import AuditConfig
 from bot.core.db import Database
-from bot.core.models import Finding, Reply, SampleBatch, SampleItem
+from bot.core.models import Finding, LeaderLease, Reply, SampleBatch, SampleItem
 from bot.core.services import Services, build_client
 from bot.core.settings import Settings
 from bot.delivery.lease import acquire_or_renew
 from bot.sample.draw import ensure_batch
-from bot.sample.posting import ITEM_EVENT, LEASE_TTL, post_batch
+from bot.sample.posting import ITEM_EVENT, LEASE_TTL, post_batch, run_daily_sample
 from tests.bot.sample.test_draw import NOW, add_replies
 from tests.fakes.blockkit import check_blocks
 from tests.fakes.slack_api import FakeSlack
@@ -220,3 +222,39 @@ async def test_a_batch_being_posted_elsewhere_is_left_alone(
     assert await acquire_or_renew(db, f"sample-post:{batch.id}", "other-process", LEASE_TTL, NOW)
     result = await post_batch(make_services(settings, config, db, fake_slack), batch.id)
     assert result.busy and fake_slack.calls("chat.postMessage") == []
+
+
+async def test_runs_racing_in_one_process_post_each_message_once(
+    settings: Settings, config: AuditConfig, db: Database, fake_slack: FakeSlack
+) -> None:
+    """`/audit sample` from two admins, a repeated delivery and the scheduled job, all at once in
+    one process (one Services): the claim is per run, so only one of them posts."""
+    await drawn(db, config)  # the replies; the runs below find (or race to draw) the batch
+    services = make_services(settings, config, db, fake_slack)
+    batches = await asyncio.gather(*(run_daily_sample(services, DAY) for _ in range(4)))
+    assert len({b.id for b in batches}) == 1
+    items = await items_of(db)
+    assert len(fake_slack.messages("C0AUDIT")) == 21
+    assert len(fake_slack.calls("chat.postMessage")) == 21
+    assert sorted(item_ids_posted(fake_slack)) == sorted(i.id for i in items)
+    assert all(i.message_ts for i in items)
+
+
+async def test_a_run_that_lost_the_lease_claims_nothing_more(
+    settings: Settings, config: AuditConfig, db: Database, fake_slack: FakeSlack
+) -> None:
+    """Another run took the batch over (this one was too slow): the next claim fails, nothing is posted."""
+    batch = await drawn(db, config)
+
+    class TakeOver(Sleeps):
+        async def __call__(self, seconds: float) -> None:
+            if len(self.calls) == 3:  # the lease expires and another run takes it
+                async with db.transaction() as session:
+                    await session.execute(sa.delete(LeaderLease))
+                assert await acquire_or_renew(db, f"sample-post:{batch.id}", "other-run", LEASE_TTL, NOW)
+            await super().__call__(seconds)
+
+    result = await post_batch(make_services(settings, config, db, fake_slack, sleep=TakeOver()), batch.id)
+    assert result.posted == 4  # the header and three items, then the claim of the fourth failed
+    assert len(fake_slack.calls("chat.postMessage")) == 4
+    assert sum(i.channel is not None for i in await items_of(db)) == 3

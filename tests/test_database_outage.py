@@ -1,0 +1,116 @@
+"""The database goes away (PostgreSQL behind a proxy that cuts it off) and comes back.
+
+A click that arrives during the outage is refused politely (an ephemeral message, nothing
+stored); clicks acknowledged before it, whose verdicts are written after the ack, wait for the
+database and are stored once it is back; /healthz says 503, then 200; nobody restarts anything.
+SQLite is a file in the process, not a server that can be unreachable: PostgreSQL only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from bot.app import build_app, services_of
+from bot.core.config import AuditConfig
+from bot.core.db import Database
+from bot.core.models import Review, SeenEvent
+from bot.core.settings import Settings
+from bot.views import ids
+from bot.web.app import build_web
+from handlers.once import UNAVAILABLE
+from handlers.publish import AFTER_ACK_WORKERS, after_ack_gate
+from tests.conftest import backend
+from tests.fakes.signing import SlackSigner
+from tests.fakes.slack_api import FakeSlack
+from tests.fakes.tcp_proxy import TcpProxy
+from tests.handlers.rig import Rig, drain, posted_items, until
+
+pytestmark = pytest.mark.skipif(
+    backend() != "postgresql", reason="a database server that goes away: PostgreSQL"
+)
+
+
+@pytest.fixture
+async def proxy(database_url: str) -> AsyncIterator[tuple[TcpProxy, str]]:
+    """The test database, migrated, and a URL that reaches it through the proxy."""
+    direct = Database(database_url)
+    await direct.upgrade()
+    await direct.dispose()
+    url = make_url(database_url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432).start()
+    try:
+        yield proxy, url.set(port=proxy.port).render_as_string(hide_password=False)
+    finally:
+        proxy.close()
+
+
+async def test_an_outage_refuses_new_clicks_politely_and_loses_no_acknowledged_one(
+    proxy: tuple[TcpProxy, str],
+    db: Database,
+    settings: Settings,
+    config: AuditConfig,
+    clock,  # type: ignore[no-untyped-def]
+    fake_slack: FakeSlack,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cutter, proxied_url = proxy
+    settings = settings.model_copy(update={"slack_api_url": fake_slack.url, "database_url": proxied_url})
+    app_db = Database(proxied_url, patience=60)
+    app = build_app(settings, config, app_db, clock=clock)
+    services = services_of(app)
+    caplog.set_level(logging.WARNING, logger="auditbot.db")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=build_web(app)), base_url="http://app"
+    ) as http:
+        rig = Rig(http, SlackSigner(http), fake_slack, db)
+        refused, waiting, later = await posted_items(rig, 3)
+        assert (await http.get("/healthz")).status_code == 200
+
+        cutter.cut()  # the database is gone
+        assert (await rig.click(ids.VERDICT_CORRECT, refused)).status_code == 200
+        await until(lambda: fake_slack.ephemerals(), "the polite refusal")
+        [told] = fake_slack.ephemerals()
+        assert told["user"] == "U0REV1" and told["text"] == UNAVAILABLE
+        assert (await http.get("/healthz")).status_code == 503
+
+        cutter.restore()  # back for a moment: this click is claimed and acknowledged…
+        gate = after_ack_gate(services)
+        for _ in range(AFTER_ACK_WORKERS):
+            await gate.acquire()  # …while its verdict waits for a worker
+        assert (await rig.click(ids.VERDICT_CORRECT, waiting)).status_code == 200
+        await claimed(rig, 1)  # (a click is claimed right after its ack)
+        cutter.cut()  # and the database goes away before the verdict is written
+        for _ in range(AFTER_ACK_WORKERS):
+            gate.release()
+        await until(lambda: "waiting for it" in caplog.text, "the verdict to wait for the database")
+        cutter.restore()
+        await drain()
+
+        assert await reviewed(db) == {waiting}  # acknowledged: stored; refused: not
+        assert (await http.get("/healthz")).status_code == 200
+        await rig.click(ids.VERDICT_CORRECT, later)  # and it goes on by itself
+        await rig.click(ids.VERDICT_CORRECT, refused)  # the reviewer's retry of the refused click
+        await drain()
+        assert await reviewed(db) == {waiting, later, refused}
+    await app_db.dispose()
+
+
+async def reviewed(db: Database) -> set[int]:
+    async with db.session() as session:
+        return set((await session.execute(sa.select(Review.item_id))).scalars())
+
+
+async def claimed(rig: Rig, count: int) -> None:
+    """Until `count` clicks are claimed (the claim follows the ack by a moment)."""
+    for _ in range(1000):
+        if await rig.count(SeenEvent, SeenEvent.event_id.like("action:%")) >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the click was never claimed")
