@@ -49,6 +49,7 @@ def record_from_dict(d: Any) -> ReplyRecord:
             id=str(a["id"]),
             url=a.get("url"),
             updated_at=dt.date.fromisoformat(a["updated_at"][:10]) if a.get("updated_at") else None,
+            reviewed_at=dt.date.fromisoformat(a["reviewed_at"][:10]) if a.get("reviewed_at") else None,
         )
         for a in d.get("kb_articles") or ()
     )
@@ -64,6 +65,7 @@ def record_from_dict(d: Any) -> ReplyRecord:
         ),
         template_id=d.get("template_id"),
         kb_articles=kb,
+        channel=d.get("channel"),
     )
 
 

@@ -73,7 +73,9 @@ class Checks:
 
 
 class _Customer(NamedTuple):
+    id: str | None
     name: str | None
+    email: str | None
     plan: str | None
 
 
@@ -86,6 +88,8 @@ class _Scanned(NamedTuple):
     reply: str
     customer: _Customer
     kb_articles: tuple[KbArticle, ...]
+    customer_message: str | None
+    channel: str | None
 
 
 class Preparer:
@@ -143,10 +147,7 @@ class Preparer:
 
     def _from_record(self, r: ReplyRecord, ingested: Any) -> tuple[Row, ReplyRecord]:
         c = r.customer
-        articles = [
-            {"id": a.id, "url": a.url, "updated_at": a.updated_at.isoformat() if a.updated_at else None}
-            for a in r.kb_articles
-        ]
+        articles = [_article_json(a) for a in r.kb_articles]
         kb: Any = articles or None
         extra: Any = r.metadata or None
         created: Any = r.created_at
@@ -205,8 +206,8 @@ class Preparer:
             articles = plain
             # As _from_record stores them (the raw date is its own isoformat): on SQLite the
             # JSON text, which msgspec writes byte for byte as orjson does from the dicts.
-            if self.sqlite:
-                kb_value = _encode(r.kb_articles).decode()
+            if self.sqlite:  # (the articles have no reviewed_at: see _plain_articles)
+                kb_value = _encode(r.kb_articles).decode().replace(',"reviewed_at":null', "")
             else:
                 kb_value = [{"id": a.id, "url": a.url, "updated_at": a.updated_at} for a in r.kb_articles]
         extra: Any = None
@@ -230,7 +231,9 @@ class Preparer:
             r.ticket_url, cid, name, email, plan, r.template_id, kb_value, r.channel, r.intent,
             r.language, csat, extra, csat is not None and csat <= LOW_CSAT, ingested,
         )  # fmt: skip
-        return row, _Scanned(rid, ticket, created, reply, _Customer(name, plan), articles)
+        customer = _Customer(cid, name, email, plan)
+        scanned = _Scanned(rid, ticket, created, reply, customer, articles, r.customer_message, r.channel)
+        return row, scanned
 
 
 # What the fast path decodes a line into. Field limits are parse_record's (MAX_LEN); a line with
@@ -255,6 +258,7 @@ class _PlainArticle(msgspec.Struct):
     id: _Id
     url: str | None = None
     updated_at: Annotated[str, msgspec.Meta(min_length=10, max_length=10)] | None = None
+    reviewed_at: str | None = None  # present: the long way reads it
 
 
 class _PlainRecord(msgspec.Struct, forbid_unknown_fields=True):
@@ -287,12 +291,22 @@ _dumps = orjson.dumps
 _encode = msgspec.json.Encoder().encode
 
 
+def _article_json(a: KbArticle) -> dict[str, Any]:
+    """An article as stored in `replies.kb_articles` (reviewed_at only when there is one)."""
+    out = {"id": a.id, "url": a.url, "updated_at": a.updated_at.isoformat() if a.updated_at else None}
+    if a.reviewed_at is not None:
+        out["reviewed_at"] = a.reviewed_at.isoformat()
+    return out
+
+
 def _plain_articles(items: list[_PlainArticle]) -> tuple[KbArticle, ...] | None:
     """Articles whose every id is unpadded and `updated_at` a YYYY-MM-DD date; None when in doubt."""
     articles = []
     for item in items:
         aid, updated = item.id, item.updated_at
         if updated is None or aid != aid.strip() or updated[4] != "-" or updated[7] != "-":
+            return None
+        if item.reviewed_at is not None:
             return None
         try:
             articles.append(KbArticle(aid, item.url, _from_iso_date(updated)))
