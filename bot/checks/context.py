@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 
-_STOP = re.compile(r"[.!?](?=\s)|\n")
+# A sentence ends at . ! ? before a space (not after a title or "e.g.") or at a line end.
+_STOP = re.compile(
+    r"(?<!\bMr)(?<!\bMs)(?<!\bDr)(?<!\bMx)(?<!\bSt)(?<!\bMrs)(?<!\bProf)(?<!\be\.g)(?<!\bi\.e)[.!?](?=\s)|\n"
+)
 SIDE = 90  # characters of the sentence kept on each side of the match
 MATCH_MAX = 120
 

@@ -230,7 +230,13 @@ class Detector:
             starts = []
         for i in sorted(by_record.keys() | slots.keys()):
             record = records[i]
-            found = leaks(texts[i], by_record.get(i, []), starts[i] if starts else 0, record.customer_message, profile.allow)
+            found = leaks(
+                texts[i],
+                by_record.get(i, []),
+                starts[i] if starts else 0,
+                record.customer_message,
+                profile.allow,
+            )
             found = [s for s in slots.get(i, []) if "".join(s[0].split()) not in profile.allow] + found
             if found:
                 tag, start, end = found[0]

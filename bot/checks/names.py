@@ -2,7 +2,7 @@
 
 A reply addresses someone in its greeting ("Hi Dana,", "Morning Jess!", "Dear Dr. Osei,"), after
 a run of @handles (Twitter/X replies start with them), or in its opening sentence ("Thanks for
-getting in touch, Paulo." / "Jess, thanks for waiting."). A word is read as a name only where a
+getting in touch, Paulo."; "Sorry for the wait, Jess!"). A word is read as a name only where a
 name can stand: followed by punctuation or the line's end (not by the rest of a sentence, as in
 "Hi, Thanks for…" or "Hi, Maria from billing here"), capitalised (or in a script without case),
 and not a word of the kinds in words.py (weekdays, sentence adverbs, "Happy Friday").
@@ -30,11 +30,12 @@ _TITLE = re.compile(r"(?:mr|mrs|ms|mx|miss|dr|prof|sir|madam|mme|herr|frau)\.?[ 
 _SLOT = re.compile(r"\[[^\]\n]{1,40}\]|<[^>\n]{1,40}>")
 # Where an address ends: punctuation, a spaced dash, a line end.
 _CUT = re.compile(r"[,!.:;?—–()\[\]{}\"“”]|[ \t]-(?:[ \t]|$)|\n|$")
-_VOCATIVE_END = re.compile(r",[ \t]+(?P<words>[^\W\d_][\w'’\-]*(?:[ \t]+[^\W\d_][\w'’\-]*){0,2})[ \t]*(?:[.!?]+|$)")
-_VOCATIVE_START = re.compile(r"(?P<words>[^\W\d_][\w'’\-]*(?:[ \t]+[^\W\d_][\w'’\-]*)?)[ \t]*,[ \t]+\S")
+_VOCATIVE_END = re.compile(
+    r",[ \t]+(?P<words>[^\W\d_][\w'’\-]*(?:[ \t]+[^\W\d_][\w'’\-]*){0,2})[ \t]*(?:[.!?]+|$)"
+)
 # An opening sentence that speaks to the customer starts with thanks, an apology, a welcome…
 _PHATIC = re.compile(
-    r"(?:thanks|thank|many|sorry|so[ \t]+sorry|apologies|welcome|great|good|glad|happy|nice|lovely"
+    r"(?:(?:really|so|very|truly|terribly|deeply|awfully)[ \t]+)?(?:thanks|thank|many|sorry|so[ \t]+sorry|apologies|welcome|great|good|glad|happy|nice|lovely"
     r"|hope|hoping|appreciate|congrats|congratulations|no[ \t]+worries|of[ \t]+course|sure|absolutely"
     r"|hi|hello|hey|hiya|heya|dear|morning|afternoon|evening"
     r"|(?:i|we)(?:'m|’m|[ \t]+am|'re|’re|[ \t]+are)[ \t]+(?:so[ \t]+|really[ \t]+|very[ \t]+)?"
@@ -158,7 +159,7 @@ def _cased_name(words: str) -> bool:
 
 
 def _vocative(text: str, begin: int) -> Addressed | None:
-    """A name at the end of the opening sentence ("…, Paulo.") or at its start ("Jess, thanks…")."""
+    """A name at the end of an opening sentence that speaks to the customer ("Thanks…, Paulo.")."""
     sentences = []
     for m in _SENTENCE.finditer(text, begin):
         if m.group().strip():
@@ -169,15 +170,6 @@ def _vocative(text: str, begin: int) -> Addressed | None:
             break
     if not sentences:
         return None
-    first_start = sentences[0][0]
-    body_start = first_start + len(text[first_start:]) - len(text[first_start:].lstrip())
-    start = _VOCATIVE_START.match(text, body_start, sentences[0][1] + 1)
-    if start is not None and not _PHATIC.match(text, body_start):
-        words = start.group("words")
-        if _cased_name(words):
-            people = people_in(words)
-            if people and len(people) == 1:
-                return Addressed((people[0],), start.start("words"), start.end("words"))
     for s, e in sentences:
         opening = text[s:e]
         if not _PHATIC.match(opening.lstrip(" \t\n,!")):

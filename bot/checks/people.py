@@ -37,7 +37,9 @@ _CC = re.compile(
     rf"son|daughter|friend|accountant|admin|cofounder|co-founder|director)[ \t]*,?[ \t]+(?P<other>{_NAME})",
     re.IGNORECASE,
 )
-_QUOTED_REPLY = re.compile(r"^(?:On .{0,200} wrote:|-----Original Message-----|From: ).*", re.MULTILINE | re.DOTALL)
+_QUOTED_REPLY = re.compile(
+    r"^(?:On .{0,200} wrote:|-----Original Message-----|From: ).*", re.MULTILINE | re.DOTALL
+)
 _ROLE_MAILBOXES = frozenset(
     "info support admin billing sales contact hello hi team office mail noreply no-reply help service "
     "accounts accounting finance hr it ops marketing orders".split()
@@ -128,6 +130,8 @@ def is_other_person(addr: Addressed, customer: tuple[str, ...], message: str | N
             return False
         if extra is None:
             extra = message_names(message)
-        if extra and (_matches(tokens, extra | frozenset(customer)) or any(_same(tokens[0], k) for k in extra)):
+        if extra and (
+            _matches(tokens, extra | frozenset(customer)) or any(_same(tokens[0], k) for k in extra)
+        ):
             return False
     return True

@@ -162,5 +162,5 @@ def _system(text: str, tag: str, start: int, end: int) -> bool:
 
 
 def _is_slot_name(inner: str) -> bool:
-    """"first_name", "REFUND_AMOUNT": names a template gives its slots, not labels of an interface."""
+    """ "first_name", "REFUND_AMOUNT": names a template gives its slots, not labels of an interface."""
     return "_" in inner or "." in inner

@@ -20,7 +20,7 @@ from functools import lru_cache
 _AP = r"(?:'|’)"
 _NOUN = (
     r"(?:plans?|subscriptions?|accounts?|tiers?|memberships?|contracts?|licen[cs]es?|packages?|editions?"
-    r"|workspaces?|seats?|trials?|bundles?|levels?)"
+    r"|workspaces?|seats?|bundles?|levels?)"  # not "trial": a trial of another plan is no mistake
 )
 _STRONG_NOUN = re.compile(r"[\s-]+(?:plan|tier|subscription|membership|package|edition|licen[cs]e)s?\b", re.I)
 # What comes before a plan name that gives it to the customer (matched at the end of the text

@@ -54,7 +54,9 @@ LY_NAMES = frozenset("emily kelly holly sally molly lily polly ally shelly bever
 TITLES = frozenset("mr mrs ms mx miss dr prof sir madam mme mlle herr frau sr sra srta".split())
 
 # Name particles written in lower case inside a name ("Ana de la Cruz", "Ludwig van Beethoven").
-PARTICLES = frozenset("de da del della di du la le van von der den ter ten bin bint al el y e dos das".split())
+PARTICLES = frozenset(
+    "de da del della di du la le van von der den ter ten bin bint al el y e dos das".split()
+)
 
 # What a record's customer name is when it is not a person: a company, a role, a placeholder.
 ORGANISATION_WORDS = frozenset(
