@@ -15,7 +15,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-from bot.checks.words import CALENDAR, GROUP_WORDS, LY_NAMES, NOT_NAMES, PARTICLES, TITLES
+from bot.checks.words import CALENDAR, GROUP_WORDS, LY_NAMES, NOT_NAMES, PARTICLES
 
 HANDLES = re.compile(r"[ \t]*(?:\.?@\w+[ \t]*[,:]?[ \t]*)+")
 GREETING = re.compile(
@@ -35,7 +35,8 @@ _VOCATIVE_END = re.compile(
 )
 # An opening sentence that speaks to the customer starts with thanks, an apology, a welcome…
 _PHATIC = re.compile(
-    r"(?:(?:really|so|very|truly|terribly|deeply|awfully)[ \t]+)?(?:thanks|thank|many|sorry|so[ \t]+sorry|apologies|welcome|great|good|glad|happy|nice|lovely"
+    r"(?:(?:really|so|very|truly|terribly|deeply|awfully)[ \t]+)?"
+    r"(?:thanks|thank|many|sorry|so[ \t]+sorry|apologies|welcome|great|good|glad|happy|nice|lovely"
     r"|hope|hoping|appreciate|congrats|congratulations|no[ \t]+worries|of[ \t]+course|sure|absolutely"
     r"|hi|hello|hey|hiya|heya|dear|morning|afternoon|evening"
     r"|(?:i|we)(?:'m|’m|[ \t]+am|'re|’re|[ \t]+are)[ \t]+(?:so[ \t]+|really[ \t]+|very[ \t]+)?"
@@ -102,9 +103,7 @@ def people_in(words: str) -> list[str] | None:
             current = []
         elif low in GROUP_WORDS:
             current = []  # "Hi Acme team": the team of a company, not a person
-        elif capitalised(token):
-            current.append(token)
-        elif low in PARTICLES and current:
+        elif capitalised(token) or (low in PARTICLES and current):
             current.append(token)
         else:
             return None

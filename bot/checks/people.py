@@ -14,19 +14,21 @@ import re
 from functools import lru_cache
 
 from bot.checks.names import Addressed, name_tokens, not_a_name
-from bot.checks.words import CLOSINGS, ORGANISATION_WORDS, PLACEHOLDER_NAMES
+from bot.checks.words import CLOSINGS, ORGANISATION_WORDS, PLACEHOLDER_NAMES, words
 
 _NAME = r"[A-Z\u00C0-\u024F][\w'’\-]*"
 _NAMES = rf"{_NAME}(?:[ \t]+{_NAME}){{0,2}}"
 _CLOSING = "|".join(sorted((re.escape(c).replace(r"\ ", r"[ \t]+") for c in CLOSINGS), key=len, reverse=True))
 _SIGNATURE_LINE = re.compile(
-    rf"^[ \t]*(?:[-—–~]+[ \t]*)?(?:(?:{_CLOSING})[ \t]*[,!.]?[ \t]+(?:[-—–~]+[ \t]*)?)?(?P<name>{_NAMES})[ \t]*\.?[ \t]*$",
+    rf"^[ \t]*(?:[-—–~]+[ \t]*)?(?:(?:{_CLOSING})[ \t]*[,!.]?[ \t]+(?:[-—–~]+[ \t]*)?)?"
+    rf"(?P<name>{_NAMES})[ \t]*\.?[ \t]*$",
     re.IGNORECASE,
 )
 _SIGNED_INLINE = re.compile(rf"(?:^|[\s.!?])[-—–~][ \t]*(?P<name>{_NAMES})[ \t]*$")
 _NICKNAME = re.compile(rf"\((?P<name>{_NAME})\)")
 _INTRO = re.compile(
-    rf"\b(?:i'm|i’m|i[ \t]+am|my[ \t]+name[ \t]+is|my[ \t]+name's|this[ \t]+is|it's|it’s|call[ \t]+me)[ \t]+(?P<name>{_NAME})"
+    r"\b(?:i'm|i’m|i[ \t]+am|my[ \t]+name[ \t]+is|my[ \t]+name's|this[ \t]+is|it's|it’s|call[ \t]+me)"
+    rf"[ \t]+(?P<name>{_NAME})"
     rf"|^[ \t]*(?P<here>{_NAME})[ \t]+here\b",
     re.IGNORECASE | re.MULTILINE,
 )
@@ -40,9 +42,9 @@ _CC = re.compile(
 _QUOTED_REPLY = re.compile(
     r"^(?:On .{0,200} wrote:|-----Original Message-----|From: ).*", re.MULTILINE | re.DOTALL
 )
-_ROLE_MAILBOXES = frozenset(
+_ROLE_MAILBOXES = words(
     "info support admin billing sales contact hello hi team office mail noreply no-reply help service "
-    "accounts accounting finance hr it ops marketing orders".split()
+    "accounts accounting finance hr it ops marketing orders"
 )
 
 

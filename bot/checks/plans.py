@@ -42,13 +42,13 @@ _BEFORE = re.compile(
 )
 _AFTER_YOUR = re.compile(rf"[\s-]+{_NOUN}\b", re.IGNORECASE)
 _AFTER_MEMBER = re.compile(
-    r"[ \t]+(?:plan[ \t]+)?(?:customer|member|subscriber|user|client|account[ \t]+holder|plan[ \t]+holder)s?\b",
+    r"[ \t]+(?:plan[ \t]+)?"
+    r"(?:customer|member|subscriber|user|client|account[ \t]+holder|plan[ \t]+holder)s?\b",
     re.IGNORECASE,
 )
 _AFTER_THE = re.compile(
-    rf"[ \t]+(?:plan|tier|subscription|package|membership)[ \t]+(?:that[ \t]+|which[ \t]+)?you(?:{_AP}re|[ \t]+are"
-    rf"|[ \t]+have|{_AP}ve|[ \t]+currently|[ \t]+signed|[ \t]+subscribed|[ \t]+chose|[ \t]+purchased|[ \t]+bought"
-    r"|[ \t]+pay|[ \t]+use)",
+    r"[ \t]+(?:plan|tier|subscription|package|membership)[ \t]+(?:that[ \t]+|which[ \t]+)?"
+    rf"you(?:{_AP}re|{_AP}ve|[ \t]+(?:are|have|currently|signed|subscribed|chose|purchased|bought|pay|use))",
     re.IGNORECASE,
 )
 # In the same sentence, before the name: a condition, a change of plan, a time after a change.

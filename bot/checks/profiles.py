@@ -14,12 +14,13 @@ from dataclasses import dataclass
 
 from bot.checks.findings import KINDS, subject
 from bot.checks.placeholders import normalize
+from bot.checks.words import words
 from bot.core.config import DetectorsConfig
 from bot.core.detectors import ChannelDetectors, mute_parts
 
-LIVE_CHANNELS = frozenset(
+LIVE_CHANNELS = words(
     "chat live_chat livechat messaging messenger sms whatsapp telegram irc slack discord teams twitter x "
-    "instagram facebook social in_app in-app widget".split()
+    "instagram facebook social in_app in-app widget"
 )
 LIVE_WINDOW = dt.timedelta(hours=1)
 
