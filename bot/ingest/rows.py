@@ -23,14 +23,14 @@ from bot.core.records import KbArticle, ReplyRecord
 from integrations.jsonl import KNOWN, MAX_LEN, Reject, parse_line
 
 # `text_key` is left NULL: it doubles the text stored and sent between processes, and the few
-# stored replies a duplicate check reads get their key from `reply` (bot.ingest.store._load_earlier).
+# stored replies a duplicate check reads get their key from `reply` (bot.ingest.stored.load_priors).
 COLUMNS = (
     "source", "external_id", "ticket_id", "created_at", "reply", "customer_message",
     "ticket_url", "customer_id", "customer_name", "customer_email", "customer_plan", "template_id",
     "kb_articles", "channel", "intent", "language", "csat", "extra", "flagged", "ingested_at",
 )  # fmt: skip
-SOURCE, EXTERNAL_ID, TICKET_ID, CREATED_AT, REPLY = 0, 1, 2, 3, 4
-CSAT, FLAGGED = 16, 18
+SOURCE, EXTERNAL_ID, TICKET_ID, CREATED_AT, REPLY, CUSTOMER_MESSAGE = 0, 1, 2, 3, 4, 5
+CHANNEL, CSAT, FLAGGED = 13, 16, 18
 LOW_CSAT = 2
 Row = tuple[Any, ...]
 
@@ -69,7 +69,8 @@ class Checks:
 
     @classmethod
     def from_config(cls, config: DetectorsConfig) -> Checks:
-        return cls(Detector(config), dt.timedelta(hours=config.duplicate_window_hours))
+        detector = Detector(config)
+        return cls(detector, detector.window)
 
 
 class _Customer(NamedTuple):
