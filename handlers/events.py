@@ -65,6 +65,7 @@ async def home_view(services, user_id: str):  # type: ignore[no-untyped-def]
         team=figures.team,
         week_start=since.astimezone(services.config.slack.tz).date(),
         updated_at=now,
+        checks=figures.checks,
     )
 
 

@@ -18,6 +18,7 @@ from slack_sdk.models.blocks import (
 
 from bot.core.redact import safe_mrkdwn, truncate
 from bot.digest.rollup import Catch, GroupLine, Listing, ReviewerWeek, Rollup
+from bot.views.checks import CheckPrecision, precision_blocks
 from bot.views.defect import link, mention
 
 MAX_BLOCKS = 50
@@ -31,6 +32,9 @@ METHOD = (
     "95% Wilson interval on the effective sample size. Raw rate: share of reviewed items found defective "
     "(flagged replies are over-sampled, so it runs high)."
 )
+
+
+CHECKS_TITLE = "*Automatic checks* — findings this week, precision as reviewers judged them"
 
 
 def pct(rate: float | None) -> str:
@@ -196,7 +200,7 @@ def sections(
     return [SectionBlock(text=MarkdownTextObject(text="\n".join(chunk))) for chunk in chunks]
 
 
-def build_digest(rollup: Rollup, tz: ZoneInfo) -> list[Block]:
+def build_digest(rollup: Rollup, tz: ZoneInfo, checks: Sequence[CheckPrecision] = ()) -> list[Block]:
     """The digest message blocks (≤ 50), every reviewer of the week named."""
     blocks: list[Block] = [
         HeaderBlock(text=f"📊 AI support audit — week {rollup.week}"),
@@ -235,6 +239,7 @@ def build_digest(rollup: Rollup, tz: ZoneInfo) -> list[Block]:
         blocks.append(
             SectionBlock(text=MarkdownTextObject(text=truncate(catch_text(rollup.catch), SECTION_MAX)))
         )
+    blocks += precision_blocks(checks, CHECKS_TITLE)[: max(0, MAX_BLOCKS - len(blocks) - 1)]
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=METHOD)]))
     return blocks[:MAX_BLOCKS]
 

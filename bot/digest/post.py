@@ -22,6 +22,7 @@ from bot.core.config import AuditConfig, ConfigError
 from bot.core.db import Database
 from bot.core.models import DigestPost
 from bot.digest.chart import render_chart
+from bot.digest.checks import check_precision
 from bot.digest.message import build_digest, digest_text
 from bot.digest.rollup import Rollup, compute_rollup
 
@@ -57,7 +58,10 @@ async def compose(db: Database, config: AuditConfig, week: str, now: dt.datetime
     tz = config.slack.tz
     async with db.session() as session:
         rollup = await compute_rollup(session, week=week, tz=tz, now=now)
-    return Digest(week, rollup, build_digest(rollup, tz), digest_text(rollup))
+        checks = await check_precision(
+            session, since=rollup.start, until=rollup.end, detectors=config.detectors
+        )
+    return Digest(week, rollup, build_digest(rollup, tz, checks), digest_text(rollup))
 
 
 async def post_weekly_digest(services: Services, week: str | None = None) -> DigestPost | None:

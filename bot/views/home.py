@@ -19,6 +19,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.views import ids
+from bot.views.checks import CheckPrecision, precision_blocks
 
 TICKET_ID_MAX = 60
 
@@ -75,6 +76,7 @@ def build_home(
     team: TeamWeek,
     week_start: dt.date,
     updated_at: dt.datetime,
+    checks: Sequence[CheckPrecision] = (),
 ) -> View:
     """The Home tab for `user_id`."""
     blocks: list[Block] = [HeaderBlock(text="Your reviews")]
@@ -93,6 +95,7 @@ def build_home(
     blocks.append(DividerBlock())
     blocks.append(HeaderBlock(text="The team this week"))
     blocks.append(_fields(_team_numbers(team)))
+    blocks += precision_blocks(checks, "*Automatic checks* — findings and precision from your feedback")
     blocks.append(
         ContextBlock(
             elements=[

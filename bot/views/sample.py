@@ -27,6 +27,7 @@ from slack_sdk.models.views import View
 
 from bot.core.redact import safe_mrkdwn, truncate
 from bot.views import ids
+from bot.views.checks import FindingFeedbackView, build_finding_blocks
 
 SECTION_MAX = 3000
 FALLBACK_MAX = 200  # the notification text; the blocks carry the rest
@@ -77,6 +78,9 @@ class ItemView:
     double_review: bool = False
     verdict_lines: tuple[str, ...] = ()
     thread_link: str | None = None
+    # With ids (aligned with `findings`), each finding gets Confirmed / False alarm buttons.
+    finding_ids: tuple[int, ...] = ()
+    feedback: tuple[FindingFeedbackView | None, ...] = ()
 
 
 # -- header ----------------------------------------------------------------------------------
@@ -151,6 +155,15 @@ def describe_finding(kind: str, evidence: Mapping[str, Any]) -> str:
     return safe_mrkdwn(kind.replace("_", " ")) if described == kind else described
 
 
+def evidence_sentence(evidence: Mapping[str, Any]) -> str:
+    """The sentence the check matched in, the match in bold (safe mrkdwn), or ""."""
+    parts = evidence.get("sentence")
+    if not isinstance(parts, list) or len(parts) != 3 or not all(isinstance(p, str) for p in parts):
+        return ""
+    before, match, after = (safe_mrkdwn(p) for p in parts)
+    return f"“{before}*{match.strip()}*{after}”" if match.strip() else ""
+
+
 def finding_text(kind: str, e: Mapping[str, Any]) -> str:
     """Short human text for one finding (not escaped: `describe_finding` escapes)."""
     if kind == "placeholder_leak":
@@ -168,6 +181,11 @@ def finding_text(kind: str, e: Mapping[str, Any]) -> str:
     if kind.startswith("rule:"):
         return f"matches rule {e['rule']}: “{e['match']}”"
     return kind
+
+
+def _finding_line(kind: str, evidence: Mapping[str, Any]) -> str:
+    quoted = evidence_sentence(evidence)
+    return f"⚠ {describe_finding(kind, evidence)}" + (f"\n> {quoted}" if quoted else "")
 
 
 def item_title(view: ItemView) -> str:
@@ -211,8 +229,14 @@ def build_sample_item(view: ItemView) -> list[Block]:
     if view.customer_message:
         blocks.append(_labelled("Customer", view.customer_message))
     blocks.append(_labelled("AI reply", view.reply))
-    if view.findings:
-        lines = "\n".join(f"⚠ {describe_finding(kind, evidence)}" for kind, evidence in view.findings)
+    if view.findings and len(view.finding_ids) == len(view.findings):
+        feedback = view.feedback or (None,) * len(view.findings)
+        for (kind, evidence), finding_id, judged in zip(
+            view.findings, view.finding_ids, feedback, strict=True
+        ):
+            blocks += build_finding_blocks(finding_id, _finding_line(kind, evidence), judged)
+    elif view.findings:
+        lines = "\n".join(_finding_line(kind, evidence) for kind, evidence in view.findings)
         blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(lines, SECTION_MAX))))
     if view.verdict_lines or view.thread_link:
         lines = list(view.verdict_lines)

@@ -81,7 +81,9 @@ async def _post(url: str, record: dict) -> int:
     ts = int(clock.now().timestamp())
     headers = {"X-Auditbot-Timestamp": str(ts), "X-Auditbot-Signature": sign(body, SECRET, ts)}
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=web), base_url="http://a.test") as http:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=web), base_url="http://a.test"
+        ) as http:
             response = await http.post("/ingest", content=body, headers=headers)
     finally:
         await db.dispose()
@@ -94,7 +96,8 @@ async def _state(url: str) -> tuple[set[tuple[str, str, str]], dict[str, bool]]:
         async with db.session() as session:
             rows = await session.execute(
                 sa.text(
-                    "SELECT r.external_id, f.kind, f.evidence FROM findings f JOIN replies r ON r.id = f.reply_id"
+                    "SELECT r.external_id, f.kind, f.evidence"
+                    " FROM findings f JOIN replies r ON r.id = f.reply_id"
                 )
             )
             found = set()
