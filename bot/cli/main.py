@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "db": "bot.cli.admin:command_db",
     "config": "bot.cli.admin:command_config",
     "manifest": "bot.cli.manifest:command_manifest",
+    "checks": "bot.cli.checks:command_checks",
 }
 
 EXPORT_KINDS = ("replies", "findings", "reviews", "defects", "groups", "corrections")
@@ -94,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="configuration")
     config.add_argument("action", choices=["check"])
     config.add_argument("--file", help="config file (default $AUDITBOT_CONFIG or ./auditbot.toml)")
+
+    checks = sub.add_parser("checks", help="each automatic check's volume and measured precision")
+    checks.add_argument("--days", type=int, default=7, help="volume over the last N days (default 7)")
+    checks.add_argument("--format", choices=["text", "jsonl"], default="text")
 
     manifest = sub.add_parser("manifest", help="print the Slack app manifest")
     manifest.add_argument("--http-url", help="public base URL: HTTP mode instead of Socket Mode")
