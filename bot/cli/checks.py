@@ -37,7 +37,8 @@ async def command_checks(args: argparse.Namespace, env: CliEnv) -> int:
             sys.stdout.write(orjson.dumps(row).decode() + "\n")
         return 0
     print(
-        f"Automatic checks: findings in the last {args.days} days and all time; precision = confirmed / judged"
+        f"Automatic checks: findings in the last {args.days} days and all time;"
+        " precision = confirmed / judged"
     )
     rows = [HEADER]
     for p in recent:

@@ -16,8 +16,8 @@ from typing import Any, TextIO
 import orjson
 import sqlalchemy as sa
 
-from bot.core.db import Database
 from bot.checks.context import marked
+from bot.core.db import Database
 from bot.core.models import Defect, DefectGroup, Finding, FindingFeedback, Reply, Review, SampleItem
 
 COLUMNS: dict[str, tuple[str, ...]] = {

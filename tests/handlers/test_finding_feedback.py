@@ -31,8 +31,8 @@ from tests.handlers.test_review_flow import (  # noqa: F401 (fixtures)
 )
 
 
-async def finding_of(rig: Rig, item_id: int) -> int:
-    async with rig.db.session() as session:  # type: ignore[attr-defined]
+async def finding_of(on: Rig, item_id: int) -> int:
+    async with on.db.session() as session:  # type: ignore[attr-defined]
         item = await session.get(SampleItem, item_id)
         stmt = sa.select(Finding.id).where(Finding.reply_id == item.reply_id)  # type: ignore[union-attr]
         return (await session.execute(stmt)).scalar_one()
@@ -58,9 +58,9 @@ def digest_line(blocks: list, kind: str) -> str:  # type: ignore[type-arg]
 
 
 async def test_a_reviewer_marks_a_false_alarm_and_precision_moves(
-    rig: Rig,
+    rig: Rig,  # noqa: F811 (the fixture)
     database_url: str,
-    review_config: AuditConfig,
+    review_config: AuditConfig,  # noqa: F811
     clock,  # type: ignore[no-untyped-def]
 ) -> None:
     confirmed_item, false_item = await posted_items(
