@@ -20,7 +20,7 @@ from functools import lru_cache
 _AP = r"(?:'|’)"
 _NOUN = (
     r"(?:plans?|subscriptions?|accounts?|tiers?|memberships?|contracts?|licen[cs]es?|packages?|editions?"
-    r"|workspaces?|seats?|bundles?|levels?)"  # not "trial": a trial of another plan is no mistake
+    r"|bundles?)"  # not "trial" (a trial of another plan is no mistake), "workspace", "seats"
 )
 _STRONG_NOUN = re.compile(r"[\s-]+(?:plan|tier|subscription|membership|package|edition|licen[cs]e)s?\b", re.I)
 # What comes before a plan name that gives it to the customer (matched at the end of the text
@@ -32,7 +32,7 @@ _BEFORE = re.compile(
     rf"|\b(?P<member>(?:as|you{_AP}re|you{_WS}are){_WS}an?{_WS})"
     rf"|\b(?P<on>(?:you{_AP}re|you{_WS}are|you{_AP}ve{_WS}been|you{_WS}have{_WS}been|your{_WS}account{_WS}is"
     rf"|your{_WS}workspace{_WS}is|we{_WS}have{_WS}you){_WS}(?:(?:currently|still|now|already){_WS})?"
-    rf"(?:on|subscribed{_WS}to|signed{_WS}up{_WS}(?:for|to)|using|enrolled{_WS}in|paying{_WS}for|in)"
+    rf"(?:on|subscribed{_WS}to|signed{_WS}up{_WS}(?:for|to)|using|enrolled{_WS}in|paying{_WS}for|(?P<in>in))"
     rf"{_WS}(?:(?:the|a|an|your){_WS})?)"
     rf"|\b(?P<planis>your{_WS}(?:current{_WS})?(?:plan|subscription|tier|package|membership){_WS}(?:is|remains)"
     rf"{_WS}(?:(?:still|currently){_WS})?(?:the{_WS}|on{_WS}the{_WS})?)"
@@ -111,7 +111,7 @@ def attributed(
     elif frame.group("member") is not None:
         if not _AFTER_MEMBER.match(after):
             return False
-    elif frame.group("have") is not None:
+    elif frame.group("have") is not None or frame.group("in") is not None:
         if not _AFTER_YOUR.match(after):
             return False
     elif frame.group("the") is not None and not _AFTER_THE.match(after):
