@@ -8,6 +8,7 @@ import re
 _STOP = re.compile(
     r"(?<!\bMr)(?<!\bMs)(?<!\bDr)(?<!\bMx)(?<!\bSt)(?<!\bMrs)(?<!\bProf)(?<!\be\.g)(?<!\bi\.e)[.!?](?=\s)|\n"
 )
+_LAST_STOP = re.compile(r".*(?:" + _STOP.pattern + ")", re.DOTALL)  # greedy: the last stop before
 SIDE = 90  # characters of the sentence kept on each side of the match
 MATCH_MAX = 120
 
@@ -15,8 +16,9 @@ MATCH_MAX = 120
 def sentence(text: str, start: int, end: int) -> list[str]:
     """[before, match, after]: the sentence around text[start:end], whitespace collapsed, each
     side cut to SIDE characters with "…" (json-friendly: stored in a finding's evidence)."""
-    stops = [m.end() for m in _STOP.finditer(text, max(0, start - 4 * SIDE), start)]
-    first = stops[-1] if stops else max(0, start - 4 * SIDE)
+    low = max(0, start - 4 * SIDE)
+    last_stop = _LAST_STOP.match(text, low, start)
+    first = last_stop.end() if last_stop else low
     last = _STOP.search(text, end, end + 4 * SIDE)
     stop = last.end() if last else min(len(text), end + 4 * SIDE)
     before = " ".join(text[first:start].split())

@@ -15,7 +15,7 @@ from bot.checks.findings import MAX_EVIDENCE, ByIndex, Finding, PriorReply, Stor
 from bot.checks.names import Addressed, addressed
 from bot.checks.people import customer_tokens, is_other_person
 from bot.checks.placeholders import PLACEHOLDER, leaks
-from bot.checks.plans import attributed, customer_plans, names_pattern, plan_key
+from bot.checks.plans import attributed, customer_plans, names_patterns, plan_key
 from bot.checks.profiles import Profile, build_profile, configured
 from bot.checks.tickets import settle_ticket
 from bot.core.config import DetectorsConfig
@@ -57,7 +57,7 @@ class Detector:
         self._default = build_profile(config, None)
         self._profiles: dict[str | None, Profile] = {None: self._default}
         self._split = bool(config.channels)  # only then may replies of one batch differ
-        self._other_plans: dict[frozenset[str], re.Pattern[str] | None] = {}
+        self._other_plans: dict[frozenset[str], list[re.Pattern[str]]] = {}
         windows = [self._default.window, *(self.profile(c).window for c in config.channels)]
         self.window = max(windows)  # the longest duplicate window of any channel
 
@@ -253,26 +253,28 @@ class Detector:
         # Grouped by the customer's plan, one regex naming only the *other* plans finds every
         # candidate in a single scan; replies that name only the right plan never reach Python.
         for plans, indexes in by_plan.items():
-            pattern = self._other_plans_pattern(plans)
-            if pattern is None:
+            patterns = self._other_plans_patterns(plans)
+            if not patterns:
                 continue
             texts = [records[i].reply for i in indexes]
             lowered = [t.lower() for t in texts]
-            starts = _starts(lowered)
+            joined, starts = "\0".join(lowered), _starts(lowered)
+            hits = sorted((m.start(), m.end(), p) for p in patterns for m in p.finditer(joined))
             done: set[int] = set()
-            for m in pattern.finditer("\0".join(lowered)):
-                j = bisect_right(starts, m.start()) - 1
+            for at, until, pattern in hits:
+                j = bisect_right(starts, at) - 1
                 i = indexes[j]
                 if i in done:
                     continue
-                start, end = m.start() - starts[j], m.end() - starts[j]
+                start, end = at - starts[j], until - starts[j]
                 text, record = texts[j], records[i]
+                named = " ".join(joined[at:until].split())
                 if len(text) != len(lowered[j]):  # lower() changed the length: find the name again
                     again = re.compile(pattern.pattern, re.IGNORECASE).search(text, max(0, start - 5))
                     if again is None:
                         continue
                     start, end = again.span()
-                spelled = self._plans.get(plan_key(m.group("plan")), m.group("plan"))
+                spelled = self._plans.get(plan_key(named), named)
                 if attributed(
                     text,
                     start,
@@ -289,10 +291,10 @@ class Detector:
                     }
                     out.setdefault(i, []).append(Finding(record.id, "plan_mismatch", ev))
 
-    def _other_plans_pattern(self, plans: frozenset[str]) -> re.Pattern[str] | None:
+    def _other_plans_patterns(self, plans: frozenset[str]) -> list[re.Pattern[str]]:
         if plans not in self._other_plans:
             others = [p for key, p in self._plans.items() if key not in plans]
-            self._other_plans[plans] = names_pattern(others)
+            self._other_plans[plans] = names_patterns(others)
         return self._other_plans[plans]
 
 

@@ -118,22 +118,28 @@ def _matches(tokens: tuple[str, ...], known: tuple[str, ...] | frozenset[str]) -
 
 def is_other_person(addr: Addressed, customer: tuple[str, ...], message: str | None = None) -> bool:
     """True when none of the people the reply addresses is the customer (or named by them)."""
-    if not customer or addr.slot is not None:
+    if not customer or addr.slot is not None or not _none_is_customer(addr.people, addr.titled, customer):
         return False
-    extra: frozenset[str] | None = None
+    extra = message_names(message)
+    if not extra:
+        return True
+    known = extra | frozenset(customer)
     for person in addr.people:
+        tokens = name_tokens(person)
+        if _matches(tokens, known) or any(_same(tokens[0], k) for k in extra):
+            return False
+    return True
+
+
+@lru_cache(maxsize=65536)
+def _none_is_customer(people: tuple[str, ...], titled: bool, customer: tuple[str, ...]) -> bool:
+    for person in people:
         tokens = name_tokens(person)
         if not tokens:
             return False
         if len(customer) == 1:  # a record with one name: a greeting may add what it lacks
-            if addr.titled or any(_same(t, customer[0]) for t in tokens):
+            if titled or any(_same(t, customer[0]) for t in tokens):
                 return False
         elif _matches(tokens, customer):
-            return False
-        if extra is None:
-            extra = message_names(message)
-        if extra and (
-            _matches(tokens, extra | frozenset(customer)) or any(_same(tokens[0], k) for k in extra)
-        ):
             return False
     return True
