@@ -17,6 +17,8 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 
+from bot.checks.words import words
+
 _AP = r"(?:'|’)"
 _NOUN = (
     r"(?:plans?|subscriptions?|accounts?|tiers?|memberships?|contracts?|licen[cs]es?|packages?|editions?"
@@ -95,10 +97,11 @@ def names_patterns(plans: Sequence[str]) -> list[re.Pattern[str]]:
 
 
 # The word right before a plan name in every frame of _BEFORE: a cheap test before the regex.
-_LAST_WORDS = frozenset(
-    ["your", "a", "an", "on", "to", "for", "using", "in", "the", "is", "remains", "currently", "still", "now", "already", "current", "existing", "present", "active", "paid", "annual", "monthly", "yearly", "old", "previous", "former", "prior", "past", "earlier", "legacy"]
+_LAST_WORDS = words(
+    "your a an on to for using in the is remains currently still now already current existing present "
+    "active paid annual monthly yearly old previous former prior past earlier legacy"
 )
-_BEFORE_THE = frozenset(["on", "to", "for", "using", "in", "is", "remains", "have", "own", "purchased", "bought", "chose", "picked"])
+_BEFORE_THE = words("on to for using in is remains have own purchased bought chose picked")
 
 
 def _plausible(before: str, text: str, end: int) -> bool:
