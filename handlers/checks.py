@@ -20,22 +20,14 @@ async def _judge(services, user: str, finding_id: int, verdict: str, reason: str
     """Store the judgement (and reason) and read the item as it now reads; None when it is gone."""
     async with services.db.transaction() as session:
         try:
-            if reason is None:
-                judged = await feedback.record_feedback(
-                    session=session,
-                    finding_id=finding_id,
-                    reviewer=user,
-                    verdict=verdict,
-                    now=services.clock.now(),
-                )
-            else:
-                judged = await feedback.record_reason(
-                    session=session,
-                    finding_id=finding_id,
-                    reviewer=user,
-                    reason=reason,
-                    now=services.clock.now(),
-                )
+            judged = await feedback.judge(
+                session=session,
+                finding_id=finding_id,
+                reviewer=user,
+                verdict=verdict,
+                now=services.clock.now(),
+                reason=reason,
+            )
         except feedback.UnknownFinding:
             return None, None
     async with services.db.session() as session:

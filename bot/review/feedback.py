@@ -60,19 +60,26 @@ async def record_feedback(
     return Judged(finding_id, finding.kind, await _item_of(session, finding.reply_id))
 
 
-async def record_reason(
-    *, session: AsyncSession, finding_id: int, reviewer: str, reason: str | None, now: dt.datetime
+async def judge(
+    *,
+    session: AsyncSession,
+    finding_id: int,
+    reviewer: str,
+    verdict: str,
+    now: dt.datetime,
+    reason: str | None = None,
 ) -> Judged:
-    """The reason given for a false alarm (the judgement itself was stored by the click)."""
-    text = " ".join((reason or "").split())[:REASON_MAX] or None
+    """Store a judgement; `reason` (for a false alarm, from the modal) replaces the stored one."""
     judged = await record_feedback(
-        session=session, finding_id=finding_id, reviewer=reviewer, verdict="false_alarm", now=now
+        session=session, finding_id=finding_id, reviewer=reviewer, verdict=verdict, now=now
     )
-    await session.execute(
-        sa.update(FindingFeedback)
-        .where(FindingFeedback.finding_id == finding_id)  # type: ignore[arg-type]
-        .values(reason=text, updated_at=now)
-    )
+    if reason is not None:
+        text = " ".join(reason.split())[:REASON_MAX] or None
+        await session.execute(
+            sa.update(FindingFeedback)
+            .where(FindingFeedback.finding_id == finding_id)  # type: ignore[arg-type]
+            .values(reason=text, updated_at=now)
+        )
     return judged
 
 
