@@ -170,13 +170,18 @@ class Detector:
             if customer.plan:
                 by_plan.setdefault(customer_plans(customer.plan), []).append(i)
             if names and (customer.name or customer.email):
-                tokens = customer_tokens(customer.name, customer.id, customer.email)
-                addr = whom(record.reply) if tokens else None
+                addr = whom(record.reply)
                 if addr is not None:
                     if addr.slot is not None:
                         if holes:
                             slots[i] = [(addr.slot, addr.start, addr.end)]
-                    elif is_other_person(addr, tokens, record.customer_message):
+                    elif _plainly_named(addr.people, customer.name):
+                        pass  # the customer's own name, as on record: the common case, decided cheaply
+                    elif is_other_person(
+                        addr,
+                        customer_tokens(customer.name, customer.id, customer.email),
+                        record.customer_message,
+                    ):
                         ev = {
                             "greeted": " and ".join(addr.people),
                             "customer": customer.name or customer.email,
@@ -296,6 +301,18 @@ class Detector:
             others = [p for key, p in self._plans.items() if key not in plans]
             self._other_plans[plans] = names_patterns(others)
         return self._other_plans[plans]
+
+
+def _plainly_named(people: tuple[str, ...], name: str | None) -> bool:
+    """One of `people` is written exactly as words of the record's name ("Dana" of "Dana Lee")."""
+    if not name:
+        return False
+    words = name.casefold().split()
+    for person in people:
+        folded = person.casefold()
+        if folded in words or (" " in folded and all(part in words for part in folded.split())):
+            return True
+    return False
 
 
 def _stalest(articles: Sequence[Any], cutoff: dt.date) -> Any:

@@ -159,6 +159,8 @@ def _cased_name(words: str) -> bool:
 
 def _vocative(text: str, begin: int) -> Addressed | None:
     """A name at the end of an opening sentence that speaks to the customer ("Thanks…, Paulo.")."""
+    if _VOCATIVE_END.search(text, begin) is None:
+        return None  # no "…, Name." anywhere in the opening: the common case, decided in one scan
     sentences = []
     for m in _SENTENCE.finditer(text, begin):
         if m.group().strip():
