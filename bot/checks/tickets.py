@@ -51,6 +51,12 @@ def settle_ticket(
 ) -> None:
     """Add duplicates and drop repeated findings for one ticket's batch replies (`indexes`), and
     put in `changes` what the batch changes on its stored replies (`priors`)."""
+    if not priors:  # within a batch: most tickets have distinct replies and findings on one at most
+        keys = {text_key(records[i].reply) for i in indexes}
+        if len(keys) == len(indexes) and sum(1 for i in indexes if i in per_record) <= 1:
+            for i in indexes:  # what is left to do: nothing is a duplicate here
+                _drop_kind(per_record, i, DUPLICATE)
+            return
     in_batch = {records[i].id for i in indexes}
     entries = [
         _Entry(aware(p.created_at), p.id, p.text_key, p.asked, window_of(p.channel), p.channel, -1, p)
@@ -86,6 +92,16 @@ def settle_ticket(
                 per_record.setdefault(e.index, []).append(Finding(e.id, DUPLICATE, evidence))
         elif changes is not None and e.prior is not None and e.prior.row_id is not None:
             _restate(e.prior, evidence, changes)
+
+
+def _drop_kind(per_record: ByIndex, index: int, kind: str) -> None:
+    found = per_record.get(index)
+    if found and any(f.kind == kind for f in found):
+        kept = [f for f in found if f.kind != kind]
+        if kept:
+            per_record[index] = kept
+        else:
+            del per_record[index]
 
 
 def _drop_repeated(entries: list[_Entry], per_record: ByIndex, changes: StoredChanges | None) -> None:
