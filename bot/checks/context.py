@@ -2,31 +2,43 @@
 
 from __future__ import annotations
 
-import re
-
-# A sentence ends at . ! ? before a space (not after a title or "e.g.") or at a line end.
-_STOP = re.compile(
-    r"(?<!\bMr)(?<!\bMs)(?<!\bDr)(?<!\bMx)(?<!\bSt)(?<!\bMrs)(?<!\bProf)(?<!\be\.g)(?<!\bi\.e)[.!?](?=\s)|\n"
-)
-_LAST_STOP = re.compile(r".*(?:" + _STOP.pattern + ")", re.DOTALL)  # greedy: the last stop before
 SIDE = 90  # characters of the sentence kept on each side of the match
 MATCH_MAX = 120
+REACH = 4 * SIDE  # how far a sentence end is looked for
+_STOPS = (". ", "! ", "? ", ".\t", "!\t", "?\t", "\n")
+_ABBREVIATIONS = ("Mr", "Ms", "Dr", "Mx", "St", "Mrs", "Prof", "e.g", "i.e", "etc")
+
+
+def _after_stop(text: str, low: int, start: int) -> int:
+    """Where the sentence holding text[start] begins (not after "Dr." or "e.g.")."""
+    while True:
+        at = max(text.rfind(stop, low, start) for stop in _STOPS)
+        if at < 0:
+            return low
+        if text[at] == "." and text[max(low, at - 4) : at].endswith(_ABBREVIATIONS):
+            start = at
+            continue
+        return at + (1 if text[at] == "\n" else 2)
+
+
+def _before_stop(text: str, end: int, high: int) -> int:
+    """Where the sentence holding text[end - 1] ends (its stop included)."""
+    found = [at for at in (text.find(stop, end, high) for stop in _STOPS) if at >= 0]
+    return min(found) + 1 if found else high
 
 
 def sentence(text: str, start: int, end: int) -> list[str]:
     """[before, match, after]: the sentence around text[start:end], whitespace collapsed, each
     side cut to SIDE characters with "…" (json-friendly: stored in a finding's evidence)."""
-    low = max(0, start - 4 * SIDE)
-    last_stop = _LAST_STOP.match(text, low, start)
-    first = last_stop.end() if last_stop else low
-    last = _STOP.search(text, end, end + 4 * SIDE)
-    stop = last.end() if last else min(len(text), end + 4 * SIDE)
-    before = " ".join(text[first:start].split())
-    if text[first:start][-1:].isspace() and before:
+    first = _after_stop(text, max(0, start - REACH), start)
+    stop = _before_stop(text, end, min(len(text), end + REACH))
+    head, tail = text[first:start], text[end:stop]
+    before = " ".join(head.split())
+    if before and head[-1:].isspace():
         before += " "
     match = " ".join(text[start:end].split())
-    after = " ".join(text[end:stop].split())
-    if text[end:stop][:1].isspace() and after:
+    after = " ".join(tail.split())
+    if after and tail[:1].isspace():
         after = " " + after
     if len(before) > SIDE:
         before = "…" + before[-SIDE:]
@@ -39,11 +51,9 @@ def sentence(text: str, start: int, end: int) -> list[str]:
 
 def opening(text: str) -> list[str]:
     """The first sentence of `text`, all of it marked (the duplicate's evidence)."""
-    body = text.lstrip()
-    offset = len(text) - len(body)
-    stop = _STOP.search(body)
-    end = stop.end() if stop else len(body)
-    return sentence(text, offset, offset + min(end, MATCH_MAX))
+    offset = len(text) - len(text.lstrip())
+    end = _before_stop(text, offset, min(len(text), offset + MATCH_MAX))
+    return sentence(text, offset, end)
 
 
 def marked(parts: list[str] | None, left: str = "«", right: str = "»") -> str:
