@@ -12,7 +12,7 @@ from typing import Any
 
 from bot.checks.context import sentence
 from bot.checks.findings import MAX_EVIDENCE, ByIndex, Finding, PriorReply, StoredChanges, aware
-from bot.checks.names import Addressed, addressed
+from bot.checks.names import Addressed, addressed, vocative
 from bot.checks.people import customer_tokens, is_other_person
 from bot.checks.placeholders import PLACEHOLDER, leaks
 from bot.checks.plans import attributed, customer_plans, names_patterns, plan_key
@@ -38,8 +38,7 @@ def whom(reply: str) -> Addressed | None:
     cut = reply.find("\n", 0, 120)
     if cut > 0:
         found = _opening_line(reply[:cut])
-        if found is not None:
-            return found
+        return found if found is not None else vocative(reply)  # the first line names nobody
     return addressed(reply)
 
 

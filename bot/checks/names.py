@@ -130,6 +130,14 @@ def addressed(reply: str) -> Addressed | None:
     return _vocative(text, begin)
 
 
+def vocative(reply: str) -> Addressed | None:
+    """Only the opening-sentence part of `addressed` (for a reply whose greeting names nobody)."""
+    text = reply[:OPENING]
+    handles = HANDLES.match(text)
+    begin = handles.end() if handles else 0
+    return _vocative(text, begin + len(text[begin:]) - len(text[begin:].lstrip()))
+
+
 def _after_greeting(text: str, at: int) -> Addressed | None:
     slot = _SLOT.match(text, at)
     if slot is not None:
