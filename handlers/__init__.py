@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from handlers import actions, commands, defects, events, once, views
+from handlers import actions, checks, commands, defects, events, once, views
 
 
 def register(app: AsyncApp) -> None:
@@ -14,3 +14,4 @@ def register(app: AsyncApp) -> None:
     actions.register(app)
     views.register(app)
     defects.register(app)
+    checks.register(app)

@@ -71,6 +71,7 @@ async def home_view(services, user_id: str):  # type: ignore[no-untyped-def]
         week_start=since.astimezone(services.config.slack.tz).date(),
         updated_at=now,
         judge=judge,
+        checks=figures.checks,
     )
 
 

@@ -1,9 +1,9 @@
 """The one access check of every button, modal and command (the rules: bot.core.access.RULES).
 
 A click must come from someone the action's rule allows, on the message of the button's own target
-(a sample item, a defect group's card, an occurrence post). A refused click changes nothing: the
-clicker is told why in an ephemeral message, and one log line names the action, the user, the
-target's id and why (never any customer text).
+(a sample item, a defect group's card, an occurrence post, the sample item showing a finding). A
+refused click changes nothing: the clicker is told why in an ephemeral message, and one log line
+names the action, the user, the target's id and why (never any customer text).
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ import logging
 from typing import Any, Literal
 
 from bot.core.access import RULES, access_of
-from bot.core.places import Place, group_place, item_place
+from bot.core.places import Place, finding_place, group_place, item_place
 from bot.defects.queue import occurrence_place
 from bot.views.refusals import refusal_text, short_refusal, unknown_target_text, wrong_message_text
 
 log = logging.getLogger("auditbot.access")
 
-Kind = Literal["item", "group", "occurrence"]
-_WHAT = {"item": "sample item", "group": "defect group", "occurrence": "occurrence"}
+Kind = Literal["item", "group", "occurrence", "finding"]
+_WHAT = {"item": "sample item", "group": "defect group", "occurrence": "occurrence", "finding": "finding"}
 
 
 def target_id(value: object) -> int | None:
@@ -111,4 +111,6 @@ async def _place(services: Any, kind: Kind, wanted: int | None) -> Place | None:
             return await item_place(session, wanted)
         if kind == "group":
             return await group_place(session, wanted, services.config)
+        if kind == "finding":
+            return await finding_place(session, wanted)
         return await occurrence_place(session, wanted, services.config)

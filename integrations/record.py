@@ -226,7 +226,8 @@ def _articles(value: Any) -> tuple[KbArticle, ...]:
             raise RecordError(f"wrong type for 'kb_articles[{i}]' (expected an object)")
         aid, url, updated = item.get("id"), item.get("url"), item.get("updated_at")
         fast = (
-            type(aid) is str
+            "reviewed_at" not in item
+            and type(aid) is str
             and 0 < len(aid.strip()) == len(aid) <= 255
             and (url is None or (type(url) is str and len(url) <= MAX_URL))
             and type(updated) is str
@@ -250,13 +251,14 @@ def _article(i: int, item: dict[str, Any]) -> KbArticle:
     where = f"kb_articles[{i}]"
     if item.get("id") is None or item.get("id") == "":
         raise RecordError(f"missing field '{where}.id'")
-    url, updated = item.get("url"), item.get("updated_at")
+    url, updated, reviewed = item.get("url"), item.get("updated_at"), item.get("reviewed_at")
     if url is not None and _text(url, f"{where}.url") and len(url) > MAX_URL:
         raise RecordError(f"'{where}.url' is too long ({len(url)} characters, at most {MAX_URL})")
     return KbArticle(
         id=_ident(item["id"], f"{where}.id"),
         url=url,
         updated_at=None if updated is None or updated == "" else _date(updated, f"{where}.updated_at"),
+        reviewed_at=None if reviewed is None or reviewed == "" else _date(reviewed, f"{where}.reviewed_at"),
     )
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.checks.names import name_tokens
+from bot.core.detectors import DETECTOR_KINDS
 
-KINDS = ("placeholder_leak", "duplicate_reply", "name_mismatch", "plan_mismatch", "stale_kb")
+KINDS = DETECTOR_KINDS
 MAX_EVIDENCE = 200  # evidence is shown in Slack and stored; a runaway regex match stays short
 
 
@@ -23,12 +24,35 @@ class Finding:
 
 @dataclass(frozen=True)
 class PriorReply:
-    """A reply already stored for a ticket, as needed for duplicate detection."""
+    """A reply already stored for a ticket, as the checks across replies read it.
+
+    `text_key` is None for a reply read only for its findings (outside the duplicate window).
+    `findings` are its stored findings by kind; `row_id` its database key (changes name it).
+    """
 
     id: str
     created_at: dt.datetime
-    text_key: str
+    text_key: str | None
     finding_keys: frozenset[str] = frozenset()  # finding_key() of its stored findings
+    asked: str | None = None  # text_key() of the customer message it answered
+    channel: str | None = None
+    findings: Mapping[str, dict] = field(default_factory=dict)
+    row_id: int | None = None
+
+
+@dataclass
+class StoredChanges:
+    """What the checks across replies change on replies already stored (an earlier reply arrived)."""
+
+    delete: list[tuple[int, str]] = field(default_factory=list)  # (row id, kind)
+    insert: list[tuple[int, Finding]] = field(default_factory=list)  # (row id, finding)
+
+    @property
+    def row_ids(self) -> set[int]:
+        return {r for r, _ in self.delete} | {r for r, _ in self.insert}
+
+    def __bool__(self) -> bool:
+        return bool(self.delete or self.insert)
 
 
 # The evidence field that says which root cause a finding is about, per kind.
@@ -47,6 +71,13 @@ def finding_key(kind: str, evidence: Mapping) -> str:
     if kind == "name_mismatch":
         value = " ".join(name_tokens(value))
     return f"{kind}\x1f{value.casefold()}"
+
+
+def subject(kind: str, evidence: Mapping) -> str:
+    """What a finding is about, as a mute pattern (`[detectors] mute = ["kind: regex"]`) reads it."""
+    if kind == "duplicate_reply":
+        return str(evidence.get("text", ""))
+    return str(evidence.get(_KEY_FIELD.get(kind, "match"), ""))
 
 
 def text_key(reply: str) -> str:

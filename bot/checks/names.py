@@ -1,31 +1,65 @@
-"""name_mismatch: the opening greeting names someone other than the customer (accents and case aside)."""
+"""name_mismatch, the reading side: whom the opening of a reply addresses by name.
+
+A reply addresses someone in its greeting ("Hi Dana,", "Morning Jess!", "Dear Dr. Osei,"), after
+a run of @handles (Twitter/X replies start with them), or in its opening sentence ("Thanks for
+getting in touch, Paulo."; "Sorry for the wait, Jess!"). A word is read as a name only where a
+name can stand: followed by punctuation or the line's end (not by the rest of a sentence, as in
+"Hi, Thanks for…" or "Hi, Maria from billing here"), capitalised (or in a script without case),
+and not a word of the kinds in words.py (weekdays, sentence adverbs, "Happy Friday").
+"""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from functools import lru_cache
 
+from bot.checks.words import CALENDAR, GROUP_WORDS, LY_NAMES, NOT_NAMES, PARTICLES
+
+HANDLES = re.compile(r"[ \t]*(?:\.?@\w+[ \t]*[,:]?[ \t]*)+")
 GREETING = re.compile(
-    r"\s*(?:hi|hello|hey|hiya|howdy|dear|greetings|good\s+(?:morning|afternoon|evening|day)"
-    r"|hola|hallo|bonjour|ciao|hej|olá)"
-    r"(?:[ \t]+again)?[ \t,]+"
-    r"(?:(?:mr|mrs|ms|mx|miss|dr|prof)\.?[ \t]+)?"
-    r"(?P<name>[^\W\d_][\w'’\-]*(?:[ \t]+[^\W\d_][\w'’\-]*){0,3})"
-    r"[ \t]*(?:[,!.:;?—–-]|\n|$)",
+    r"(?P<greet>hi|hello|hey|heya|hiya|howdy|yo|dear|greetings|hola|hallo|bonjour|ciao|hej|olá|salut"
+    r"|moin|servus|(?:good[ \t]+)?(?:morning|afternoon|evening|day)|welcome(?:[ \t]+back)?"
+    r"|thanks|thank[ \t]+you|many[ \t]+thanks|cheers|congrats|congratulations)"
+    r"(?:[ \t]+(?:again|there|so[ \t]+much))??"
+    r"(?:[ \t]*,[ \t]*|[ \t]+)",
     re.IGNORECASE,
 )
-# Greeting words that address nobody in particular.
-_NOT_NAMES = frozenset(
-    {
-        "there", "all", "everyone", "everybody", "team", "folks", "friend", "friends",
-        "customer", "again", "sir", "madam", "user", "valued", "guys", "you", "both", "and",
-        "welcome",
-    }
-)  # fmt: skip
+_TITLE = re.compile(r"(?:mr|mrs|ms|mx|miss|dr|prof|sir|madam|mme|herr|frau)\.?[ \t]+", re.IGNORECASE)
+_SLOT = re.compile(r"\[[^\]\n]{1,40}\]|<[^>\n]{1,40}>")
+# Where an address ends: punctuation, a spaced dash, a line end.
+_CUT = re.compile(r"[,!.:;?—–()\[\]{}\"“”]|[ \t]-(?:[ \t]|$)|\n|$")
+_VOCATIVE_END = re.compile(
+    r",[ \t]+(?P<words>[^\W\d_][\w'’\-]*(?:[ \t]+[^\W\d_][\w'’\-]*){0,2})[ \t]*(?:[.!?]+|$)"
+)
+# An opening sentence that speaks to the customer starts with thanks, an apology, a welcome…
+_PHATIC = re.compile(
+    r"(?:(?:really|so|very|truly|terribly|deeply|awfully)[ \t]+)?"
+    r"(?:thanks|thank|many|sorry|so[ \t]+sorry|apologies|welcome|great|good|glad|happy|nice|lovely"
+    r"|hope|hoping|appreciate|congrats|congratulations|no[ \t]+worries|of[ \t]+course|sure|absolutely"
+    r"|hi|hello|hey|hiya|heya|dear|morning|afternoon|evening"
+    r"|(?:i|we)(?:'m|’m|[ \t]+am|'re|’re|[ \t]+are)[ \t]+(?:so[ \t]+|really[ \t]+|very[ \t]+)?"
+    r"(?:sorry|glad|happy|thrilled|sad|delighted))\b",
+    re.IGNORECASE,
+)
+_SENTENCE = re.compile(r"[^\n.!?]*(?:[.!?]+|\n|$)")
+_WORD = re.compile(r"[^\W\d_]+")
 # Letters that NFKD does not decompose but that people drop just like accents.
 _FOLD = str.maketrans({"ø": "o", "Ø": "O", "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "æ": "ae"})
-_WORD = re.compile(r"[^\W\d_]+")
+OPENING = 400  # characters of a reply read for its addressee
+MAX_WORDS = 8  # an address longer than this is a sentence
+
+
+@dataclass(frozen=True)
+class Addressed:
+    """The people a reply's opening names, as written, and where the first of them stands."""
+
+    people: tuple[str, ...]
+    start: int
+    end: int
+    titled: bool = False  # "Dear Dr. Osei": a surname
+    slot: str | None = None  # "Hi [name],": a template slot where a name belongs
 
 
 @lru_cache(maxsize=65536)
@@ -36,23 +70,123 @@ def name_tokens(name: str) -> tuple[str, ...]:
     return tuple(_WORD.findall(plain.casefold()))
 
 
-def greeted_name(reply: str) -> str | None:
-    """The name in the reply's opening greeting ("Hi Dana," -> "Dana"), or None."""
-    m = GREETING.match(reply)
-    return m.group("name") if m is not None and _is_name(m.group("name")) else None
+def capitalised(token: str) -> bool:
+    first = token[0]
+    return first.isupper() or not first.islower()  # scripts without case are neither
 
 
-def _is_name(words: str) -> bool:
-    # "Hello and welcome!", "Hi there,": not addressed to a name. Scripts without case pass.
-    return not words[0].islower() and words.split()[0].casefold() not in _NOT_NAMES
+def not_a_name(token: str) -> bool:
+    """A word that may stand capitalised where a name would, but is not one ("Thanks", "Friday")."""
+    key = token.strip(".'’").casefold().replace("’", "'")
+    if key in NOT_NAMES or key in CALENDAR or key in GROUP_WORDS:
+        return True
+    return key.endswith("ly") and key not in LY_NAMES  # "Unfortunately," "Sadly,"
 
 
-@lru_cache(maxsize=65536)
-def is_other_person(greeted: str, customer: str) -> bool:
-    """True if the greeting addresses a name with a part that is not in the customer's name."""
-    wanted = set(name_tokens(customer))
-    if not wanted or not _is_name(greeted):
-        return False
-    # Lower-case words are not names: "Hi Dana and team," greets Dana.
-    named = [w for w in greeted.split() if not w[0].islower()]
-    return not set(name_tokens(" ".join(named))) <= wanted
+def people_in(words: str) -> list[str] | None:
+    """The names in a run of words that addresses someone, or None when the run is a sentence.
+
+    "Ana and Marcus" -> [Ana, Marcus]; "Ana and team" -> [Ana]; "Acme team" -> [] (a company's
+    team); "Thanks for reaching out", "Maria from billing" -> None (a lower-case word that is not a
+    particle of a name means a sentence goes on); "Happy Friday" -> [] (not names).
+    """
+    people: list[str] = []
+    current: list[str] = []
+    tokens = words.replace("&", " and ").split()
+    if len(tokens) > MAX_WORDS:
+        return None
+    for token in tokens:
+        low = token.casefold()
+        if low == "and":
+            if current:
+                people.append(" ".join(current))
+            current = []
+        elif low in GROUP_WORDS:
+            current = []  # "Hi Acme team": the team of a company, not a person
+        elif capitalised(token) or (low in PARTICLES and current):
+            current.append(token)
+        else:
+            return None
+    if current:
+        people.append(" ".join(current))
+    return [p for p in people if not not_a_name(p.split()[0]) and not any(_calendar(w) for w in p.split())]
+
+
+def _calendar(word: str) -> bool:
+    return word.casefold() in CALENDAR
+
+
+def addressed(reply: str) -> Addressed | None:
+    """Whom the reply's opening addresses by name; None if nobody by a name we can read."""
+    text = reply[:OPENING]
+    handles = HANDLES.match(text)
+    begin = handles.end() if handles else 0
+    begin += len(text[begin:]) - len(text[begin:].lstrip())
+    m = GREETING.match(text, begin)
+    if m is not None:
+        found = _after_greeting(text, m.end())
+        if found is not None:
+            return found
+    return _vocative(text, begin)
+
+
+def vocative(reply: str) -> Addressed | None:
+    """Only the opening-sentence part of `addressed` (for a reply whose greeting names nobody)."""
+    text = reply[:OPENING]
+    handles = HANDLES.match(text)
+    begin = handles.end() if handles else 0
+    return _vocative(text, begin + len(text[begin:]) - len(text[begin:].lstrip()))
+
+
+def _after_greeting(text: str, at: int) -> Addressed | None:
+    slot = _SLOT.match(text, at)
+    if slot is not None:
+        return Addressed((), slot.start(), slot.end(), slot=slot.group())
+    title = _TITLE.match(text, at)
+    start = title.end() if title else at
+    cut = _CUT.search(text, start)
+    end = cut.start() if cut else len(text)
+    head = text[start:end].rstrip()
+    if not head or not _only_words(head):
+        return None
+    people = people_in(head)
+    if not people:
+        return None
+    return Addressed(tuple(people), start, start + len(head), titled=title is not None)
+
+
+def _only_words(head: str) -> bool:
+    """Letters (with ' ’ - inside words), spaces and "&" only: no digits, braces, @ or URLs."""
+    return all(c.isalpha() or c in " \t&'’-" for c in head)
+
+
+def _cased_name(words: str) -> bool:
+    """Every word capitalised, in a script with case: outside a greeting, case is the only sign."""
+    return all(w[0].isupper() for w in words.split())
+
+
+def _vocative(text: str, begin: int) -> Addressed | None:
+    """A name at the end of an opening sentence that speaks to the customer ("Thanks…, Paulo.")."""
+    if _VOCATIVE_END.search(text, begin) is None:
+        return None  # no "…, Name." anywhere in the opening: the common case, decided in one scan
+    sentences = []
+    for m in _SENTENCE.finditer(text, begin):
+        if m.group().strip():
+            sentences.append((m.start(), m.end()))
+            if len(sentences) == 2 or m.end() - begin >= 25:
+                break
+        if m.end() >= len(text):
+            break
+    if not sentences:
+        return None
+    for s, e in sentences:
+        opening = text[s:e]
+        if not _PHATIC.match(opening.lstrip(" \t\n,!")):
+            continue
+        for m in _VOCATIVE_END.finditer(opening):
+            words = m.group("words")
+            if _cased_name(words):
+                people = people_in(words)
+                if people and len(people) == 1:
+                    return Addressed((people[0],), s + m.start("words"), s + m.end("words"))
+    return None

@@ -1,47 +1,166 @@
-"""placeholder_leak: unfilled template variables ({{first_name}}, [FIRST_NAME], %PLAN%, ${name})."""
+"""placeholder_leak: unfilled template variables ({{first_name}}, [FIRST_NAME], %PLAN%, *|FNAME|*).
+
+A match is a leak only where a value should have gone. It is not one when the reply
+- shows it as code or inside a URL;
+- quotes it from the customer's own message, or names it on purpose: in quotes, next to
+  "merge tag"/"variable"/"placeholder", after "type"/"insert"/"paste" (explaining the syntax);
+- writes an operating-system variable (%TEMP%, ${PATH}) or a path or command around it;
+- names a key or an interface label in brackets ([ENTER], press [Save], the [Display Name] field);
+- uses one of the team's own merge tags (`[detectors] placeholder_allow`).
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
-# Each alternative is a template-variable syntax. JSON never matches: its keys are quoted, and
-# "{" followed by a quote is not an identifier. Markdown links are excluded by "not followed by (".
+from bot.checks.words import KEY_NAMES, OS_VARIABLES
+
 _IDENT = r"[A-Za-z_][\w.\-]{0,60}"
+# Each alternative is a template-variable syntax, and each starts with a literal character, which
+# lets the regex engine skip ahead fast. JSON never matches: its keys are quoted, and "{" followed
+# by a quote is not an identifier. Markdown links are excluded by "not followed by (". Nothing
+# matches across "\0", which separates the replies of a batch scanned in one go.
 PLACEHOLDER = re.compile(
-    # Nothing matches across "\0", which separates the replies of a batch scanned in one go.
     r"\{\{\s*[#/^&>!]?\s*[A-Za-z_][^{}\n\0]{0,60}\}\}"  # {{first_name}}, {{ agent.signature }}
     r"|\{%\s*[A-Za-z_][^{}\n\0]{0,60}%\}"  # {% if plan %}
+    r"|\{![A-Za-z_][\w.]{0,60}\}"  # {!Contact.FirstName}
+    r"|\{\$[A-Za-z_][\w.]{0,60}\}"  # {$name}
     rf"|\$\{{{_IDENT}\}}"  # ${name}
-    # {first_name}, but not a URL template /notes/{id}; lookbehinds come after the literal so
-    # that every branch starts with one, which lets the regex engine skip ahead fast.
-    rf"|\{{(?<![\w{{$/]\{{){_IDENT}\}}(?!\}})"
+    rf"|#\{{{_IDENT}\}}"  # #{name}
+    # {first_name}, but not a URL template /notes/{id}
+    rf"|\{{(?<![\w{{$/!#]\{{){_IDENT}\}}(?!\}})"
     rf"|<<\s*{_IDENT}\s*>>"  # <<REFUND_AMOUNT>>
+    r"|<%=?\s*[A-Za-z_@][^%\n\0]{0,60}%>"  # <%= first_name %>
+    r"|\*\|[A-Za-z_][\w:\-]{0,60}\|\*"  # *|FNAME|*
+    r"|\[\[\s*[A-Za-z_][\w.\- ]{0,40}?\s*\]\]"  # [[first_name]]
     r"|\[(?:[A-Z][A-Z0-9]*(?:[_.][A-Z0-9]+)+|[A-Z]{4,}|[a-z]+(?:[_.][a-z0-9]+)+"  # [FIRST_NAME]
     # [Customer Name], [Refund Amount]: an LLM-style slot, named by what goes in it
-    r"|(?:[A-Z][a-z]+ ){1,3}(?:Name|Date|Amount|Number|Email|Plan|Link|Company|Address|Phone|ID))"
+    r"|(?:[A-Z][a-z]+ ){1,3}(?:Name|Date|Amount|Number|Email|Plan|Link|Company|Address|Phone|ID|Time))"
     r"\](?![(\[])"
+    r"|%%[A-Za-z_][\w.\-]{0,60}%%"  # %%TRACKING_NUMBER%%
     # %PLAN%, but not "50%" nor a Windows path like %APPDATA%\Nimbus
     r"|%(?<![\w%]%)[A-Za-z_][\w.\-]{0,60}[A-Za-z0-9_]%(?![\w%\\/])"
 )
 # Code and URLs may legitimately contain braces and percent signs: placeholders there don't count.
 _NOT_PROSE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]+`|\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s<>()\[\]]+", re.DOTALL)
+_QUOTES = "\"'“”‘’«»`"
+# Words that show a tag is being talked about, not used: "the {{first_name}} merge tag".
+_META = re.compile(
+    r"\b(?:merge[ \t-]*(?:tags?|fields?|variables?)|placeholders?|variables?|liquid|handlebars|shortcodes?"
+    r"|personali[sz]ation[ \t]+(?:tags?|tokens?|fields?)|template[ \t]+(?:tags?|syntax|variables?|language)"
+    r"|syntax|snippets?|tokens?|macros?|dynamic[ \t]+(?:content|fields?))\b",
+    re.IGNORECASE,
+)
+_WRITE_BEFORE = re.compile(
+    r"\b(?:type|typing|insert|inserting|paste|pasting|write|writing"
+    r"|replace[ \t]+\w+[ \t]+with|e\.g\.|eg|like|such[ \t]+as|for[ \t]+example)[ \t:,]*$",
+    re.IGNORECASE,
+)
+_TAG_AFTER = re.compile(
+    r"^[ \t]*(?:merge[ \t-]*)?(?:tags?|fields?|variables?|placeholders?|tokens?|shortcodes?|snippets?)\b",
+    re.IGNORECASE,
+)
+# Interface words around a bracketed label: "press [Save]", "the [Display Name] field".
+_UI_BEFORE = re.compile(
+    r"\b(?:press|pressing|hit|hitting|click|clicking|tap|tapping|select|choose|open|toggle|check|uncheck"
+    r"|tick|untick|enable|disable|find|locate|under|labell?ed|called|named|go[ \t]+to|navigate[ \t]+to"
+    r"|head[ \t]+to|in[ \t]+the|on[ \t]+the|from[ \t]+the)[ \t]*$",
+    re.IGNORECASE,
+)
+_UI_AFTER = re.compile(
+    r"^[ \t]*(?:fields?|buttons?|keys?|tabs?|menus?|boxe?s?|options?|settings?|sections?|pages?|columns?"
+    r"|dropdowns?|drop-downs?|toggles?|checkbox(?:es)?|panels?|screens?|icons?|lists?|cards?|views?|panes?"
+    r"|links?|dialogs?|windows?|switch(?:es)?)\b|^[ \t]*(?:>|→|»|\+|/)",
+    re.IGNORECASE,
+)
+# A command line: a shell command first (after a prompt), an assignment, PowerShell's $env:.
+_SHELL = re.compile(
+    r"^[ \t]*(?:[$#>][ \t]*|[A-Z]:\\[^>\n]*>[ \t]*)?(?:sudo[ \t]+)?(?:export|echo|set|setx|cd|ls|dir|source"
+    r"|cat|cp|mv|rm|chmod|chown|mkdir|env|printenv|cmd|powershell|bash|sh|zsh|type|start|call)[ \t]"
+    r"|\$env:|\b[A-Z_]{2,}=",
+)
+_SENTENCE_STOP = re.compile(r"[.!?](?:\s|$)|\n")
 
 
-def find_placeholders(text: str) -> list[str]:
-    """Distinct unfilled template variables in `text`, in order, outside code and URLs."""
-    if "{" not in text and "[" not in text and "%" not in text and "<<" not in text:
-        return []  # fast path: most replies have none of the opening characters
-    return in_prose(text, list(PLACEHOLDER.finditer(text)), 0)
+def normalize(tag: str) -> str:
+    """A placeholder with the spaces inside it removed: "{{ first_name }}" == "{{first_name}}"."""
+    return "".join(tag.split())
 
 
-def in_prose(text: str, matches: list[re.Match[str]], offset: int) -> list[str]:
-    """The distinct matched placeholders that lie outside code and URLs (`offset` into text)."""
+def find_placeholders(
+    text: str, customer_message: str | None = None, allow: Collection[str] = ()
+) -> list[tuple[str, int, int]]:
+    """Distinct leaked template variables in `text`, in order, with their spans."""
+    return leaks(text, list(PLACEHOLDER.finditer(text)), 0, customer_message, allow)
+
+
+def leaks(
+    text: str,
+    matches: list[re.Match[str]],
+    offset: int,
+    customer_message: str | None = None,
+    allow: Collection[str] = (),
+) -> list[tuple[str, int, int]]:
+    """The distinct matched placeholders that are leaks (`offset`: where `text` starts in the
+    string the matches were found in), each with its span in `text`."""
     if not matches:
         return []
     excluded = [s.span() for s in _NOT_PROSE.finditer(text)]
-    found: list[str] = []
+    asked = normalize(customer_message) if customer_message else ""
+    found: list[tuple[str, int, int]] = []
+    seen: set[str] = set()
     for m in matches:
-        start = m.start() - offset
-        if m.group() not in found and not any(a <= start < b for a, b in excluded):
-            found.append(m.group())
+        tag, start = m.group(), m.start() - offset
+        end = start + len(tag)
+        key = normalize(tag)
+        if key in seen or any(a <= start < b for a, b in excluded) or key in allow:
+            continue
+        if (asked and key in asked) or _mentioned(text, start, end) or _system(text, tag, start, end):
+            continue
+        seen.add(key)
+        found.append((tag, start, end))
     return found
+
+
+def _sentence(text: str, start: int, end: int) -> str:
+    stops = [m.end() for m in _SENTENCE_STOP.finditer(text, 0, start)]
+    first = stops[-1] if stops else 0
+    last = _SENTENCE_STOP.search(text, end)
+    return text[first : last.start() if last else len(text)]
+
+
+def _mentioned(text: str, start: int, end: int) -> bool:
+    """Shown on purpose: quoted, called a tag or variable, or what the customer should type."""
+    before, after = text[max(0, start - 40) : start], text[end : end + 40]
+    if before[-1:] in _QUOTES and after[:1] in _QUOTES:
+        return True
+    if _TAG_AFTER.match(after) or _WRITE_BEFORE.search(before):
+        return True
+    return _META.search(_sentence(text, start, end)) is not None
+
+
+def _system(text: str, tag: str, start: int, end: int) -> bool:
+    """An operating-system variable, a key or an interface label rather than a template slot."""
+    inner = tag.strip("{}[]<>%$!#*|").strip().casefold()
+    before, after = text[max(0, start - 30) : start], text[end : end + 30]
+    if tag[0] in "$%":
+        if inner in OS_VARIABLES:
+            return True
+        if before[-1:] in "=:/\\" or after[:1] in "/\\":
+            return True  # part of a path or an assignment: PATH=/opt/bin:${PATH}
+        line_start = text.rfind("\n", 0, start) + 1
+        line_end = text.find("\n", end)
+        return _SHELL.search(text[line_start : line_end if line_end >= 0 else len(text)]) is not None
+    if tag[0] in "[<" and not tag.startswith(("[[", "<<", "<%")):
+        if inner in KEY_NAMES or all(part.strip() in KEY_NAMES for part in inner.split("+")):
+            return True
+        if _UI_AFTER.match(after):
+            return True
+        return _UI_BEFORE.search(before) is not None and not _is_slot_name(inner)
+    return False
+
+
+def _is_slot_name(inner: str) -> bool:
+    """ "first_name", "REFUND_AMOUNT": names a template gives its slots, not labels of an interface."""
+    return "_" in inner or "." in inner

@@ -1,4 +1,15 @@
-"""plan_mismatch: "your X plan/subscription/account" where X is a configured plan not the customer's."""
+"""plan_mismatch: the reply says the customer is on a configured plan that is not theirs.
+
+A plan name counts where the reply gives it to the customer: "your Team plan/subscription/
+account/contract", "as a Pro customer", "you're on (the) Basic (plan)", "you're subscribed to
+Basic", "the Team plan you're currently on", "your plan is Pro", "you have the Pro plan".
+It does not count where the sentence is about another plan than the current one: after a
+condition or a change ("if you upgrade, your Pro plan…", "moved you from your Basic plan to Pro",
+"after that your Free plan…", "your previous Basic plan"), when the customer named that plan
+themselves (two accounts, two plans), or when the name is an ordinary word in lower case ("your
+team account"; only "your team plan/tier/subscription" still counts, unless plans are
+case-sensitive: then the case must be the configured one).
+"""
 
 from __future__ import annotations
 
@@ -6,21 +17,146 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 
+from bot.checks.words import words
 
-def plan_pattern(plans: Sequence[str]) -> re.Pattern[str] | None:
-    """Matches "your <plan> plan|subscription|account" for any of `plans`, in lower-cased text."""
-    if not plans:
-        return None
-    keys = sorted({plan_key(p) for p in plans}, key=len, reverse=True)
-    names = "|".join(re.escape(k).replace(r"\ ", r"\s+") for k in keys)
-    # Run on text.lower() rather than with IGNORECASE: a literal prefix makes the search fast.
-    return re.compile(
-        rf"your(?<!\wyour)\s+(?:current\s+)?(?P<plan>{names})(?!\w)[\s-]+"
-        r"(?:plan|subscription|account)s?\b"
-    )
+_AP = r"(?:'|’)"
+_NOUN = (
+    r"(?:plans?|subscriptions?|accounts?|tiers?|memberships?|contracts?|licen[cs]es?|packages?|editions?"
+    r"|bundles?)"  # not "trial" (a trial of another plan is no mistake), "workspace", "seats"
+)
+_STRONG_NOUN = re.compile(r"[\s-]+(?:plan|tier|subscription|membership|package|edition|licen[cs]e)s?\b", re.I)
+# What comes before a plan name that gives it to the customer (matched at the end of the text
+# before the name); each alternative names what must follow the plan name.
+_WS = r"[ \t\n]+"
+_BEFORE = re.compile(
+    rf"(?:\b(?P<your>your{_WS}(?P<adj>(?:(?:current|existing|present|active|paid|annual|monthly|yearly|old"
+    rf"|previous|former|prior|past|earlier|legacy){_WS})*))"
+    rf"|\b(?P<member>(?:as|you{_AP}re|you{_WS}are){_WS}an?{_WS})"
+    rf"|\b(?P<on>(?:you{_AP}re|you{_WS}are|you{_AP}ve{_WS}been|you{_WS}have{_WS}been|your{_WS}account{_WS}is"
+    rf"|your{_WS}workspace{_WS}is|we{_WS}have{_WS}you){_WS}(?:(?:currently|still|now|already){_WS})?"
+    rf"(?:on|subscribed{_WS}to|signed{_WS}up{_WS}(?:for|to)|using|enrolled{_WS}in|paying{_WS}for|(?P<in>in))"
+    rf"{_WS}(?:(?:the|a|an|your){_WS})?)"
+    rf"|\b(?P<planis>your{_WS}(?:current{_WS})?(?:plan|subscription|tier|package|membership){_WS}(?:is|remains)"
+    rf"{_WS}(?:(?:still|currently){_WS})?(?:the{_WS}|on{_WS}the{_WS})?)"
+    rf"|\b(?P<have>you{_WS}(?:have|own|purchased|bought|chose|picked){_WS}(?:an?|the){_WS})"
+    rf"|\b(?P<the>the{_WS}))$",
+    re.IGNORECASE,
+)
+_AFTER_YOUR = re.compile(rf"[\s-]+{_NOUN}\b", re.IGNORECASE)
+_AFTER_MEMBER = re.compile(
+    r"[ \t]+(?:plan[ \t]+)?"
+    r"(?:customer|member|subscriber|user|client|account[ \t]+holder|plan[ \t]+holder)s?\b",
+    re.IGNORECASE,
+)
+_AFTER_THE = re.compile(
+    r"[ \t]+(?:plan|tier|subscription|package|membership)[ \t]+(?:that[ \t]+|which[ \t]+)?"
+    rf"you(?:{_AP}re|{_AP}ve|[ \t]+(?:are|have|currently|signed|subscribed|chose|purchased|bought|pay|use))",
+    re.IGNORECASE,
+)
+# In the same sentence, before the name: a condition, a change of plan, a time after a change.
+_ELSEWHERE = re.compile(
+    r"\b(?:if|unless|once|whenever|should[ \t]+you|were[ \t]+you|after|afterwards|thereafter|from[ \t]+then"
+    r"|upgrad\w*|downgrad\w*|switch\w*|mov(?:e|ed|es|ing)|migrat\w*|convert\w*|transferr?\w*"
+    r"|instead[ \t]+of|rather[ \t]+than|compared)\b",
+    re.IGNORECASE,
+)
+_FROM = re.compile(r"\bfrom[ \t]+(?:your[ \t]+|the[ \t]+)?$", re.IGNORECASE)
+_OLD = re.compile(r"\b(?:old|previous|former|prior|past|earlier|legacy)\b", re.IGNORECASE)
+_STOP = re.compile(r"[.!?;](?:\s|$)|\n\s*\n")
+LOOK = 90  # characters read on either side of a plan name
+
+
+def plan_key(plan: str) -> str:
+    return _plan_key(plan)
 
 
 @lru_cache(maxsize=1024)
-def plan_key(plan: str) -> str:
+def _plan_key(plan: str) -> str:
     key = " ".join(plan.lower().split())
     return key.removesuffix(" plan")
+
+
+@lru_cache(maxsize=4096)
+def customer_plans(plan: str | None) -> frozenset[str]:
+    """The plan keys of a customer record: "Team, Pro" or "Team / Pro" (two accounts) gives both."""
+    if not plan:
+        return frozenset()
+    return frozenset(_plan_key(p) for p in re.split(r"\s*(?:[,;/&+|]|\band\b)\s*", plan) if p.strip())
+
+
+def names_patterns(plans: Sequence[str]) -> list[re.Pattern[str]]:
+    """One pattern per plan, each the plan as a word right after a word that can precede it in a
+    frame (`_LAST_WORDS`), in lower-cased text. One per plan, each led by a literal, and the
+    preceding word tested by fixed-width lookbehinds: this runs on every reply of an import, and
+    most plan names in text ("the Acme team") fail right there, in C."""
+    before = "|".join(rf"(?<=\b{w}\s{{HEAD}})" for w in sorted(_LAST_WORDS))
+    patterns = []
+    for key in sorted({_plan_key(p) for p in plans}, key=len, reverse=True):
+        first, *rest = key.split()
+        tail = "".join(rf"\s+{re.escape(w)}" for w in rest)
+        head = re.escape(first)
+        patterns.append(re.compile(rf"{head}(?:{before.replace('{HEAD}', head)}){tail}(?![\w-])"))
+    return patterns
+
+
+# The word right before a plan name in every frame of _BEFORE: a cheap test before the regex.
+_LAST_WORDS = words(
+    "your a an on to for using in the is remains currently still now already current existing present "
+    "active paid annual monthly yearly old previous former prior past earlier legacy"
+)
+_BEFORE_THE = words("on to for using in is remains have own purchased bought chose picked")
+
+
+def _plausible(before: str, text: str, end: int) -> bool:
+    tail = before[-40:].split()
+    if not tail or tail[-1].casefold() not in _LAST_WORDS:
+        return False
+    if tail[-1].casefold() == "the":
+        prev = tail[-2].casefold() if len(tail) > 1 else ""
+        return prev in _BEFORE_THE or _AFTER_THE.match(text, end) is not None
+    return True
+
+
+def attributed(
+    text: str, start: int, end: int, *, spelled: str, case_sensitive: bool, customer_message: str | None
+) -> bool:
+    """True when the plan name at text[start:end] is given to the customer as their current plan."""
+    said = text[start:end]
+    if case_sensitive:
+        if " ".join(said.split()) != spelled:
+            return False
+    elif said.islower() and not _STRONG_NOUN.match(text, end):
+        return False  # "your team account": an ordinary word, not the plan
+    before = text[max(0, start - LOOK) : start]
+    if not _plausible(before, text, end):
+        return False
+    frame = _BEFORE.search(before)
+    if frame is None:
+        return False
+    after = text[end : end + LOOK]
+    if frame.group("your") is not None:
+        if not _AFTER_YOUR.match(after) or _OLD.search(frame.group("adj") or ""):
+            return False
+    elif frame.group("member") is not None:
+        if not _AFTER_MEMBER.match(after):
+            return False
+    elif frame.group("have") is not None or frame.group("in") is not None:
+        if not _AFTER_YOUR.match(after):
+            return False
+    elif frame.group("the") is not None and not _AFTER_THE.match(after):
+        return False
+    sentence = before[_sentence_start(before) : frame.start()]
+    if _ELSEWHERE.search(sentence) or _FROM.search(before[: frame.start()]):
+        return False
+    return not (customer_message and _names_plan(customer_message, said))
+
+
+def _sentence_start(before: str) -> int:
+    stops = [m.end() for m in _STOP.finditer(before)]
+    return stops[-1] if stops else 0
+
+
+def _names_plan(message: str, said: str) -> bool:
+    """The customer's own message names this plan (e.g. a second account on it)."""
+    words = r"\s+".join(re.escape(w) for w in said.split())
+    return re.search(rf"(?<![\w-]){words}(?![\w-])", message, re.IGNORECASE) is not None

@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "config": "bot.cli.admin:command_config",
     "manifest": "bot.cli.manifest:command_manifest",
     "judge": "bot.cli.judge:command_judge",
+    "checks": "bot.cli.checks:command_checks",
 }
 
 EXPORT_KINDS = ("replies", "findings", "reviews", "defects", "groups", "corrections", "judgments")
@@ -117,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--limit", type=int, help="at most N records")
     report = actions.add_parser("report", help="agreement with reviewers, per criterion")
     report.add_argument("--week", type=_week, help="replies reviewed in this ISO week (default: all)")
+    checks = sub.add_parser("checks", help="each automatic check's volume and measured precision")
+    checks.add_argument("--days", type=int, default=7, help="volume over the last N days (default 7)")
+    checks.add_argument("--format", choices=["text", "jsonl"], default="text")
 
     manifest = sub.add_parser("manifest", help="print the Slack app manifest")
     manifest.add_argument("--http-url", help="public base URL: HTTP mode instead of Socket Mode")

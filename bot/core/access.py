@@ -44,13 +44,14 @@ _REVIEW = frozenset({Role.REVIEWER, Role.ADMIN})
 _GROUP = frozenset({Role.REVIEWER, Role.ADMIN, Role.OWNER})
 
 # Every action a person can take in Slack, and who may take it (the README's role table).
-VERDICT, FULL_TEXT = "verdict", "full_text"
+VERDICT, FULL_TEXT, FINDING_FEEDBACK = "verdict", "full_text", "finding_feedback"
 TAKE, FIXED, WONT_FIX, MERGE, MOVE = "take", "fixed", "wont_fix", "merge", "move"
 HOME, COMMAND_HELP, COMMAND_STATS, COMMAND_SAMPLE = "home", "command:help", "command:stats", "command:sample"
 COMMAND_CONFIG = "command:config"
 RULES: dict[str, Rule] = {
     VERDICT: Rule(_REVIEW, "record verdicts on sample items (Correct, Defect…, Not sure)"),
     FULL_TEXT: Rule(_REVIEW, "open the full conversation of a sample item"),
+    FINDING_FEEDBACK: Rule(_REVIEW, "mark an automatic finding confirmed or a false alarm"),
     TAKE: Rule(_GROUP, "take a defect group"),
     FIXED: Rule(_GROUP, "mark a defect group fixed"),
     WONT_FIX: Rule(_GROUP, "close a defect group as won't fix"),

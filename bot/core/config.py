@@ -19,10 +19,12 @@ from pydantic import (
     model_validator,
 )
 
+from bot.core.detectors import ChannelDetectors, check_kinds, check_mutes, unknown_rules
 from bot.core.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
     import re2
+
 
 DEFAULT_CATEGORIES = [
     "wrong_information",
@@ -132,6 +134,24 @@ class DetectorsConfig(_Section):
     stale_kb_days: int = Field(180, ge=1)
     duplicate_window_hours: float = Field(24, gt=0)
     rules: list[RuleConfig] = Field(default_factory=list)
+    # Tuning, muting and per-channel overrides (bot/core/detectors.py; README "Automatic checks").
+    plans_case_sensitive: bool = False
+    placeholder_allow: list[str] = Field(default_factory=list)
+    enabled: dict[str, bool] = Field(default_factory=dict)
+    mute: list[str] = Field(default_factory=list)
+    channels: dict[str, ChannelDetectors] = Field(default_factory=dict)
+
+    _enabled = field_validator("enabled")(classmethod(lambda cls, v: check_kinds(v)))
+    _mute = field_validator("mute")(classmethod(lambda cls, v: check_mutes(v)))
+
+    @model_validator(mode="after")
+    def _rules_exist(self) -> DetectorsConfig:
+        names = {r.name for r in self.rules}
+        for place, section in [("", self), *((f"channels.{c}.", s) for c, s in self.channels.items())]:
+            missing = unknown_rules(names, section.enabled, section.mute)
+            if missing:
+                raise ValueError(f"{place}enabled/mute name {missing}, but no such [[detectors.rules]]")
+        return self
 
 
 class DigestConfig(_Section):

@@ -333,3 +333,21 @@ class Judgment(SQLModel, table=True):
     verdict: str = Field(max_length=16)  # pass | fail | unsure
     rationale: str | None = _text()
     evidence: str | None = _text()
+
+
+class FindingFeedback(SQLModel, table=True):
+    """A reviewer's judgement of one automatic finding: confirmed, or a false alarm (with why)."""
+
+    __tablename__ = "finding_feedback"
+    __table_args__ = (sa.UniqueConstraint("finding_id", name="uq_feedback_finding"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    finding_id: int = Field(
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("findings.id", ondelete="CASCADE"), nullable=False)
+    )
+    kind: str = Field(max_length=128, index=True)  # the finding's kind: precision is counted per kind
+    verdict: str = Field(max_length=16)  # confirmed | false_alarm
+    reason: str | None = _text()
+    reviewer: str = Field(max_length=64)  # who judged it last
+    created_at: dt.datetime = _utc(nullable=False)
+    updated_at: dt.datetime = _utc(nullable=False)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.config import AuditConfig
-from bot.core.models import DefectGroup, SampleItem
+from bot.core.models import DefectGroup, Finding, SampleItem
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,16 @@ class Place:
 async def item_place(session: AsyncSession, item_id: int) -> Place | None:
     item = await session.get(SampleItem, item_id)
     return None if item is None or item.id is None else Place(item.id, item.channel, item.message_ts)
+
+
+async def finding_place(session: AsyncSession, finding_id: int) -> Place | None:
+    """An automatic finding: its buttons are on the message of the sample item showing its reply."""
+    finding = await session.get(Finding, finding_id)
+    if finding is None or finding.id is None:
+        return None
+    stmt = sa.select(SampleItem).where(SampleItem.reply_id == finding.reply_id).order_by(SampleItem.id.desc())
+    item = (await session.execute(stmt.limit(1))).scalar_one_or_none()
+    return Place(finding.id, item.channel if item else None, item.message_ts if item else None)
 
 
 async def group_place(session: AsyncSession, group_id: int, config: AuditConfig) -> Place | None:

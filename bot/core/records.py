@@ -12,6 +12,14 @@ class KbArticle:
     id: str
     url: str | None = None
     updated_at: dt.date | None = None
+    reviewed_at: dt.date | None = None  # re-checked and still right: staleness counts from the later date
+
+    @property
+    def checked_at(self) -> dt.date | None:
+        """The later of `updated_at` and `reviewed_at`: when the article was last known to be right."""
+        if self.reviewed_at is None or (self.updated_at is not None and self.updated_at >= self.reviewed_at):
+            return self.updated_at
+        return self.reviewed_at
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from slack_sdk.models.blocks import (
 
 from bot.core.redact import safe_mrkdwn, truncate
 from bot.digest.rollup import Catch, GroupLine, Listing, ReviewerWeek, Rollup
+from bot.views.checks import CheckPrecision, precision_blocks
 from bot.views.defect import link, mention
 from bot.views.judge import CriterionAgreement, agreement_blocks, agreement_title
 
@@ -32,6 +33,9 @@ METHOD = (
     "95% Wilson interval on the effective sample size. Raw rate: share of reviewed items found defective "
     "(flagged replies are over-sampled, so it runs high)."
 )
+
+
+CHECKS_TITLE = "*Automatic checks* — findings this week, precision as reviewers judged them"
 
 
 def pct(rate: float | None) -> str:
@@ -198,7 +202,10 @@ def sections(
 
 
 def build_digest(
-    rollup: Rollup, tz: ZoneInfo, judge: Sequence[CriterionAgreement] | None = None
+    rollup: Rollup,
+    tz: ZoneInfo,
+    judge: Sequence[CriterionAgreement] | None = None,
+    checks: Sequence[CheckPrecision] = (),
 ) -> list[Block]:
     """The digest message blocks (≤ 50), every reviewer of the week named; the judge's agreement if on."""
     blocks: list[Block] = [
@@ -240,6 +247,7 @@ def build_digest(
         blocks.append(
             SectionBlock(text=MarkdownTextObject(text=truncate(catch_text(rollup.catch), SECTION_MAX)))
         )
+    blocks += precision_blocks(checks, CHECKS_TITLE)[: max(0, MAX_BLOCKS - len(blocks) - 1)]
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=METHOD)]))
     return blocks[:MAX_BLOCKS]
 

@@ -23,6 +23,7 @@ from bot.core.db import Database
 from bot.core.models import DigestPost
 from bot.core.settings import ConfigError
 from bot.digest.chart import render_chart
+from bot.digest.checks import check_precision
 from bot.digest.message import build_digest, digest_text
 from bot.digest.rollup import Rollup, compute_rollup
 from bot.judge.agreement import shown as judge_agreement
@@ -60,7 +61,10 @@ async def compose(db: Database, config: AuditConfig, week: str, now: dt.datetime
     async with db.session() as session:
         rollup = await compute_rollup(session, week=week, tz=tz, now=now)
         judge = await judge_agreement(session, config, until=rollup.end)
-    return Digest(week, rollup, build_digest(rollup, tz, judge), digest_text(rollup))
+        checks = await check_precision(
+            session, since=rollup.start, until=rollup.end, detectors=config.detectors
+        )
+    return Digest(week, rollup, build_digest(rollup, tz, judge, checks), digest_text(rollup))
 
 
 async def post_weekly_digest(services: Services, week: str | None = None) -> DigestPost | None:

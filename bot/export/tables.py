@@ -17,12 +17,25 @@ import orjson
 import sqlalchemy as sa
 from defusedcsv import csv as defused_csv
 
+from bot.checks.context import marked
 from bot.core.db import Database
-from bot.core.models import Defect, DefectGroup, Finding, JudgeRun, Judgment, Reply, Review, SampleItem
+from bot.core.models import (
+    Defect,
+    DefectGroup,
+    Finding,
+    FindingFeedback,
+    JudgeRun,
+    Judgment,
+    Reply,
+    Review,
+    SampleItem,
+)
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "replies": ("id", "source", "ticket_id", "created_at", "template_id", "intent", "channel"),
-    "findings": ("reply_id", "kind", "evidence"),
+    # context: the sentence the check matched in, the match between « »; feedback: a reviewer's
+    # judgement (confirmed | false_alarm | empty), and the reason given for a false alarm
+    "findings": ("reply_id", "kind", "evidence", "context", "feedback", "feedback_reason"),
     "reviews": ("reply_id", "reviewer", "verdict", "category", "severity", "note", "created_at"),
     "defects": ("id", "group_id", "reply_id", "category", "severity", "status", "tracker_url"),
     "groups": (
@@ -53,7 +66,9 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 DEFAULT_FORMAT = {"corrections": "jsonl"}
 STREAM_ROWS = 1000
 
-R, F, RV, SI, D, G = (m.__table__ for m in (Reply, Finding, Review, SampleItem, Defect, DefectGroup))
+R, F, RV, SI, D, G, FB = (
+    m.__table__ for m in (Reply, Finding, Review, SampleItem, Defect, DefectGroup, FindingFeedback)
+)
 
 
 def query(kind: str, since: dt.datetime | None = None) -> sa.Select:
@@ -71,8 +86,15 @@ def query(kind: str, since: dt.datetime | None = None) -> sa.Select:
         created = R.c.created_at
     elif kind == "findings":
         stmt = (
-            sa.select(R.c.external_id.label("reply_id"), F.c.kind, F.c.evidence)
+            sa.select(
+                R.c.external_id.label("reply_id"),
+                F.c.kind,
+                F.c.evidence,
+                FB.c.verdict.label("feedback"),
+                FB.c.reason.label("feedback_reason"),
+            )
             .join(R, R.c.id == F.c.reply_id)
+            .outerjoin(FB, FB.c.finding_id == F.c.id)
             .order_by(F.c.id)
         )
         created = R.c.created_at
@@ -141,7 +163,11 @@ async def rows(db: Database, kind: str, since: dt.datetime | None = None) -> Asy
     async with db.engine.connect() as conn:
         result = await conn.stream(stmt)
         async for row in result.mappings():
-            yield dict(row)
+            out = dict(row)
+            if kind == "findings":
+                evidence = out["evidence"] or {}
+                out["context"] = marked(evidence.get("sentence")) if isinstance(evidence, dict) else ""
+            yield out
 
 
 def cell(value: Any) -> Any:

@@ -33,14 +33,14 @@ from integrations.record import (
 )
 
 # `text_key` is left NULL: it doubles the text stored and sent between processes, and the few
-# stored replies a duplicate check reads get their key from `reply` (bot.ingest.store._load_earlier).
+# stored replies a duplicate check reads get their key from `reply` (bot.ingest.stored.load_priors).
 COLUMNS = (
     "source", "external_id", "ticket_id", "created_at", "reply", "customer_message",
     "ticket_url", "customer_id", "customer_name", "customer_email", "customer_plan", "template_id",
     "kb_articles", "channel", "intent", "language", "csat", "extra", "flagged", "ingested_at",
 )  # fmt: skip
-SOURCE, EXTERNAL_ID, TICKET_ID, CREATED_AT, REPLY = 0, 1, 2, 3, 4
-CSAT, FLAGGED = 16, 18
+SOURCE, EXTERNAL_ID, TICKET_ID, CREATED_AT, REPLY, CUSTOMER_MESSAGE = 0, 1, 2, 3, 4, 5
+CHANNEL, CSAT, FLAGGED = 13, 16, 18
 LOW_CSAT = 2
 Row = tuple[Any, ...]
 
@@ -79,11 +79,14 @@ class Checks:
 
     @classmethod
     def from_config(cls, config: DetectorsConfig) -> Checks:
-        return cls(Detector(config), dt.timedelta(hours=config.duplicate_window_hours))
+        detector = Detector(config)
+        return cls(detector, detector.window)
 
 
 class _Customer(NamedTuple):
+    id: str | None
     name: str | None
+    email: str | None
     plan: str | None
 
 
@@ -96,6 +99,8 @@ class _Scanned(NamedTuple):
     reply: str
     customer: _Customer
     kb_articles: tuple[KbArticle, ...]
+    customer_message: str | None
+    channel: str | None
 
 
 class Preparer:
@@ -153,10 +158,7 @@ class Preparer:
 
     def _from_record(self, r: ReplyRecord, ingested: Any) -> tuple[Row, ReplyRecord]:
         c = r.customer
-        articles = [
-            {"id": a.id, "url": a.url, "updated_at": a.updated_at.isoformat() if a.updated_at else None}
-            for a in r.kb_articles
-        ]
+        articles = [_article_json(a) for a in r.kb_articles]
         kb: Any = articles or None
         extra: Any = r.metadata or None
         created: Any = r.created_at
@@ -219,8 +221,8 @@ class Preparer:
             articles = plain
             # As _from_record stores them (the raw date is its own isoformat): on SQLite the
             # JSON text, which msgspec writes byte for byte as orjson does from the dicts.
-            if self.sqlite:
-                kb_value = _encode(r.kb_articles).decode()
+            if self.sqlite:  # (the articles have no reviewed_at: see _plain_articles)
+                kb_value = _encode(r.kb_articles).decode().replace(',"reviewed_at":null', "")
             else:
                 kb_value = [{"id": a.id, "url": a.url, "updated_at": a.updated_at} for a in r.kb_articles]
         extra: Any = None
@@ -250,7 +252,9 @@ class Preparer:
             r.ticket_url, cid, name, email, plan, r.template_id, kb_value, r.channel, r.intent,
             r.language, csat, extra, csat is not None and csat <= LOW_CSAT, ingested,
         )  # fmt: skip
-        return row, _Scanned(rid, ticket, created, reply, _Customer(name, plan), articles)
+        customer = _Customer(cid, name, email, plan)
+        scanned = _Scanned(rid, ticket, created, reply, customer, articles, r.customer_message, r.channel)
+        return row, scanned
 
 
 # What the fast path decodes a line into. Field limits are parse_record's (MAX_LEN); a line with
@@ -275,6 +279,7 @@ class _PlainArticle(msgspec.Struct):
     id: _Id
     url: Annotated[str, msgspec.Meta(max_length=MAX_URL)] | None = None
     updated_at: Annotated[str, msgspec.Meta(min_length=10, max_length=10)] | None = None
+    reviewed_at: str | None = None  # present: the long way reads it
 
 
 class _PlainRecord(msgspec.Struct, forbid_unknown_fields=True):
@@ -311,12 +316,22 @@ _dumps = orjson.dumps
 _encode = msgspec.json.Encoder().encode
 
 
+def _article_json(a: KbArticle) -> dict[str, Any]:
+    """An article as stored in `replies.kb_articles` (reviewed_at only when there is one)."""
+    out = {"id": a.id, "url": a.url, "updated_at": a.updated_at.isoformat() if a.updated_at else None}
+    if a.reviewed_at is not None:
+        out["reviewed_at"] = a.reviewed_at.isoformat()
+    return out
+
+
 def _plain_articles(items: list[_PlainArticle]) -> tuple[KbArticle, ...] | None:
     """Articles whose every id is unpadded and `updated_at` a YYYY-MM-DD date; None when in doubt."""
     articles = []
     for item in items:
         aid, updated = item.id, item.updated_at
         if updated is None or aid != aid.strip() or updated[4] != "-" or updated[7] != "-":
+            return None
+        if item.reviewed_at is not None:
             return None
         try:
             day = _from_iso_date(updated)

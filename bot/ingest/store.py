@@ -6,7 +6,6 @@ import asyncio
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -14,14 +13,16 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.checks.findings import Finding, PriorReply, finding_key, text_key
+from bot.checks.findings import Finding, PriorReply
 from bot.core.db import Database
 from bot.core.models import Finding as FindingRow
 from bot.core.models import Reply
 from bot.core.records import ReplyRecord
 from bot.ingest.rows import (
+    CHANNEL,
     COLUMNS,
     CREATED_AT,
+    CUSTOMER_MESSAGE,
     EXTERNAL_ID,
     FLAGGED,
     REPLY,
@@ -34,12 +35,12 @@ from bot.ingest.rows import (
     read_time,
     stored_time,
 )
+from bot.ingest.stored import IN_LIST, apply_changes, driver_of, load_priors
 
 REPLIES = Reply.__table__
 FINDINGS = FindingRow.__table__
 # 20 columns per reply row: 1000 rows stay well under PostgreSQL's 32767 bind parameters.
 INSERT_ROWS = 1000
-IN_LIST = 900  # values in one `IN (…)` sent straight to SQLite
 
 
 @dataclass
@@ -129,6 +130,14 @@ class _RowRecord:
     def reply(self) -> str:
         return self._row[REPLY]  # type: ignore[no-any-return]
 
+    @property
+    def customer_message(self) -> str | None:
+        return self._row[CUSTOMER_MESSAGE]  # type: ignore[no-any-return]
+
+    @property
+    def channel(self) -> str | None:
+        return self._row[CHANNEL]  # type: ignore[no-any-return]
+
 
 class _RowRecords(Sequence[_RowRecord]):
     """Rows read as records, one view made per item asked for."""
@@ -154,11 +163,12 @@ async def _store_source(
     checks: Checks,
     now: dt.datetime,
 ) -> IngestResult:
-    earlier = await _load_earlier(session, source, rows, checks.window)
+    earlier = await load_priors(session, source, rows, checks.window)
+    changes = None
     if earlier:  # the batch's own tickets were compared where it was prepared
         # Views are made lazily: only the replies on tickets with stored ones are read.
         views: Any = _RowRecords(rows)
-        checks.detector.with_stored(views, found, earlier, [row[TICKET_ID] for row in rows])
+        changes = checks.detector.with_stored(views, found, earlier, [row[TICKET_ID] for row in rows])
     with_findings = sorted(found)  # what is left is exactly the rows with findings; each is flagged
     for i in with_findings:
         if not rows[i][FLAGGED]:
@@ -182,7 +192,8 @@ async def _store_source(
         for start in range(0, len(dicts), INSERT_ROWS):
             stmt = _insert(dialect.name, FINDINGS).on_conflict_do_nothing(index_elements=["reply_id", "kind"])
             await session.execute(stmt, dicts[start : start + INSERT_ROWS])
-    return IngestResult(imported=imported, findings=len(finding_rows))
+    restated = await apply_changes(session, changes, now) if changes else 0
+    return IngestResult(imported=imported, findings=len(finding_rows) + restated)
 
 
 def _insert(dialect: str, table: sa.Table):  # type: ignore[no-untyped-def]
@@ -200,94 +211,9 @@ async def load_earlier(
     *,
     checks: Checks,
 ) -> dict[str, list[PriorReply]]:
-    """Stored replies on the batch's tickets that a duplicate check could match, with their findings."""
+    """Stored replies on the batch's tickets as the checks across replies read them."""
     rows = [(source, r.id, r.ticket_id, r.created_at) for r in records]
-    return await _load_earlier(session, source, rows, checks.window)
-
-
-async def _load_earlier(
-    session: AsyncSession, source: str, rows: Sequence[Row], window: dt.timedelta
-) -> dict[str, list[PriorReply]]:
-    if not rows:
-        return {}
-    # Stored SQLite text sorts like the time it stands for (fixed width), so no parsing per row.
-    low = read_time(min(map(itemgetter(CREATED_AT), rows))) - window
-    high = read_time(max(map(itemgetter(CREATED_AT), rows))) + window
-    tickets = list(dict.fromkeys(map(itemgetter(TICKET_ID), rows)))
-    if session.get_bind().dialect.name == "sqlite":
-        stored = await _stored_sqlite(await _driver(session), source, tickets, low, high)
-    else:
-        result = await session.execute(
-            sa.select(
-                REPLIES.c.id,
-                REPLIES.c.external_id,
-                REPLIES.c.ticket_id,
-                REPLIES.c.created_at,
-                sa.func.coalesce(REPLIES.c.text_key, REPLIES.c.reply),
-                REPLIES.c.text_key.is_(None),
-            ).where(
-                REPLIES.c.source == source,
-                REPLIES.c.ticket_id.in_(tickets),
-                REPLIES.c.created_at.between(low, high),
-            )
-        )
-        stored = [tuple(row) for row in result]
-    if not stored:
-        return {}
-    keys = await _finding_keys(session, [row[0] for row in stored])
-    earlier: dict[str, list[PriorReply]] = {}
-    for rid, external_id, ticket_id, created_at, key, unkeyed in stored:
-        prior = PriorReply(
-            id=external_id,
-            created_at=read_time(created_at),
-            text_key=text_key(key) if unkeyed else key,
-            finding_keys=frozenset(keys.get(rid, ())),
-        )
-        earlier.setdefault(ticket_id, []).append(prior)
-    return earlier
-
-
-# "+column" keeps SQLite off the (source, external_id) and created_at indexes: without statistics
-# it would pick one of them and scan every stored reply of the source, once per batch.
-_STORED_SQLITE = (
-    "SELECT id, external_id, ticket_id, created_at, coalesce(text_key, reply), text_key IS NULL"
-    " FROM replies WHERE +source = ? AND +created_at BETWEEN ? AND ? AND ticket_id IN ({})"
-)
-
-
-async def _stored_sqlite(
-    driver: Any, source: str, tickets: list[str], low: dt.datetime, high: dt.datetime
-) -> list[tuple[Any, ...]]:
-    stored: list[tuple[Any, ...]] = []
-    for start in range(0, len(tickets), IN_LIST):
-        part = tickets[start : start + IN_LIST]
-        sql = _STORED_SQLITE.format(", ".join("?" * len(part)))
-        stored += await driver.execute_fetchall(sql, [source, stored_time(low), stored_time(high), *part])
-    return stored
-
-
-_KEYS_SQLITE = "SELECT reply_id, kind, evidence FROM findings WHERE reply_id IN ({})"
-
-
-async def _finding_keys(session: AsyncSession, reply_ids: list[int]) -> dict[int, list[str]]:
-    if session.get_bind().dialect.name == "sqlite":
-        driver, rows = await _driver(session), []
-        for start in range(0, len(reply_ids), IN_LIST):
-            part = reply_ids[start : start + IN_LIST]
-            sql = _KEYS_SQLITE.format(", ".join("?" * len(part)))
-            rows += [(r, k, e and orjson.loads(e)) for r, k, e in await driver.execute_fetchall(sql, part)]
-    else:
-        rows = list(
-            await session.execute(
-                sa.select(FINDINGS.c.reply_id, FINDINGS.c.kind, FINDINGS.c.evidence).where(
-                    FINDINGS.c.reply_id.in_(reply_ids)
-                )
-            )
-        )
-    keys: dict[int, list[str]] = {}
-    for reply_id, kind, evidence in rows:
-        keys.setdefault(reply_id, []).append(finding_key(kind, evidence or {}))
-    return keys
+    return await load_priors(session, source, rows, checks.window)
 
 
 async def _insert_core(session: AsyncSession, rows: list[Row], dialect: str) -> dict[str, int]:
@@ -315,13 +241,6 @@ _INSERT_FINDINGS = (
 )
 
 
-async def _driver(session: AsyncSession) -> Any:
-    conn = await session.connection()
-    driver = (await conn.get_raw_connection()).driver_connection
-    assert driver is not None
-    return driver
-
-
 async def _insert_sqlite(
     session: AsyncSession, source: str, rows: list[Row], with_findings: list[int]
 ) -> tuple[int, dict[int, int]]:
@@ -335,7 +254,7 @@ async def _insert_sqlite(
     write transaction each new row of this table gets the largest id so far plus one. Otherwise
     they are looked up, leaving out the replies that existed before the insert.
     """
-    driver = await _driver(session)
+    driver = await driver_of(session)
     cursor = await driver.execute("SELECT max(id) FROM replies")
     (before,) = await cursor.fetchone()
     await cursor.close()
@@ -371,6 +290,6 @@ async def _insert_findings_sqlite(
         return
     created, dumps = stored_time(now), orjson.dumps
     params = [(reply_id, kind, dumps(evidence).decode(), created) for reply_id, kind, evidence in rows]
-    driver = await _driver(session)
+    driver = await driver_of(session)
     cursor = await driver.executemany(_INSERT_FINDINGS, params)
     await cursor.close()

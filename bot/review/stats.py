@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.models import Defect, DefectGroup, Reply, Review, SampleItem
 from bot.digest import rollup
+from bot.digest.checks import check_precision
+from bot.views.checks import CheckPrecision
 from bot.views.home import ReviewerNumbers, TeamWeek, WaitingItem
 
 WAITING_DAYS = 7  # older unreviewed items are no longer offered as "waiting"
@@ -106,6 +108,7 @@ class HomeFigures:
     waiting: list[WaitingItem]
     waiting_total: int
     team: TeamWeek
+    checks: list[CheckPrecision] = field(default_factory=list)
 
 
 async def home_figures(
@@ -114,4 +117,5 @@ async def home_figures(
     """Everything App Home shows for `reviewer`."""
     numbers = await reviewer_numbers(session, reviewer=reviewer, since=since)
     waiting, total = await waiting_items(session, reviewer=reviewer, now=now)
-    return HomeFigures(numbers, waiting, total, await team_week(session, since=since))
+    checks = await check_precision(session, since=since)
+    return HomeFigures(numbers, waiting, total, await team_week(session, since=since), checks)

@@ -10,17 +10,20 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
-from bot.core.models import Finding, Reply, SampleBatch, SampleItem
+from bot.core.models import Finding, FindingFeedback, Reply, SampleBatch, SampleItem
 from bot.core.services import Services
 from bot.judge.hints import Hint, hints_for
+from bot.views.checks import FindingFeedbackView
 from bot.views.sample import HeaderView, ItemView
 
-FindingPair = tuple[str, dict[str, Any]]
+# (finding id, kind, evidence, its reviewer feedback if any)
+FindingPair = tuple[int, str, dict[str, Any], FindingFeedbackView | None]
 
 
 # Built once: item_view runs after every verdict, on the event loop that also acks the next clicks.
 _FINDINGS_OF = (
-    select(Finding)
+    select(Finding, FindingFeedback)
+    .outerjoin(FindingFeedback, FindingFeedback.finding_id == Finding.id)  # type: ignore[arg-type]
     .where(Finding.reply_id.in_(sa.bindparam("reply_ids", expanding=True)))  # type: ignore[attr-defined]
     .order_by(Finding.id)
 )
@@ -30,8 +33,11 @@ _BATCH_SIZE = select(sa.func.count()).where(SampleItem.batch_id == sa.bindparam(
 async def findings_by_reply(session: AsyncSession, reply_ids: Sequence[int]) -> dict[int, list[FindingPair]]:
     rows = await session.execute(_FINDINGS_OF, {"reply_ids": list(reply_ids)})
     found: dict[int, list[FindingPair]] = {}
-    for row in rows.scalars():
-        found.setdefault(row.reply_id, []).append((row.kind, dict(row.evidence or {})))
+    for row, judged in rows:
+        feedback = None
+        if judged is not None:
+            feedback = FindingFeedbackView(judged.verdict, judged.reviewer, judged.reason)
+        found.setdefault(row.reply_id, []).append((row.id, row.kind, dict(row.evidence or {}), feedback))
     return found
 
 
@@ -59,7 +65,9 @@ def reply_item_view(
         template_id=reply.template_id,
         customer_plan=reply.customer_plan,
         csat=reply.csat,
-        findings=tuple(findings),
+        findings=tuple((kind, evidence) for _, kind, evidence, _ in findings),
+        finding_ids=tuple(fid for fid, _, _, _ in findings) if item_id else (),
+        feedback=tuple(feedback for _, _, _, feedback in findings) if item_id else (),
         double_review=double_review,
         verdict_lines=tuple(verdict_lines),
         judge_fails=judge.fails if judge else (),

@@ -19,6 +19,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.views import ids
+from bot.views.checks import CheckPrecision, precision_blocks
 from bot.views.judge import CriterionAgreement, agreement_blocks, agreement_title
 
 TICKET_ID_MAX = 60
@@ -77,6 +78,7 @@ def build_home(
     week_start: dt.date,
     updated_at: dt.datetime,
     judge: Sequence[CriterionAgreement] | None = None,
+    checks: Sequence[CheckPrecision] = (),
 ) -> View:
     """The Home tab for `user_id`; `judge` (admins, when the AI judge is on) adds its agreement table."""
     blocks: list[Block] = [HeaderBlock(text="Your reviews")]
@@ -98,6 +100,7 @@ def build_home(
     if judge is not None:
         blocks += [DividerBlock(), HeaderBlock(text="AI judge vs reviewers")]
         blocks += agreement_blocks(judge, *agreement_title(judge))
+    blocks += precision_blocks(checks, "*Automatic checks* — findings and precision from your feedback")
     blocks.append(
         ContextBlock(
             elements=[

@@ -41,3 +41,10 @@ MOVE_INPUT = "move_target_input"
 
 # App Home
 HOME_REFRESH = "home_refresh"
+
+# Feedback on one automatic finding, on a flagged sample item (value: the finding id)
+FINDING_CONFIRMED = "finding_confirmed"
+FINDING_FALSE_ALARM = "finding_false_alarm"
+FALSE_ALARM_MODAL = "false_alarm_modal"  # private_metadata: {"finding_id": N}
+FALSE_ALARM_BLOCK = "false_alarm_reason"
+FALSE_ALARM_INPUT = "false_alarm_reason_input"

@@ -27,6 +27,7 @@ from slack_sdk.models.views import View
 
 from bot.core.redact import safe_mrkdwn, truncate
 from bot.views import ids
+from bot.views.checks import FindingFeedbackView, build_finding_blocks
 from bot.views.judge import judge_hint_text
 
 SECTION_MAX = 3000
@@ -80,6 +81,9 @@ class ItemView:
     thread_link: str | None = None
     judge_fails: tuple[tuple[str, str], ...] = ()  # AI judge: (criterion label, rationale), unescaped
     judge_note: str | None = None  # AI judge: one plain sentence (why there is no verdict, …)
+    # With ids (aligned with `findings`), each finding gets Confirmed / False alarm buttons.
+    finding_ids: tuple[int, ...] = ()
+    feedback: tuple[FindingFeedbackView | None, ...] = ()
 
 
 # -- header ----------------------------------------------------------------------------------
@@ -154,6 +158,15 @@ def describe_finding(kind: str, evidence: Mapping[str, Any]) -> str:
     return safe_mrkdwn(kind.replace("_", " ")) if described == kind else described
 
 
+def evidence_sentence(evidence: Mapping[str, Any]) -> str:
+    """The sentence the check matched in, the match in bold (safe mrkdwn), or ""."""
+    parts = evidence.get("sentence")
+    if not isinstance(parts, list) or len(parts) != 3 or not all(isinstance(p, str) for p in parts):
+        return ""
+    before, match, after = (safe_mrkdwn(p) for p in parts)
+    return f"“{before}*{match.strip()}*{after}”" if match.strip() else ""
+
+
 def finding_text(kind: str, e: Mapping[str, Any]) -> str:
     """Short human text for one finding (not escaped: `describe_finding` escapes)."""
     if kind == "placeholder_leak":
@@ -171,6 +184,11 @@ def finding_text(kind: str, e: Mapping[str, Any]) -> str:
     if kind.startswith("rule:"):
         return f"matches rule {e['rule']}: “{e['match']}”"
     return kind
+
+
+def _finding_line(kind: str, evidence: Mapping[str, Any]) -> str:
+    quoted = evidence_sentence(evidence)
+    return f"⚠ {describe_finding(kind, evidence)}" + (f"\n> {quoted}" if quoted else "")
 
 
 def item_title(view: ItemView) -> str:
@@ -219,6 +237,14 @@ def build_sample_item(view: ItemView) -> list[Block]:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=hint)]))
     if view.findings:
         lines = "\n".join(f"⚠ {describe_finding(kind, evidence)}" for kind, evidence in view.findings)
+    if view.findings and len(view.finding_ids) == len(view.findings):
+        feedback = view.feedback or (None,) * len(view.findings)
+        for (kind, evidence), finding_id, judged in zip(
+            view.findings, view.finding_ids, feedback, strict=True
+        ):
+            blocks += build_finding_blocks(finding_id, _finding_line(kind, evidence), judged)
+    elif view.findings:
+        lines = "\n".join(_finding_line(kind, evidence) for kind, evidence in view.findings)
         blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(lines, SECTION_MAX))))
     if view.verdict_lines or view.thread_link:
         lines = list(view.verdict_lines)

@@ -57,7 +57,8 @@ async def test_defect_modal_flow_stores_review_and_defect_and_edits_the_message(
     assert update.ok and update.args["channel"] == "C0AUDIT"
     assert "🐞 <@U0REV1> — Template error · high" in message_text(rig, await item_ts(rig, item))
     actions = [b for b in update.args["blocks"] if b["type"] == "actions"]
-    assert {e["action_id"] for e in actions[0]["elements"]} >= {ids.VERDICT_CORRECT, ids.OPEN_DEFECT_MODAL}
+    # the item's own buttons come last, after each finding's Confirmed / False alarm…
+    assert {e["action_id"] for e in actions[-1]["elements"]} >= {ids.VERDICT_CORRECT, ids.OPEN_DEFECT_MODAL}
 
 
 async def test_empty_what_is_wrong_comes_back_as_an_inline_error(rig: Rig) -> None:

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from bot.app import build_app, services_of
 from bot.core.config import AuditConfig, RoutingRule
-from bot.core.models import Defect, DefectGroup, OutboxItem, Review
+from bot.core.models import Defect, DefectGroup, Finding, FindingFeedback, OutboxItem, Review, SampleItem
 from bot.core.services import Services, build_client
 from bot.core.settings import Settings
 from bot.defects.effects import deliver_pending
@@ -46,6 +46,7 @@ GROUP = {"reviewer", "owner", "admin"}
 TABLE = {
     "verdict": REVIEW,
     "full_text": REVIEW,
+    "finding_feedback": REVIEW,
     "take": GROUP,
     "fixed": GROUP,
     "wont_fix": GROUP,
@@ -75,6 +76,20 @@ class Rig:
         ts = (await client.chat_postMessage(channel="C0AUDIT", text="item"))["ts"]
         [item] = await seed_items(self.services.db, 1, message_ts=[ts], day=_next_day())
         return item, ts
+
+    async def finding(self) -> tuple[int, str]:
+        """An automatic finding shown on a posted sample item: (finding id, the item's message ts)."""
+        client = build_client(
+            Settings(_env_file=None, slack_bot_token=self.fake.token, slack_api_url=self.fake.url)
+        )
+        ts = (await client.chat_postMessage(channel="C0AUDIT", text="item"))["ts"]
+        [item] = await seed_items(
+            self.services.db, 1, message_ts=[ts], day=_next_day(), findings={0: "placeholder_leak"}
+        )
+        async with self.services.db.session() as session:
+            reply_id = (await session.get(SampleItem, item)).reply_id  # type: ignore[union-attr]
+            stmt = sa.select(Finding.id).where(Finding.reply_id == reply_id)
+            return (await session.execute(stmt)).scalar_one(), ts
 
     async def card(self, template: str = "t1") -> tuple[int, str]:
         """A defect group (category tone: routed to S0CONTENT) with its card posted: (id, card ts)."""
@@ -193,6 +208,27 @@ async def test_open_full_text(rig: Rig, who: str, caplog) -> None:  # type: igno
     else:
         assert rig.opened(ids.FULL_TEXT_MODAL) == 0
         _assert_refused(rig, who, "open the full conversation", caplog)
+
+
+@pytest.mark.parametrize("who", USERS)
+async def test_judge_a_finding(rig: Rig, who: str) -> None:
+    finding, ts = await rig.finding()
+    await rig.click(ids.FINDING_CONFIRMED, finding, ts, who)
+    await rig.click(ids.FINDING_FALSE_ALARM, finding, ts, who)
+    if who in TABLE["finding_feedback"]:
+        feedback = await rig.get(FindingFeedback, 1)
+        assert feedback.verdict == "false_alarm" and rig.opened(ids.FALSE_ALARM_MODAL) == 1
+        assert rig.refused(who) == []
+    else:
+        assert await rig.count(FindingFeedback) == 0 and rig.opened(ids.FALSE_ALARM_MODAL) == 0
+        assert "Only reviewers and admins can mark an automatic finding" in rig.refused(who)[0]
+    # the reason modal's submission is checked too
+    response = await rig.submit(ids.FALSE_ALARM_MODAL, {"finding_id": finding}, {}, who)
+    if who in TABLE["finding_feedback"]:
+        assert response.status_code == 200 and not response.content
+    else:
+        assert response.json()["response_action"] == "errors"
+        assert await rig.count(FindingFeedback) == 0
 
 
 @pytest.mark.parametrize("who", USERS)

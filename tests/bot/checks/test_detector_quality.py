@@ -60,11 +60,42 @@ def test_another_draw(tmp_path: Path, seed: int) -> None:
 def test_script_prints_a_table_and_fails_below_the_threshold() -> None:
     ok = subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True, cwd="/")
     assert ok.returncode == 0, ok.stderr
-    assert ok.stdout.splitlines()[0].split() == ["kind", "precision", "recall", "TP", "FP", "FN"]
-    assert len(ok.stdout.splitlines()) == 6
+    lines = ok.stdout.splitlines()
+    assert lines[0].split() == ["kind", "precision", "recall", "TP", "FP", "FN"]
+    assert len(lines[1:6]) == 5 and "realistic: found 18 of 18" in lines
+    assert any(line.startswith("realworld: ") for line in lines)
     strict = subprocess.run([sys.executable, str(SCRIPT), "--min", "1.01"], capture_output=True, text=True)
     assert strict.returncode == 1
     assert "below 1.01" in strict.stderr
+
+
+REALISTIC = SHARED / "data" / "realistic"
+REALWORLD = SHARED / "data" / "realworld"
+
+
+@pytest.mark.skipif(not REALISTIC.exists(), reason="shared realistic data not present")
+def test_realistic_wrong_replies_are_found() -> None:
+    found, planted, misses = quality.realistic(REALISTIC)
+    assert planted == 18 and found >= 17, misses
+
+
+@pytest.mark.skipif(not REALWORLD.exists(), reason="shared realworld data not present")
+def test_real_replies_raise_only_the_known_repeats() -> None:
+    total, findings, _ = quality.realworld(REALWORLD)
+    assert total == 6372
+    flagged = {(f.reply_id, f.kind) for f in findings}
+    # the README's known false alarms: a shell ${PATH}, a chat filler, a flood warning repeated
+    assert ("ubuntu-3-131160-2", "placeholder_leak") not in flagged
+    assert ("abcd-3695-12", "duplicate_reply") not in flagged
+    assert ("ubuntu-3-134923-2", "duplicate_reply") not in flagged
+    # what is left are IRC lines repeated within a minute (true repeats)
+    assert {kind for _, kind in flagged} <= {"duplicate_reply"}
+    assert {rid.rsplit("-", 1)[0] for rid, _ in flagged} <= {
+        "ubuntu-3-110676",
+        "ubuntu-3-133917",
+        "ubuntu-3-72062",
+        "twcs-airtel_care-5924",
+    }
 
 
 def test_script_reports_unreadable_input(tmp_path: Path) -> None:

@@ -112,3 +112,39 @@ def test_config_check_prints_effective_config(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert '"size": 20' in result.stdout
     assert "very-secret-value" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "line", "problem"),
+    [
+        ('[detectors]\nmute = ["plan_mismtch"]\n', "detectors.mute", 2, "unknown check kind"),
+        ('[detectors]\n\nmute = ["placeholder_leak: (oops"]\n', "detectors.mute", 3, "regular expression"),
+        ('[detectors]\nmute = ["rule:nope"]\n', "detectors", None, "no such [[detectors.rules]]"),
+        ("[detectors.enabled]\nstale = false\n", "detectors.enabled", 1, "unknown check kind"),
+        ("[detectors.channels.chat]\nwindow = 1\n", "detectors.channels.chat.window", 2, "unknown key"),
+        ('[detectors]\nplaceholder_allow = "{{x}}"\n', "detectors.placeholder_allow", 2, "list"),
+    ],
+)
+def test_bad_detector_settings_name_key_file_and_line(
+    tmp_path: Path, text: str, key: str, line: int | None, problem: str
+) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as error:
+        load_config(Settings(_env_file=None), path)
+    message = str(error.value)
+    assert f": {key}: " in message and problem in message
+    if line is not None:
+        assert f"{path}:{line}:" in message
+
+
+def test_detector_settings_are_read(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "[detectors]\nplans_case_sensitive = true\nplaceholder_allow = ['{{ unsub }}']\n"
+        "mute = ['placeholder_leak: ^%TEMP']\n[detectors.enabled]\nplan_mismatch = false\n"
+        "[detectors.channels.chat]\nduplicate_window_hours = 0.5\nmute = ['name_mismatch']\n",
+    )
+    detectors = load_config(Settings(_env_file=None), path).detectors
+    assert detectors.plans_case_sensitive and detectors.enabled == {"plan_mismatch": False}
+    assert detectors.channels["chat"].duplicate_window_hours == 0.5
+    assert detectors.channels["chat"].mute == ["name_mismatch"]

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from bot.cli.main import main
 from bot.core.config import DetectorsConfig
@@ -125,6 +126,35 @@ async def test_replies_and_findings(db: Database) -> None:
     assert finding["evidence"]["placeholder"] == "{{first_name}}"
     [as_csv] = await export(db, "findings", "csv")
     assert json.loads(as_csv["evidence"])["placeholder"] == "{{first_name}}"
+    assert finding["feedback"] is None and finding["feedback_reason"] is None
+    assert as_csv["feedback"] == "" and as_csv["context"] == finding["context"]
+
+
+async def test_findings_carry_their_sentence_and_feedback(db: Database) -> None:
+    from bot.core.models import Finding, FindingFeedback
+
+    await seed(db)
+    async with db.transaction() as session:
+        finding = (await session.execute(sa.select(Finding))).scalars().one()
+        finding.evidence = {**finding.evidence, "sentence": ["Hi ", "{{first_name}}", ","]}
+        now = dt.datetime(2026, 11, 21, tzinfo=dt.UTC)
+        session.add(
+            FindingFeedback(
+                finding_id=finding.id,
+                kind=finding.kind,
+                verdict="false_alarm",
+                reason="our own tag",
+                reviewer="U1",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    [row] = await export(db, "findings", "csv")
+    assert (row["context"], row["feedback"], row["feedback_reason"]) == (
+        "Hi «{{first_name}}»,",
+        "false_alarm",
+        "our own tag",
+    )
 
 
 async def test_reviews_defects_groups(db: Database) -> None:

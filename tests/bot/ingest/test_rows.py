@@ -126,9 +126,17 @@ def test_lines_the_fast_path_leaves_are_rejected_with_a_reason(line: bytes) -> N
 def batch_scan_input(obj: dict) -> object:
     """What the fast path hands the detectors for BASE."""
     record = parse_record(obj)
-    customer = _Customer(record.customer.name, record.customer.plan)
+    c = record.customer
+    customer = _Customer(c.id, c.name, c.email, c.plan)
     return _Scanned(
-        record.id, record.ticket_id, record.created_at, record.reply, customer, record.kb_articles
+        record.id,
+        record.ticket_id,
+        record.created_at,
+        record.reply,
+        customer,
+        record.kb_articles,
+        record.customer_message,
+        record.channel,
     )
 
 

@@ -96,8 +96,16 @@ async def test_findings_stored_with_evidence_and_flag(db: Database) -> None:
     await ingest(db, batch, checks=CHECKS, now=NOW)
     found = await findings(db)
     assert found[("R-1", "placeholder_leak")]["placeholder"] == "{{first_name}}"
-    assert found[("R-2", "name_mismatch")] == {"greeted": "Maria", "customer": "Dana Lee"}
-    assert found[("R-3", "plan_mismatch")] == {"plan": "Team", "customer_plan": "Plus"}
+    assert found[("R-2", "name_mismatch")] == {
+        "greeted": "Maria",
+        "customer": "Dana Lee",
+        "sentence": ["Hi ", "Maria", ","],
+    }
+    assert found[("R-3", "plan_mismatch")] == {
+        "plan": "Team",
+        "customer_plan": "Plus",
+        "sentence": ["Your ", "Team", " plan has SSO."],
+    }
     assert found[("R-4", "stale_kb")]["article_id"] == "kb-9"
     assert found[("R-4", "stale_kb")]["age_days"] == 400
     assert len(found) == 4

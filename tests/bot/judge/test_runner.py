@@ -85,9 +85,10 @@ async def test_500_after_the_sdk_retries_is_recorded_and_tried_again_later(
 
 
 async def test_timeout_is_recorded_without_crashing(db, config, clock, fake_openai) -> None:  # type: ignore[no-untyped-def]
-    config = judge_config(config, fake_openai, timeout_s=0.3)
-    ids = await replies(db, ["slow one", "quick one"], clock.now())
-    fake_openai.script("slow")
+    # the marker (not script()) picks the slow call whatever order the two calls arrive in; the
+    # timeout leaves the quick one room on a loaded machine
+    config = judge_config(config, fake_openai, timeout_s=2.0)
+    ids = await replies(db, ["slow one judge-behave:slow", "quick one"], clock.now())
 
     summary = await judge_replies(judge_services(db, config, clock), ids)
 
@@ -102,8 +103,7 @@ async def test_timeout_is_recorded_without_crashing(db, config, clock, fake_open
 )
 async def test_unusable_answers_are_final_errors(db, config, clock, fake_openai, behaviour, kind) -> None:  # type: ignore[no-untyped-def]
     config = judge_config(config, fake_openai)
-    ids = await replies(db, ["bad answer", "good answer"], clock.now())
-    fake_openai.script(behaviour)
+    ids = await replies(db, [f"bad answer judge-behave:{behaviour}", "good answer"], clock.now())
 
     summary = await judge_replies(judge_services(db, config, clock), ids)
 

@@ -90,3 +90,20 @@ def test_home_shows_high_catches_and_calibration_agreement() -> None:
     assert "*Defects found*\n5 (2 high/critical)" in text and "75% this week (6 of 8)" in text
     quiet = all_text(home())
     assert "no calibration pairs this week" in quiet and "high/critical" not in quiet
+
+
+def test_home_shows_each_checks_volume_and_precision() -> None:
+    from bot.views.checks import CheckPrecision
+
+    figures = [
+        CheckPrecision("placeholder_leak", 12, 10, 8, 0.49, 0.94),
+        CheckPrecision("plan_mismatch", 3, 0, 0, muted=True),
+    ]
+    view = home(checks=figures)
+    check_view(view)
+    text = all_text(view["blocks"])
+    assert (
+        "*placeholder leak*: 12 findings this week · precision 80% (8 of 10 judged, 95% CI 49%–94%)" in text
+    )
+    assert "*plan mismatch*: 3 findings this week · no feedback yet · _muted_" in text
+    assert "Automatic checks" not in all_text(home()["blocks"])  # nothing to say without figures

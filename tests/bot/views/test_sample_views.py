@@ -196,3 +196,32 @@ def test_builder_link_encodes_the_blocks() -> None:
     link = builder_link(blocks)
     assert link.startswith(BUILDER_URL)
     assert json.loads(unquote(link.removeprefix(BUILDER_URL))) == {"blocks": blocks}
+
+
+def test_each_finding_has_its_sentence_and_feedback_buttons() -> None:
+    from bot.views.checks import FindingFeedbackView
+
+    evidence = {
+        "greeted": "Oskar",
+        "customer": "Priya",
+        "sentence": ["Hey ", "Oskar", ", <!here> " + HOSTILE],
+    }
+    view = item(
+        findings=(("name_mismatch", evidence), ("placeholder_leak", {"placeholder": "{{x}}"})),
+        finding_ids=(7, 8),
+        feedback=(FindingFeedbackView("false_alarm", "U0REV1", "his nickname <!channel>"), None),
+    )
+    blocks = dicts(build_sample_item(view))
+    check_blocks(blocks)
+    text = all_text(blocks)
+    assert "“Hey *Oskar*, " in text  # the sentence quoted, the match in bold
+    assert "🚫 false alarm by <@U0REV1>: his nickname &lt;!channel&gt;" in text
+    assert pings(blocks) == ["<@U0REV1>"]  # only the reviewer we named, nothing from the texts
+    buttons = [(e["action_id"], e["value"]) for b in blocks if b["type"] == "actions" for e in b["elements"]]
+    assert (ids.FINDING_CONFIRMED, "7") in buttons and (ids.FINDING_FALSE_ALARM, "8") in buttons
+    assert (ids.VERDICT_CORRECT, "42") in buttons
+    # a dry run has no finding ids: the findings are listed without buttons
+    plain = dicts(build_sample_item(item(findings=view.findings)))
+    assert not any(
+        e["action_id"].startswith("finding_") for b in plain if b["type"] == "actions" for e in b["elements"]
+    )

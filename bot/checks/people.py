@@ -1,0 +1,145 @@
+"""name_mismatch, the customer's side: who the customer is, and which names are theirs.
+
+The record's customer name counts when it names a person (not a company, a login, a number or
+"Visitor 48213"); the customer's own message adds the names they give themselves (a signature
+"— Bob", "I'm Bob") and the people they copy in ("cc Marcus", "my colleague Marcus"). A greeting
+matches when one of the people it names is one of these; short forms match their long form
+("Alex" for "Alexandra"), and a record with a first name only matches a greeting that adds a
+surname.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from bot.checks.names import Addressed, name_tokens, not_a_name
+from bot.checks.words import CLOSINGS, ORGANISATION_WORDS, PLACEHOLDER_NAMES, words
+
+_NAME = r"[A-Z\u00C0-\u024F][\w'’\-]*"
+_NAMES = rf"{_NAME}(?:[ \t]+{_NAME}){{0,2}}"
+_CLOSING = "|".join(sorted((re.escape(c).replace(r"\ ", r"[ \t]+") for c in CLOSINGS), key=len, reverse=True))
+_SIGNATURE_LINE = re.compile(
+    rf"^[ \t]*(?:[-—–~]+[ \t]*)?(?:(?:{_CLOSING})[ \t]*[,!.]?[ \t]+(?:[-—–~]+[ \t]*)?)?"
+    rf"(?P<name>{_NAMES})[ \t]*\.?[ \t]*$",
+    re.IGNORECASE,
+)
+_SIGNED_INLINE = re.compile(rf"(?:^|[\s.!?])[-—–~][ \t]*(?P<name>{_NAMES})[ \t]*$")
+_NICKNAME = re.compile(rf"\((?P<name>{_NAME})\)")
+_INTRO = re.compile(
+    r"\b(?:i'm|i’m|i[ \t]+am|my[ \t]+name[ \t]+is|my[ \t]+name's|this[ \t]+is|it's|it’s|call[ \t]+me)"
+    rf"[ \t]+(?P<name>{_NAME})"
+    rf"|^[ \t]*(?P<here>{_NAME})[ \t]+here\b",
+    re.IGNORECASE | re.MULTILINE,
+)
+_CC = re.compile(
+    rf"\b(?:cc|cc'd|cc'ing|cc’d|copying|copied|looping[ \t]+in|looped[ \t]+in|adding|added)[ \t]*:?[ \t]+"
+    rf"(?:my[ \t]+\w+[ \t]+)?(?P<name>{_NAME})"
+    r"|\bmy[ \t]+(?:colleague|coworker|co-worker|manager|boss|assistant|teammate|partner|wife|husband|"
+    rf"son|daughter|friend|accountant|admin|cofounder|co-founder|director)[ \t]*,?[ \t]+(?P<other>{_NAME})",
+    re.IGNORECASE,
+)
+_QUOTED_REPLY = re.compile(
+    r"^(?:On .{0,200} wrote:|-----Original Message-----|From: ).*", re.MULTILINE | re.DOTALL
+)
+_ROLE_MAILBOXES = words(
+    "info support admin billing sales contact hello hi team office mail noreply no-reply help service "
+    "accounts accounting finance hr it ops marketing orders"
+)
+
+
+@lru_cache(maxsize=65536)
+def customer_tokens(name: str | None, customer_id: str | None, email: str | None) -> tuple[str, ...]:
+    """Name tokens of the customer when the record says who the person is; () when it cannot."""
+    if name and _is_person(name, customer_id):
+        return name_tokens(name)
+    if email and "@" in email:  # a company or login as the name: the mailbox may still name them
+        local = email.split("@", 1)[0].casefold()
+        if local not in _ROLE_MAILBOXES:
+            parts = [p for p in re.split(r"[._\-+\d]+", local) if len(p) >= 2 and p.isalpha()]
+            if parts and len(parts) <= 3 and not any(p in _ROLE_MAILBOXES for p in parts):
+                return tuple(parts) if len(parts) > 1 else ()
+    return ()
+
+
+def _is_person(name: str, customer_id: str | None) -> bool:
+    """A person's name, as opposed to a login, a number, a company or a placeholder."""
+    plain = name.strip()
+    if not plain or any(c.isdigit() for c in plain) or any(c in plain for c in "@_/\\|#:"):
+        return False
+    if customer_id and plain.casefold() == customer_id.strip().casefold():
+        return False  # the record repeats its login as the name
+    words = [w.strip(".,()").casefold() for w in plain.split()]
+    if any(w in ORGANISATION_WORDS for w in words) or words[0] in PLACEHOLDER_NAMES:
+        return False
+    return "." not in plain.replace(". ", " ").rstrip(".") or " " in plain  # "j.doe" is a login
+
+
+@lru_cache(maxsize=4096)
+def message_names(message: str | None) -> frozenset[str]:
+    """Tokens of the names the customer gives in their message: their own and those they copy in."""
+    if not message:
+        return frozenset()
+    text = _QUOTED_REPLY.sub("", message)
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith(">")]
+    lines = [ln for ln in lines if not re.match(r"\s*sent from my\b", ln, re.IGNORECASE)]
+    found: list[str] = []
+    for line in lines[-2:]:
+        m = _SIGNATURE_LINE.match(line)
+        if m:
+            found.append(m.group("name"))
+        found += [n.group("name") for n in _NICKNAME.finditer(line)]
+    if lines:
+        m = _SIGNED_INLINE.search(lines[-1])
+        if m:
+            found.append(m.group("name"))
+    for m in _INTRO.finditer(text):
+        found.append(m.group("name") or m.group("here"))
+    for m in _CC.finditer(text):
+        found.append(m.group("name") or m.group("other"))
+    tokens: set[str] = set()
+    for name in found:
+        if not not_a_name(name.split()[0]):
+            tokens.update(name_tokens(name))
+    return frozenset(tokens)
+
+
+def _same(greeted: str, known: str) -> bool:
+    """The same name, or a short form of it: "Alex"/"Alexandra", "Sam"/"Samuel" (3+ letters)."""
+    if greeted == known:
+        return True
+    short, long = sorted((greeted, known), key=len)
+    return len(short) >= 3 and len(long) >= len(short) + 3 and long.startswith(short)
+
+
+def _matches(tokens: tuple[str, ...], known: tuple[str, ...] | frozenset[str]) -> bool:
+    return all(any(_same(t, k) for k in known) for t in tokens)
+
+
+def is_other_person(addr: Addressed, customer: tuple[str, ...], message: str | None = None) -> bool:
+    """True when none of the people the reply addresses is the customer (or named by them)."""
+    if not customer or addr.slot is not None or not _none_is_customer(addr.people, addr.titled, customer):
+        return False
+    extra = message_names(message)
+    if not extra:
+        return True
+    known = extra | frozenset(customer)
+    for person in addr.people:
+        tokens = name_tokens(person)
+        if _matches(tokens, known) or any(_same(tokens[0], k) for k in extra):
+            return False
+    return True
+
+
+@lru_cache(maxsize=65536)
+def _none_is_customer(people: tuple[str, ...], titled: bool, customer: tuple[str, ...]) -> bool:
+    for person in people:
+        tokens = name_tokens(person)
+        if not tokens:
+            return False
+        if len(customer) == 1:  # a record with one name: a greeting may add what it lacks
+            if titled or any(_same(t, customer[0]) for t in tokens):
+                return False
+        elif _matches(tokens, customer):
+            return False
+    return True

@@ -1,0 +1,240 @@
+"""The checks on replies phrased as people write them: each class of false alarm and of miss."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from bot.checks.detector import Detector
+from bot.core.config import DetectorsConfig, RuleConfig
+from bot.core.records import Customer, KbArticle, ReplyRecord
+
+T0 = dt.datetime(2027, 2, 9, 15, 0, tzinfo=dt.UTC)
+PLANS = ["Free", "Basic", "Pro", "Team", "Enterprise"]
+DETECTOR = Detector(DetectorsConfig(plans=PLANS))
+PRIYA = Customer(id="C-7", name="Priya Raman", email="priya@example.test", plan="Basic")
+
+
+def record(text: str, *, rid: str = "R-1", customer: Customer = PRIYA, **kw: Any) -> ReplyRecord:
+    return ReplyRecord(
+        id=rid, ticket_id=kw.pop("ticket_id", "T-1"), created_at=T0, reply=text, customer=customer, **kw
+    )
+
+
+def found(text: str, detector: Detector = DETECTOR, **kw: Any) -> dict[str, dict]:
+    return {f.kind: f.evidence for f in detector.check(record(text, **kw))}
+
+
+# -- names -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "kw"),
+    [
+        ("Hi, Thanks so much for the quick reply.\n\nYour export is ready.", {}),
+        ("Hello, Apologies for the wait on this one.", {}),
+        ("Good evening, Happy New Year! Your card has been updated.", {}),
+        ("Hey, Tomasz from the payments team here. I've reversed the fee.", {}),
+        ("Hi there! Thanks for bearing with us, Priya.", {}),
+        ("@priya_r @acmehelp Hi Priya, the outage is over now.", {}),
+        ("Hi Priya and Deniz,\n\nBoth of you now have admin rights.", {}),  # a colleague copied in
+        ("Hi Priya Raman,\n\nDone.", {"customer": Customer(name="Priya")}),  # first name only on file
+        ("Hi Alex,\n\nDone.", {"customer": Customer(name="Alexandra Novak")}),  # a short form
+        (
+            "Hi Bob,\n\nThe seats are added.",
+            {
+                "customer": Customer(name="Robert Lindqvist"),
+                "customer_message": "Can you add two seats to our workspace?\n\nCheers,\nBob",
+            },
+        ),
+        (
+            "Hi Deniz,\n\nI've sent the invoice to you.",
+            {"customer_message": "Please send the invoice to my colleague Deniz, who runs our accounts."},
+        ),
+        ("Hi Sam,\n\nYour ticket is closed.", {"customer": Customer(name="Visitor 30917")}),
+        ("Hi Sam,\n\nYour ticket is closed.", {"customer": Customer(name="Northwind Traders Ltd")}),
+        ("Hi Sam,\n\nYour ticket is closed.", {"customer": Customer(id="kai_dev42", name="kai_dev42")}),
+        ("Hi Sam,\n\nYour ticket is closed.", {"customer": Customer(id="zorblax", name="zorblax")}),
+        ("Hi Acme team,\n\nYour invoices are attached.", {}),
+        ("Dear Support Team,\n\nThis is a test.", {}),
+        ("Happy Monday, everyone! The release is out.", {}),
+    ],
+)
+def test_names_not_flagged(text: str, kw: dict) -> None:
+    assert "name_mismatch" not in found(text, **kw)
+
+
+@pytest.mark.parametrize(
+    ("text", "greeted", "kw"),
+    [
+        ("Evening Oskar! Your new card is on its way.", "Oskar", {}),
+        ("@priya_r @acmehelp Hey Oskar, the outage is over now.", "Oskar", {}),
+        ("Really sorry about the mix-up, Oskar. We've refunded you.", "Oskar", {}),
+        ("Dear Ms. Lindgren,\n\nYour SSO settings are saved.", "Lindgren", {}),
+        (
+            "Hi Jess,\n\nI've checked your invoice.",
+            "Jess",
+            {"customer_message": "Hi Jess, my invoice is wrong."},
+        ),
+        ("Hi Oskar,\n\nDone.", "Oskar", {"customer": Customer(name="Priya")}),
+    ],
+)
+def test_names_flagged(text: str, greeted: str, kw: dict) -> None:
+    evidence = found(text, **kw)["name_mismatch"]
+    assert evidence["greeted"] == greeted
+    assert evidence["sentence"][1] == greeted
+
+
+# -- placeholders ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "kw"),
+    [
+        (
+            "Sorry about that: the {{contact.first}} in our last email should have been your name.",
+            {"customer_message": "Your email started with 'Hello {{contact.first}}', is that a bug?"},
+        ),
+        ("To personalise the subject line, type {{first_name}} where the name should appear.", {}),
+        ("The *|FNAME|* merge tag fills in each subscriber's first name.", {}),
+        ('Write "{{ order.number }}" in the template and it shows the order number.', {}),
+        ("Open a terminal and run: export PATH=$HOME/bin:${PATH}", {"channel": "irc"}),
+        ("Delete everything in %TEMP% and start the installer again.", {}),
+        ("Enter your code, then press [ENTER].", {}),
+        ("Hit [CTRL]+[SHIFT]+[R] to reload the page.", {}),
+        ("Fill in the [Display Name] field and save.", {}),
+        ("Click [Account Number] under Billing to copy it.", {}),
+    ],
+)
+def test_placeholders_not_flagged(text: str, kw: dict) -> None:
+    assert "placeholder_leak" not in found(text, **kw)
+
+
+@pytest.mark.parametrize(
+    ("text", "tag"),
+    [
+        ("Your tracking code is %%SHIPMENT_ID%%.", "%%SHIPMENT_ID%%"),
+        ("Hi *|FNAME|*, your trial ends soon.", "*|FNAME|*"),
+        ("Dear {!Contact.FirstName}, thanks for your order.", "{!Contact.FirstName}"),
+        ("Hi [name], your parcel has left the depot.", "[name]"),
+        ("We have credited <%= credit_amount %> to your wallet.", "<%= credit_amount %>"),
+        ("Hey ${customer_first}, the fix is live.", "${customer_first}"),
+        ("Your reference is %ORDER_REF%.", "%ORDER_REF%"),
+    ],
+)
+def test_placeholders_flagged(text: str, tag: str) -> None:
+    evidence = found(text)["placeholder_leak"]
+    assert evidence["placeholder"] == tag
+    assert evidence["sentence"][1] == tag
+
+
+def test_placeholder_allow_lists_the_products_own_tags() -> None:
+    text = "Add {{ unsubscribe_url }} at the bottom; {{reset_link}} is yours."
+    assert found(text)["placeholder_leak"]["placeholders"] == ["{{ unsubscribe_url }}", "{{reset_link}}"]
+    allowing = Detector(DetectorsConfig(plans=PLANS, placeholder_allow=["{{unsubscribe_url}}"]))
+    assert found(text, allowing)["placeholder_leak"]["placeholders"] == ["{{reset_link}}"]
+
+
+# -- plans -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "kw"),
+    [
+        ("If you upgrade today, your Pro plan starts right away with 50 seats.", {}),
+        ("I've switched you from your Team plan to Basic as you asked.", {}),
+        ("Your Pro trial ends on Friday; after that your Free plan keeps your files.", {}),
+        ("Anyone on your team account can open the shared folder.", {}),
+        ("The Enterprise plan adds audit logs if you ever need them.", {}),
+        ("Your previous Pro subscription was refunded in full.", {}),
+        (
+            "Your Team workspace can be moved to the new region.",
+            {"customer_message": "My second workspace is on Team, can you move it?"},
+        ),
+        ("Your Team plan renews on 3 May.", {"customer": Customer(name="Priya", plan="Basic, Team")}),
+    ],
+)
+def test_plans_not_flagged(text: str, kw: dict) -> None:
+    assert "plan_mismatch" not in found("Hi Priya,\n\n" + text, **kw)
+
+
+@pytest.mark.parametrize(
+    ("text", "plan"),
+    [
+        ("As an Enterprise member, you have a dedicated manager.", "Enterprise"),
+        ("Since you're on Pro, exports are unlimited.", "Pro"),
+        ("The Team tier you're subscribed to includes guest links.", "Team"),
+        ("Your Pro licence renews on 3 May.", "Pro"),
+        ("Because you have the Team plan, SSO is on.", "Team"),
+        ("Your current plan is Enterprise, so nothing changes.", "Enterprise"),
+        ("your team plan includes five editors.", "Team"),  # lower case, but called a plan
+    ],
+)
+def test_plans_flagged(text: str, plan: str) -> None:
+    evidence = found("Hi Priya,\n\n" + text)["plan_mismatch"]
+    assert (evidence["plan"], evidence["customer_plan"]) == (plan, "Basic")
+    assert evidence["sentence"][1].casefold() == plan.casefold()
+
+
+def test_case_sensitive_plans() -> None:
+    text = "Hi Priya,\n\nyour team plan includes five editors."
+    sensitive = Detector(DetectorsConfig(plans=PLANS, plans_case_sensitive=True))
+    assert "plan_mismatch" not in found(text, sensitive)
+    assert "plan_mismatch" in found(text.replace("team", "Team"), sensitive)
+    assert "plan_mismatch" in found(text)
+
+
+# -- KB ----------------------------------------------------------------------------------------
+
+
+def kb(updated_days: int, reviewed_days: int | None = None) -> tuple[KbArticle, ...]:
+    day = T0.date()
+    reviewed = None if reviewed_days is None else day - dt.timedelta(days=reviewed_days)
+    return (
+        KbArticle("kb-7", "https://help.example.test/kb-7", day - dt.timedelta(days=updated_days), reviewed),
+    )
+
+
+def test_reviewed_at_counts_as_checked() -> None:
+    text = "Hi Priya,\n\nSee https://help.example.test/kb-7 for the steps."
+    assert "stale_kb" not in found(text, kb_articles=kb(400, 20))
+    evidence = found(text, kb_articles=kb(400, 300))["stale_kb"]
+    assert (evidence["age_days"], evidence["reviewed_at"]) == (
+        300,
+        (T0.date() - dt.timedelta(days=300)).isoformat(),
+    )
+    assert evidence["sentence"][1] == "https://help.example.test/kb-7"
+    assert found(text, kb_articles=kb(400))["stale_kb"]["age_days"] == 400
+
+
+# -- configuration -----------------------------------------------------------------------------
+
+
+def test_enabled_mute_and_channel_overrides() -> None:
+    text = "Hi Oskar,\n\nYour reference is {{ref}}."
+    assert set(found(text)) == {"name_mismatch", "placeholder_leak"}
+    off = Detector(DetectorsConfig(enabled={"name_mismatch": False}))
+    assert set(found(text, off)) == {"placeholder_leak"}
+    muted = Detector(DetectorsConfig(mute=["placeholder_leak"]))
+    assert set(found(text, muted)) == {"name_mismatch"}
+    by_pattern = Detector(DetectorsConfig(mute=["placeholder_leak: ^\\{\\{ref"]))
+    assert set(found(text, by_pattern)) == {"name_mismatch"}
+    assert set(found(text.replace("ref", "code"), by_pattern)) == {"name_mismatch", "placeholder_leak"}
+    chat = Detector(DetectorsConfig(channels={"chat": {"mute": ["name_mismatch"]}}))
+    assert set(found(text, chat, channel="chat")) == {"placeholder_leak"}
+    assert set(found(text, chat, channel="email")) == {"name_mismatch", "placeholder_leak"}
+    rule = RuleConfig(name="refund", pattern="(?i)refund")
+    muted_rule = Detector(DetectorsConfig(rules=[rule], mute=["rule:refund"]))
+    assert found("Hi Priya, a refund is on its way.", muted_rule) == {}
+
+
+def test_a_mixed_batch_uses_each_channels_settings() -> None:
+    detector = Detector(DetectorsConfig(channels={"chat": {"enabled": {"placeholder_leak": False}}}))
+    records = [
+        record("Hi Priya, code {{x}}.", rid="R-1", channel="chat"),
+        record("Hi Priya, code {{x}}.", rid="R-2", ticket_id="T-2", channel="email"),
+        record("Hi Priya, code {{x}}.", rid="R-3", ticket_id="T-3"),
+    ]
+    assert [f.reply_id for f in detector.check_batch(records)] == ["R-2", "R-3"]
