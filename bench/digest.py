@@ -38,7 +38,7 @@ from bot.core.models import Defect, DefectGroup, Review, SampleBatch, SampleItem
 from bot.digest import rollup
 from bot.digest import rows as rollup_rows
 from bot.digest.rollup import compute_rollup
-from bot.review.verdicts import item_outcome
+from bot.review.outcomes import item_outcome
 
 TZ = ZoneInfo("Europe/Berlin")
 WEEK = "2026-W47"
@@ -157,7 +157,7 @@ async def generate_audit(db: Database, replies: int, reviews: int, defects: int,
                 items[-1]["outcome"] = outcome
                 items[-1]["reviewed_at"] = decided[0] if decided else None
                 batches[-1][f"{stratum}_reviewed"] += outcome is not None
-                if double:  # what bot.review.verdicts.calibration_of keeps on each verdict
+                if double:  # what bot.review.outcomes.calibration_of keeps on each verdict
                     first, second = review_rows[-2:]
                     if {first["verdict"], second["verdict"]} <= {"correct", "defect"}:
                         agreed = int(first["verdict"] == second["verdict"])

@@ -52,9 +52,9 @@ async def handle_app_home_opened(event, context, client) -> None:  # type: ignor
 async def home_view(services, user_id: str):  # type: ignore[no-untyped-def]
     """The Home tab for `user_id`, from the database."""
     now = services.clock.now()
-    since = review_stats.week_start(now, services.config.slack.tz)
+    week = review_stats.this_week(now, services.config.slack.tz)
     async with services.db.session() as session:
-        figures = await review_stats.home_figures(session=session, reviewer=user_id, now=now, since=since)
+        figures = await review_stats.home_figures(session=session, reviewer=user_id, now=now, week=week)
     is_reviewer = await access_of(services).is_reviewer(user_id)
     return build_home(
         user_id=user_id,
@@ -63,7 +63,7 @@ async def home_view(services, user_id: str):  # type: ignore[no-untyped-def]
         waiting=figures.waiting,
         waiting_total=figures.waiting_total,
         team=figures.team,
-        week_start=since.astimezone(services.config.slack.tz).date(),
+        week_start=week[0].astimezone(services.config.slack.tz).date(),
         updated_at=now,
     )
 

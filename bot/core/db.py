@@ -22,6 +22,8 @@ from bot.core.config import ConfigError
 
 MIGRATIONS = Path(__file__).parent.parent / "migrations"
 SQLITE_BUSY_MS = 10_000
+# Execution option marking a connection's transaction as a write transaction (see `writing`).
+WRITE = "auditbot_write"
 
 
 def async_url(url: str) -> str:
@@ -58,6 +60,16 @@ def create_engine(url: str, **kw: object) -> AsyncEngine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin(conn: Connection) -> None:
+            # A write transaction takes SQLite's write lock before its first statement, so its
+            # reads and writes are one serialised unit (BEGIN IMMEDIATE waits out the busy timeout
+            # for another writer). Without it, pysqlite begins a transaction only at the first
+            # INSERT/UPDATE/DELETE: what it read before may be stale by then, and `FOR UPDATE`
+            # locks nothing on SQLite. Read-only sessions keep pysqlite's default.
+            if conn.get_execution_options().get(WRITE):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+
         return engine
     kw.setdefault("pool_pre_ping", True)
     return create_async_engine(target, **kw)
@@ -78,7 +90,8 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessions() as session, session.begin():
+        """A session in a write transaction, committed at the end (rolled back on an exception)."""
+        async with self.sessions() as session, writing(session):
             yield session
 
     async def ping(self) -> bool:
@@ -100,6 +113,20 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+@asynccontextmanager
+async def writing(session: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """Begin a write transaction on `session` (committed at the end, as `session.begin()`).
+
+    On SQLite it takes the database's write lock when it begins (BEGIN IMMEDIATE), so two write
+    transactions never interleave; on PostgreSQL it is an ordinary transaction, whose row locks
+    (`FOR UPDATE`) and conditional updates do the same job. Use it for every transaction that may
+    write; the session must not have begun one yet.
+    """
+    async with session.begin():
+        await session.connection(execution_options={WRITE: True})
+        yield session
 
 
 def alembic_config(connection: Connection | None = None):  # type: ignore[no-untyped-def]

@@ -29,9 +29,18 @@ async def queue_card(session: AsyncSession, group: DefectGroup, now: dt.datetime
 
 
 async def queue_thread_post(
-    session: AsyncSession, group: DefectGroup, text: str, now: dt.datetime, defect_id: int | None = None
+    session: AsyncSession,
+    group: DefectGroup,
+    text: str,
+    now: dt.datetime,
+    defect_id: int | None = None,
+    *,
+    again: bool = False,
 ) -> OutboxItem:
-    key = f"slack.thread_post:defect:{defect_id}" if defect_id else _unique("slack.thread_post", group.id)
+    """A post in the group's thread; with `defect_id`, the occurrence's post (once, unless `again`:
+    a defect that moved to another group is posted there too)."""
+    once = defect_id and not again
+    key = f"slack.thread_post:defect:{defect_id}" if once else _unique("slack.thread_post", group.id)
     payload = {"group_id": group.id, "text": text, "defect_id": defect_id}
     return await enqueue(session, "slack.thread_post", key, payload, now)
 

@@ -11,7 +11,7 @@ from bot.core.config import AuditConfig
 from bot.core.models import Defect, DefectGroup
 from bot.core.redact import safe_mrkdwn
 from bot.defects import queue as effects
-from bot.defects.groups import DefectError, announce, locked_group, recount, severity_rank
+from bot.defects.groups import DefectError, announce, locked_group, recount, require_open, severity_rank
 
 
 async def merge_group(
@@ -21,6 +21,7 @@ async def merge_group(
     if group_id == into_id:
         raise DefectError("a group cannot be merged into itself")
     source, target = await locked_group(session, group_id), await locked_group(session, into_id)
+    await require_open(session, source, "merge it")
     if target.status != "open":
         raise DefectError(f"group {into_id} is not open")
     await session.execute(sa.update(Defect).where(Defect.group_id == source.id).values(group_id=target.id))

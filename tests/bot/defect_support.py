@@ -12,7 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.core.config import AuditConfig, RoutingRule
 from bot.core.models import Defect, Reply, Review, SampleBatch, SampleItem
 from bot.core.services import Services
-from bot.defects.groups import file_defect
+from bot.defects.filing import file_defect
 from bot.delivery.vendors import Integrations
 from integrations.github import GitHubTracker
 from integrations.intercom import IntercomClient

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.db import Database
 from bot.core.models import Defect, DefectGroup, Reply, Review, SampleBatch, SampleItem
-from bot.review import verdicts as reviews
+from bot.review import outcomes
 
 WEEK = "2026-W47"
 MONDAY = dt.datetime(2026, 11, 16, 0, 0, tzinfo=dt.UTC) - dt.timedelta(hours=1)  # Berlin midnight, in UTC
@@ -91,7 +91,7 @@ class Seeder:
         self.session.add(review)
         await self.session.flush()
         # the item's outcome, kept the way bot.review.verdicts keeps it with every verdict
-        await reviews.refresh_outcome(session=self.session, item_id=item.id, now=when)  # type: ignore[arg-type]
+        await outcomes.refresh_outcome(session=self.session, item_id=item.id, now=when)  # type: ignore[arg-type]
         return review
 
     async def group(
