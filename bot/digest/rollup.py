@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -141,13 +141,13 @@ class Rollup:
     rate: WeekRate
     trend: list[WeekRate]  # oldest first, ending with this week
     by_category: list[tuple[str, str, int]]  # (category, severity, defects filed this week)
-    category_rates: list[CategoryRate]  # the week's replies, by defect category, most first
     top_groups: Listing
     fixes: Listing
     open_by_owner: list[OwnerLoad]
     open_groups: Listing
     reviewers: list[ReviewerWeek]
     catch: Catch | None
+    category_rates: list[CategoryRate] = field(default_factory=list)  # the week's replies, most first
 
     @property
     def defects_filed(self) -> int:

@@ -163,7 +163,10 @@ async def adopt_legacy(session: AsyncSession, tz: ZoneInfo) -> int:
         (
             await session.execute(
                 sa.select(SampleBatch)
-                .where(SampleBatch.high_reply_id.is_(None))  # type: ignore[union-attr]
+                .where(
+                    SampleBatch.high_reply_id.is_(None),  # type: ignore[union-attr]
+                    ~sa.exists().where(FrameCell.batch_id == SampleBatch.id),
+                )
                 .order_by(SampleBatch.id)  # type: ignore[arg-type]
             )
         ).scalars()

@@ -51,7 +51,9 @@ class HeaderView:
     reviewers: tuple[str, ...] = ()
     double_review: int = 0
     thread: bool = False
-    late: int = 0  # replies in the frame created before window_start (they arrived late)
+    late: int = (
+        0  # replies in the frame created before window_start (arrived late, or before the first sample)
+    )
 
 
 @dataclass(frozen=True)
@@ -109,8 +111,8 @@ def header_text(view: HeaderView) -> str:
             f"*Daily audit* — {view.shown} of {view.population:,} AI replies from "
             f"{window_label(view.window_start, view.window_end, view.timezone)}"
         )
-        if view.late:
-            head += f" (incl. {view.late:,} that arrived late)"
+        if view.late:  # arrived after the sample of their day, or older than the first sample
+            head += f" (incl. {view.late:,} created earlier, not sampled before)"
     parts = [head, f"{view.flagged_drawn} flagged by checks"]
     mention = reviewer_mention(view.reviewer_group, view.reviewers)
     if mention:
