@@ -1,0 +1,119 @@
+"""The long version of the seeded audit simulation (tests/simulation.py): many weeks, several seeds.
+
+usage: python bench/honest_numbers.py [--weeks N] [--seeds S [S ...]] [--size K] [--database-url URL]
+
+Each seed runs its own timeline on a fresh database (a temporary SQLite file by default; with a
+PostgreSQL URL, a scratch database next to it, dropped afterwards): replies around the clock, 10%
+ingested hours late, the real cron order (digest Monday 09:00, samples Monday–Friday 09:30), one
+weekday a week missed and caught up or back-filled, reviewers answering 70% of the items. It
+prints, per seed and in all: weeks where ingested ≠ estimated + uncovered + not yet sampled (must
+be none), and how often the 95% interval held the true weekly rate — for the digest as posted
+(Monday 09:00: the weekend's frame drawn but not reviewed yet) and for each week computed again
+once every frame covering it was reviewed — with a binomial 95% interval for that coverage itself.
+Exit 1 if the identity broke or the overall coverage of either is outside 93–97%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+
+from bot.core.db import Database, create_engine
+from tests.simulation import Knobs, simulate, summary
+
+
+def spread(held: int, total: int) -> str:
+    """`95.1% (93.8–96.2%)`: the share and its Wilson 95% interval."""
+    if not total:
+        return "–"
+    p, z = held / total, 1.96
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z / (1 + z * z / total) * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total))
+    return f"{p:.1%} ({centre - half:.1%}–{centre + half:.1%})"
+
+
+async def scratch(url: str | None) -> tuple[str, object]:
+    if url is None:
+        directory = tempfile.mkdtemp(prefix="auditbot-sim-")
+        return f"sqlite:///{directory}/sim.db", directory
+    base = make_url(url)
+    name = f"auditbot_sim_{uuid.uuid4().hex[:10]}"
+    engine = create_engine(str(base), isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    await engine.dispose()
+    return base.set(database=name).render_as_string(hide_password=False), name
+
+
+async def drop(url: str | None, made: object) -> None:
+    if url is None:
+        shutil.rmtree(str(made), ignore_errors=True)
+        return
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{made}" WITH (FORCE)'))
+    await engine.dispose()
+
+
+async def run(args: argparse.Namespace) -> int:
+    totals = {"posted": [0, 0], "final": [0, 0]}
+    broken = 0
+    for seed in args.seeds:
+        url, made = await scratch(args.database_url)
+        db = Database(url)
+        started = time.perf_counter()
+        try:
+            await db.upgrade()
+            outcome = await simulate(db, Knobs(weeks=args.weeks, seed=seed, size=args.size))
+        finally:
+            await db.dispose()
+            await drop(args.database_url, made)
+        figures = summary(outcome)
+        truth = outcome.true_rates()
+        for kind, found in (("posted", outcome.posted), ("final", outcome.final)):
+            held, total = outcome.coverage(found, truth)
+            totals[kind][0] += held
+            totals[kind][1] += total
+        broken += len(figures["identity_broken"])  # type: ignore[arg-type]
+        seconds = time.perf_counter() - started
+        print(
+            f"seed {seed}: {figures['weeks']} weeks in {seconds:.0f} s; identity broken in "
+            f"{len(figures['identity_broken'])} (must be 0); coverage as posted "  # type: ignore[arg-type]
+            f"{spread(*outcome.coverage(outcome.posted, truth))}, once reviewed "
+            f"{spread(*outcome.coverage(outcome.final, truth))}; {figures['late_framed']} replies framed "
+            f"late, {figures['catch_ups']} catch-ups, {figures['backfills']} back-fills"
+        )
+    posted, final = totals["posted"], totals["final"]
+    print(
+        f"all: coverage as posted {spread(*posted)}, once reviewed {spread(*final)}; identity broken {broken}"
+    )
+    ok = broken == 0 and all(0.93 <= held / total <= 0.97 for held, total in (posted, final) if total)
+    print("result: " + ("meets the targets" if ok else "MISSES a target"))
+    return 0 if ok else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--weeks", type=int, default=400)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--size", type=int, default=10, help="sample size a day")
+    parser.add_argument("--database-url", help="default: a temporary SQLite file")
+    return asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
