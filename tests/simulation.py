@@ -69,6 +69,9 @@ class WeekFigures:
     rate: float | None
     low: float | None
     high: float | None
+    reviewed: int = 0
+    effective_n: float = 0.0
+    cells: int = 0  # cells with a reviewed item
 
 
 @dataclass
@@ -299,7 +302,7 @@ class Simulation:
         volume, found = rollup.volume, rollup.rate.estimate
         return WeekFigures(
             week, volume.ingested, volume.estimated, volume.uncovered, volume.not_sampled,
-            found.rate, found.low, found.high,
+            found.rate, found.low, found.high, found.reviewed, found.effective_n, found.strata,
         )  # fmt: skip
 
 

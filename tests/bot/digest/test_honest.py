@@ -28,9 +28,11 @@ from bot.ingest.store import Checks, ingest
 from bot.review import verdicts as reviews
 from bot.sample.draw import ensure_batch
 from bot.sample.posting import run_daily_sample
+from bot.scheduler import start_scheduler
 from tests.bot.sample.test_posting import Sleeps
 from tests.fakes.blockkit import all_text
 from tests.fakes.slack_api import FakeSlack
+from tests.waiting import until
 
 BERLIN = ZoneInfo("Europe/Berlin")
 WEEK = "2026-W47"  # Mon 16 – Sun 22 Nov 2026
@@ -182,3 +184,27 @@ async def test_replies_affected_weighs_each_caught_item_as_the_rate_does(
     assert group.affected == pytest.approx(rollup.rate.estimate.total)  # 20, not Σ 1/π = 10
     (category,) = rollup.category_rates
     assert category.category == "wrong_information" and category.estimate.total == pytest.approx(20.0)
+
+
+async def test_after_a_restart_on_monday_the_caught_up_jobs_post_the_weekend_as_uncovered(
+    db: Database, settings: Settings, config: AuditConfig, fake_slack: FakeSlack
+) -> None:
+    """The scheduler starts at Monday 09:31: the digest (09:00) and the sample (09:30) both catch up at
+    once; whichever runs first, one Monday frame is drawn and the digest accounts for it."""
+    await a_week_of_replies(db)
+    await tuesday_to_friday(db, config)
+    handle = start_scheduler(services_at(settings, config, db, fake_slack, berlin(23, 9.52)))
+    try:
+        await until(lambda: {"digest", "sample"} <= {name for name, ran in handle.runs if ran}, "both jobs")
+    finally:
+        await handle.stop()
+    async with db.session() as session:
+        days = list((await session.execute(sa.select(SampleBatch.day).order_by(SampleBatch.day))).scalars())
+    assert days == [dt.date(2026, 11, d) for d in (17, 18, 19, 20, 23)]
+    (message,) = [c for c in fake_slack.calls("chat.postMessage") if c.args["channel"] == "C0DIGEST"]
+    text = all_text(message.args["blocks"])
+    assert (
+        "350 replies = 200 in the estimate + 150 uncovered (sampled, nobody reviewed yet) + 0 not yet sampled"
+        in text
+    )
+    assert len(fake_slack.messages("C0AUDIT")) == 1 + config.sampling.size  # Monday's sample, posted once
