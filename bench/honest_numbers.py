@@ -22,15 +22,12 @@ import shutil
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
-
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from bot.core.db import Database, create_engine
+from bench.digest import drop_postgres, scratch_postgres
+from bot.core.db import Database
 from tests.simulation import Knobs, simulate, summary
 
 
@@ -44,27 +41,19 @@ def spread(held: int, total: int) -> str:
     return f"{p:.1%} ({centre - half:.1%}–{centre + half:.1%})"
 
 
-async def scratch(url: str | None) -> tuple[str, object]:
+async def scratch(url: str | None) -> tuple[str, str]:
+    """A fresh database: a temporary SQLite file, or a scratch PostgreSQL database next to `url`."""
     if url is None:
         directory = tempfile.mkdtemp(prefix="auditbot-sim-")
         return f"sqlite:///{directory}/sim.db", directory
-    base = make_url(url)
-    name = f"auditbot_sim_{uuid.uuid4().hex[:10]}"
-    engine = create_engine(str(base), isolation_level="AUTOCOMMIT")
-    async with engine.connect() as conn:
-        await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    await engine.dispose()
-    return base.set(database=name).render_as_string(hide_password=False), name
+    return await scratch_postgres(url)
 
 
-async def drop(url: str | None, made: object) -> None:
+async def drop(url: str | None, made: str) -> None:
     if url is None:
-        shutil.rmtree(str(made), ignore_errors=True)
-        return
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    async with engine.connect() as conn:
-        await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{made}" WITH (FORCE)'))
-    await engine.dispose()
+        shutil.rmtree(made, ignore_errors=True)
+    else:
+        await drop_postgres(url, made)
 
 
 async def run(args: argparse.Namespace) -> int:

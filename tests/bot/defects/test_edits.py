@@ -20,20 +20,10 @@ from bot.defects import groups as defects
 from bot.defects import regroup
 from bot.defects.effects import deliver_pending
 from bot.review import verdicts as reviews
-from tests.bot.defect_support import Seed, Vendors, make_services, routed
+from tests.bot.defect_support import Seed  # the services and vendors fixtures: tests/bot/conftest.py
 from tests.fakes.blockkit import all_text
 
 NOW = dt.datetime(2026, 11, 27, 8, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def vendors() -> Vendors:
-    return Vendors()
-
-
-@pytest.fixture
-def services(db, clock, config, settings, fake_slack, vendors):  # type: ignore[no-untyped-def]
-    return make_services(db, clock, routed(config), settings, fake_slack.url, vendors)
 
 
 async def file(db: Database, services, item: int, reviewer: str, category: str, severity: str) -> Defect:  # type: ignore[no-untyped-def]

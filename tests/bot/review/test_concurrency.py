@@ -19,23 +19,24 @@ from bot.core.models import FrameCell, Review, SampleBatch, SampleItem
 from bot.digest.rollup import compute_rollup
 from bot.review import outcomes
 from bot.review import verdicts as reviews
+from tests.bot.review.test_stats import give
 from tests.bot.seed_reviews import seed_items
 
 NOW = dt.datetime(2026, 11, 27, 8, 0, tzinfo=dt.UTC)
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
-async def give(db: Database, item: int, reviewer: str, verdict: str, config) -> None:  # type: ignore[no-untyped-def]
-    async with db.transaction() as session:
-        if verdict == "defect":
-            found = reviews.DefectInput("wrong_information", "high", "Wrong refund window", None, False)
-            await reviews.record_defect(
-                session=session, item_id=item, reviewer=reviewer, defect=found, config=config, now=NOW
+async def at_once(database_url: str, config, verdicts: list[tuple[int, str, str]]) -> None:  # type: ignore[no-untyped-def]
+    """Each (item, first verdict, second verdict): two reviewers, each on their own engine, at once."""
+    first, second = Database(database_url), Database(database_url)
+    try:
+        for item, a, b in verdicts:
+            await asyncio.gather(
+                give(first, item, "U0REV1", a, config=config), give(second, item, "U0REV2", b, config=config)
             )
-        else:
-            await reviews.record_verdict(
-                session=session, item_id=item, reviewer=reviewer, verdict=verdict, now=NOW
-            )
+    finally:
+        await first.dispose()
+        await second.dispose()
 
 
 async def counts(db: Database) -> tuple[tuple[int, int], tuple[int, int], dict[int, str | None]]:
@@ -51,15 +52,8 @@ async def test_two_verdicts_at_once_on_calibration_items_count_each_item_once(
     database_url: str, db: Database, config
 ) -> None:  # type: ignore[no-untyped-def]
     items = await seed_items(db, 10, double_review=True)
-    first, second = Database(database_url), Database(database_url)
-    try:
-        for item in items:  # every item truly defective: both reviewers say so, at the same moment
-            await asyncio.gather(
-                give(first, item, "U0REV1", "defect", config), give(second, item, "U0REV2", "defect", config)
-            )
-    finally:
-        await first.dispose()
-        await second.dispose()
+    # every item truly defective: both reviewers say so, at the same moment
+    await at_once(database_url, config, [(item, "defect", "defect") for item in items])
     batch_counts, cell_counts, outcome_of = await counts(db)
     assert batch_counts == cell_counts == (10, 10)  # not 20 reviewed for 10 items
     assert set(outcome_of.values()) == {"defect"}
@@ -79,16 +73,10 @@ async def test_disagreeing_verdicts_at_once_settle_on_the_majority_rule(
 ) -> None:  # type: ignore[no-untyped-def]
     """Correct and Defect at the same moment: a tie, which counts as defective, whoever commits last."""
     items = await seed_items(db, 8, double_review=True)
-    first, second = Database(database_url), Database(database_url)
-    try:
-        for n, item in enumerate(items):
-            a, b = ("correct", "defect") if n % 2 else ("defect", "correct")
-            await asyncio.gather(
-                give(first, item, "U0REV1", a, config), give(second, item, "U0REV2", b, config)
-            )
-    finally:
-        await first.dispose()
-        await second.dispose()
+    verdicts = [
+        (item, *(("correct", "defect") if n % 2 else ("defect", "correct"))) for n, item in enumerate(items)
+    ]
+    await at_once(database_url, config, verdicts)  # type: ignore[arg-type]
     batch_counts, cell_counts, outcome_of = await counts(db)
     assert batch_counts == cell_counts == (8, 8)
     assert set(outcome_of.values()) == {"defect"}
