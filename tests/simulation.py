@@ -7,8 +7,8 @@ the bot is down at 09:30 and either catches up at its restart (`bot.scheduler.mi
 down too long, the day is back-filled the next day after that day's own run, as `auditbot sample
 --date` does. Reviewers answer 70% of the items the afternoon they are posted (`bot.review`),
 truthfully. At each digest the week's figures are read the way the digest reads them
-(`bot.digest.post.draw_covering_frame`, then `compose`), and at the end every week is computed
-again, with every frame drawn and reviewed.
+(`bot.digest.post.draw_covering_frame`, then `compose`), with the true rate of the replies the
+estimate describes; at the end every week is computed again, with every frame drawn and reviewed.
 
 Slack is left out: drawing a sample and composing the digest are the code under study, posting
 them is tested elsewhere. Used by tests/test_simulation.py (short runs) and bench/honest_numbers.py.
@@ -30,7 +30,7 @@ from bot.core import weeks
 from bot.core.clock import FrozenClock
 from bot.core.config import AuditConfig, Settings
 from bot.core.db import Database
-from bot.core.models import Reply, SampleItem
+from bot.core.models import FrameCell, Reply, SampleItem
 from bot.core.records import Customer, ReplyRecord
 from bot.core.services import Services
 from bot.digest.post import compose, draw_covering_frame
@@ -72,6 +72,7 @@ class WeekFigures:
     reviewed: int = 0
     effective_n: float = 0.0
     cells: int = 0  # cells with a reviewed item
+    described: float | None = None  # the true rate of the replies in the estimate (cells with a review)
 
 
 @dataclass
@@ -83,14 +84,18 @@ class Outcome:
     backfills: int = 0
     catch_ups: int = 0
 
-    def coverage(self, figures: dict[str, WeekFigures], truth_of: dict[str, float]) -> tuple[int, int]:
-        """(weeks whose interval holds the true rate, weeks with an interval)."""
+    def coverage(
+        self, figures: dict[str, WeekFigures], truth_of: dict[str, float] | None = None
+    ) -> tuple[int, int]:
+        """(weeks whose interval holds the true rate, weeks with an interval): the rate of all the
+        week's replies (`truth_of`), or by default of the replies the estimate describes."""
         held = total = 0
         for week, f in figures.items():
             if f.low is None or f.high is None:
                 continue
+            truth = truth_of[week] if truth_of is not None else f.described
             total += 1
-            held += f.low <= truth_of[week] <= f.high
+            held += f.low <= truth <= f.high  # type: ignore[operator]
         return held, total
 
     def true_rates(self) -> dict[str, float]:
@@ -300,21 +305,44 @@ class Simulation:
     async def figures(self, week: str, now: dt.datetime) -> WeekFigures:
         rollup = (await compose(self.db, self.services.config, week, now)).rollup
         volume, found = rollup.volume, rollup.rate.estimate
+        described = await self.described(week)
         return WeekFigures(
             week, volume.ingested, volume.estimated, volume.uncovered, volume.not_sampled,
             found.rate, found.low, found.high, found.reviewed, found.effective_n, found.strata,
+            sum(r in self.defective for r in described) / len(described) if described else None,
         )  # fmt: skip
+
+    async def described(self, week: str) -> list[str]:
+        """The replies the week's estimate describes: created in the week, in a cell with a review."""
+        start, end = weeks.bounds(week, TZ)
+        stratum = sa.case((Reply.flagged, "flagged"), else_="unflagged")
+        stmt = (
+            sa.select(Reply.external_id)
+            .join(FrameCell, sa.and_(FrameCell.batch_id == Reply.frame_id, FrameCell.stratum == stratum))
+            .where(
+                Reply.created_at >= start,
+                Reply.created_at < end,
+                FrameCell.week == week,
+                FrameCell.reviewed > 0,
+            )
+        )
+        async with self.db.session() as session:
+            return list((await session.execute(stmt)).scalars())
 
 
 async def simulate(db: Database, knobs: Knobs) -> Outcome:
     return await Simulation(db, knobs).run()
 
 
+def ratio(held: int, total: int) -> float | None:
+    return held / total if total else None
+
+
 def summary(outcome: Outcome) -> dict[str, object]:
     """The figures a test asserts and the bench prints."""
     truth = outcome.true_rates()
-    posted_held, posted_n = outcome.coverage(outcome.posted, truth)
-    final_held, final_n = outcome.coverage(outcome.final, truth)
+    posted_held, posted_n = outcome.coverage(outcome.posted)  # of the replies it describes
+    final_held, final_n = outcome.coverage(outcome.final, truth)  # of every reply of the week
     broken = [
         f.week
         for figures in (outcome.posted, outcome.final)
@@ -332,6 +360,7 @@ def summary(outcome: Outcome) -> dict[str, object]:
         "posted_weeks": posted_n,
         "final_coverage": final_held / final_n if final_n else None,
         "final_weeks": final_n,
+        "posted_coverage_of_the_week": ratio(*outcome.coverage(outcome.posted, truth)),
         "late_framed": outcome.late_framed,
         "backfills": outcome.backfills,
         "catch_ups": outcome.catch_ups,

@@ -3,8 +3,11 @@ job order — digest Monday 09:00, samples Monday–Friday 09:30, one day a week
 back-filled, 10% of the replies ingested hours late, reviewers answering 70% of the items.
 
 Every week: ingested = in the estimate + uncovered + not yet sampled, at the digest and once every
-frame covering the week is reviewed; over 200 weeks the 95% interval holds the true weekly rate in
-93–97% of them. The long version, over several seeds and more weeks, is bench/honest_numbers.py.
+frame covering the week is reviewed. Over 200 weeks the 95% interval holds the true rate in 93–97%
+of them: the digest's as posted, of the replies it describes (Monday 09:00: the weekend is drawn,
+not yet reviewed, and the digest says so), and the week's once every frame covering it is
+reviewed, of every reply of the week. The long version, over several seeds and more weeks, is
+bench/honest_numbers.py.
 """
 
 from __future__ import annotations
