@@ -55,6 +55,7 @@ async def move_defect(
     if defect.group_id == to_group_id:
         return await locked_group(session, to_group_id)
     source, target = await locked_group(session, defect.group_id), await locked_group(session, to_group_id)
+    await require_open(session, source, "move its occurrences")
     if target.status != "open":
         raise DefectError(f"group {to_group_id} is not open")
     defect.group_id = target.id  # type: ignore[assignment]
@@ -78,6 +79,7 @@ async def split_defect(
     if defect is None:
         raise DefectError(f"defect {defect_id} does not exist")
     source = await locked_group(session, defect.group_id)
+    await require_open(session, source, "split its occurrences")
     route = config.route(defect.category)
     key = f"{source.fingerprint}|split:{defect.id}"
     group = DefectGroup(

@@ -172,6 +172,18 @@ async def test_lifecycle_actions_refuse_a_closed_group_and_say_why(db, services)
     with pytest.raises(defects.DefectError, match="already fixed"):
         async with db.transaction() as session:
             await defects.fix_group(session=session, group_id=target.group_id, now=NOW, user="U0ENG")
+    other = await seed.defect(services, category="tone", template_id="t3")
+    for move in (
+        lambda s: regroup.move_defect(
+            session=s, defect_id=source.id, to_group_id=other.group_id, user="U0ENG", now=NOW
+        ),
+        lambda s: regroup.split_defect(
+            session=s, defect_id=source.id, user="U0ENG", config=services.config, now=NOW
+        ),
+    ):  # the merged defects live in the fixed group now: it keeps them
+        with pytest.raises(defects.DefectError, match="already fixed, so there is nothing to"):
+            async with db.transaction() as session:
+                await move(session)
     async with db.transaction() as session:  # the tracker saying "done" again is no error
         again = await defects.fix_group(session=session, group_id=target.group_id, now=NOW, via_tracker=True)
     assert again.status == "fixed"
