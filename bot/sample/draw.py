@@ -220,19 +220,20 @@ async def ensure_batch(
                 cells = await store_cells(
                     session, frame, batch.id, ((p.reply_id, p.stratum) for p in draw.picks)
                 )
-                session.add_all(
-                    SampleItem(
-                        batch_id=batch.id,
-                        reply_id=pick.reply_id,
-                        position=position,
-                        stratum=pick.stratum,
-                        inclusion_prob=pick.inclusion_prob,
-                        double_review=pick.double_review,
-                        cell_id=cells[frame.weeks[pick.reply_id], pick.stratum],
-                    )
+                items = [
+                    {
+                        "batch_id": batch.id,
+                        "reply_id": pick.reply_id,
+                        "position": position,
+                        "stratum": pick.stratum,
+                        "inclusion_prob": pick.inclusion_prob,
+                        "double_review": pick.double_review,
+                        "cell_id": cells[frame.weeks[pick.reply_id], pick.stratum],
+                    }
                     for position, pick in enumerate(draw.picks, 1)
-                )
-                await session.flush()
+                ]
+                if items:  # one executemany: the items' ids are not needed here
+                    await session.execute(sa.insert(SampleItem), items)
                 await assign(session, frame, batch.id)
         except IntegrityError:
             # another process stored this day's batch first: read theirs
