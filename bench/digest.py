@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 from bot.core import weeks
 from bot.core.db import Database, create_engine
-from bot.core.models import Defect, DefectGroup, Review, SampleBatch, SampleItem
+from bot.core.models import Defect, DefectGroup, FrameCell, Review, SampleBatch, SampleItem
 from bot.digest import rollup
 from bot.digest import rows as rollup_rows
 from bot.digest.rollup import compute_rollup
@@ -57,6 +57,7 @@ CATEGORIES = [
 SEVERITIES = ["low", "medium", "high", "critical"]
 FLAG_EVERY = 13  # reply n is flagged when n % 13 == 0 (~7.7%)
 CHUNK = 5000
+STRATUM_FIGURES = ("population", "drawn", "reviewed", "defective")
 
 
 def _naive(moment: dt.datetime) -> dt.datetime:
@@ -188,13 +189,34 @@ async def generate_audit(db: Database, replies: int, reviews: int, defects: int,
         })  # fmt: skip
     for review in review_rows:
         del review["reply_id"]
+    # each day's batch is the frame of that day's replies, one cell per stratum (bot.sample.frames)
+    cells, cell_of = [], {}
+    for batch in batches:
+        week = weeks.week_of(batch["window_start"] + dt.timedelta(hours=12), TZ)
+        for stratum in ("flagged", "unflagged"):
+            cell_of[batch["id"], stratum] = len(cells) + 1
+            cells.append({
+                "id": len(cells) + 1, "batch_id": batch["id"], "week": week, "stratum": stratum,
+                **{name: batch[f"{stratum}_{name}"] for name in STRATUM_FIGURES},
+            })  # fmt: skip
+        batch["high_reply_id"] = replies
+    for item in items:
+        item["cell_id"] = cell_of[item["batch_id"], item["stratum"]]
     await insert(db, SampleBatch.__table__, batches)
+    await insert(db, FrameCell.__table__, cells)
+    async with db.engine.begin() as conn:
+        for day in range(days):
+            first, last = round(day * per_day) + 1, round((day + 1) * per_day)
+            await conn.execute(
+                sa.text("UPDATE replies SET frame_id = :b WHERE id BETWEEN :first AND :last"),
+                {"b": day + 1, "first": first, "last": last},
+            )
     await insert(db, SampleItem.__table__, items)
     await insert(db, Review.__table__, review_rows)
     await insert(db, DefectGroup.__table__, groups)
     await insert(db, Defect.__table__, defect_rows)
     print(
-        f"  {len(batches)} batches, {len(items)} items, {len(review_rows)} reviews, "
+        f"  {len(batches)} batches ({len(cells)} cells), {len(items)} items, {len(review_rows)} reviews, "
         f"{len(defect_rows)} defects"
     )
 
