@@ -177,13 +177,15 @@ async def _edit_defect(
     severity = review.severity if review.severity in SEVERITIES else "medium"
     recategorised = category != defect.category
     resevered = severity != defect.severity
+    reopened = defect.status == "withdrawn"  # the reviewer changed their mind back
     defect.category, defect.severity, defect.status = category, severity, "open"
     source = await locked_group(session, defect.group_id)
     by = f"<@{review.reviewer}>"
     if not recategorised:
-        await recount(session, source)
-        await rerank(session, source)
-        await effects.queue_card(session, source, now)
+        if reopened or resevered:  # a new note alone changes nothing the card shows
+            await recount(session, source)
+            await rerank(session, source)
+            await effects.queue_card(session, source, now)
         if resevered:
             text = f"✏️ {by} changed an occurrence from {was} to *{_label(category)} · {severity}*."
             await effects.queue_thread_post(session, source, text, now)
