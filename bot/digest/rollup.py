@@ -46,7 +46,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from bot.core import weeks
-from bot.core.models import Defect, DefectGroup, FrameCell, Reply, Review, SampleItem
+from bot.core.models import Defect, DefectGroup, FrameCell, Reply, Review, SampleBatch, SampleItem
 from bot.digest import groups as rollup_groups
 from bot.digest import rows as rollup_rows
 from bot.digest.estimate import Estimate, Stratum, estimate
@@ -65,7 +65,9 @@ from bot.digest.groups import (
 )
 from bot.digest.rows import Executor, Figures
 
-R, FC, SI, RV, D, G = (m.__table__ for m in (Reply, FrameCell, SampleItem, Review, Defect, DefectGroup))
+R, B, FC, SI, RV, D, G = (
+    m.__table__ for m in (Reply, SampleBatch, FrameCell, SampleItem, Review, Defect, DefectGroup)
+)
 __all__ = [
     "Catch", "CategoryRate", "GroupLine", "Listing", "OwnerLoad", "ReviewerWeek", "Rollup", "Volume",
     "WeekRate",
@@ -162,18 +164,31 @@ class Rollup:
 FIRST_WEEK = sa.bindparam("first_week", type_=sa.String())  # the trend's weeks: [:first_week, :week]
 WEEK = sa.bindparam("week", type_=sa.String())
 INGESTED, CELLS, CAUGHT, VERDICTS, FIXED_CATCHES = "ingested", "cells", "caught", "verdicts", "fixed_catches"
+ARRIVED, RECENT = "unframed_arrived", "unframed_recent"  # the week's replies in no frame yet
 
 
 @functools.cache
 def _rate_figures() -> Figures:
-    """The week's replies (and how many are in a frame), the trend's cells, and the week's defect
+    """The week's replies (and those in no frame yet), the trend's cells, and the week's defect
     categories per cell."""
     # Each cell keeps its reviewed/defective counts (bot.review.outcomes, with every verdict), so
     # eight weeks of trend read a few rows per frame rather than every item and verdict.
     # ISO week labels sort like the weeks they name ("2025-W52" < "2026-W01").
-    framed = sa.func.count(R.c.frame_id).label("framed")  # read from the created_at index, like the count
-    ingested = (
-        sa.select(sa.func.count().label("n"), framed).select_from(R).where(within(R.c.created_at, START, END))
+    ingested = sa.select(sa.func.count().label("n")).select_from(R).where(within(R.c.created_at, START, END))
+    # The week's replies in no frame yet, without reading every reply of the week: the last frame drawn
+    # saw every reply up to its high_reply_id and took each created before its cutoff, so an unframed
+    # reply arrived since (a higher id) or was created since that cutoff (bot.sample.frames).
+    last = sa.select(B.c.high_reply_id).where(B.c.high_reply_id.is_not(None)).order_by(B.c.id.desc()).limit(1)
+    high = sa.func.coalesce(last.scalar_subquery(), 0)
+    cutoff = last.with_only_columns(B.c.window_end).scalar_subquery()
+    created = sa.func.coalesce(R.c.created_at, R.c.created_at)  # keeps SQLite on the primary key
+    unframed = R.c.frame_id.is_(None)
+    arrived = sa.select(sa.func.count().label("n")).where(
+        unframed, R.c.id > high, within(created, START, END)
+    )
+    since = sa.case((cutoff > START, cutoff), else_=START)  # the later of the two: one index range
+    recent = sa.select(sa.func.count().label("n")).where(
+        unframed, R.c.id <= high, within(R.c.created_at, since, END)
     )
     cells = sa.select(
         FC.c.id, FC.c.week, FC.c.stratum, FC.c.population, FC.c.drawn, FC.c.reviewed, FC.c.defective
@@ -186,7 +201,7 @@ def _rate_figures() -> Figures:
         .where(FC.c.week == WEEK, SI.c.outcome == DEFECT, D.c.status != WITHDRAWN)
         .group_by(SI.c.cell_id, D.c.category)
     )
-    return (INGESTED, ingested), (CELLS, cells), (CAUGHT, caught)
+    return (INGESTED, ingested), (ARRIVED, arrived), (RECENT, recent), (CELLS, cells), (CAUGHT, caught)
 
 
 def _week_rates(cells: list[tuple], labels: list[str]) -> dict[str, WeekRate]:
@@ -299,7 +314,8 @@ async def compute_rollup(session: Executor, *, week: str, tz: ZoneInfo, now: dt.
     rates = _week_rates(rows[CELLS], labels)
     rate = rates[week]
     groups = rollup_groups.group_figures(rows)
-    ((ingested, framed),) = rows[INGESTED]
+    ((ingested,),) = rows[INGESTED]
+    ((arrived,),), ((recent,),) = rows[ARRIVED], rows[RECENT]
     found = rate.estimate
     volume = Volume(
         int(ingested),
@@ -308,7 +324,7 @@ async def compute_rollup(session: Executor, *, week: str, tz: ZoneInfo, now: dt.
         pending=rate.sampled - rate.reviewed,
         estimated=found.population,
         uncovered=found.uncovered,
-        not_sampled=int(ingested) - int(framed),
+        not_sampled=int(arrived) + int(recent),
     )
     return Rollup(
         week=week,

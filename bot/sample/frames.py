@@ -156,8 +156,10 @@ async def adopt_legacy(session: AsyncSession, tz: ZoneInfo) -> int:
     """Give batches drawn before frames existed their cells and frame, as the digest counted them.
 
     Each such batch becomes one cell per stratum in the week its window starts, with its stored
-    counts, and takes the unframed replies of its window. Replies created before the first of
-    them, or in no window, stay outside every frame. Returns how many batches were adopted.
+    counts, and takes the unframed replies of its window. Their high_reply_id stays NULL, so the
+    first frame drawn after them takes every reply they left out (created before the first of
+    them, in no window, or arrived after their draw): no reply stays outside every frame. Returns
+    how many batches were adopted.
     """
     legacy = list(
         (
@@ -173,7 +175,6 @@ async def adopt_legacy(session: AsyncSession, tz: ZoneInfo) -> int:
     )
     if not legacy:
         return 0
-    high = int(await session.scalar(sa.select(sa.func.max(R.c.id))) or 0)
     for batch in legacy:
         week = weeks.week_of(batch.window_start, tz)
         for stratum in (FLAGGED, UNFLAGGED):
@@ -195,6 +196,5 @@ async def adopt_legacy(session: AsyncSession, tz: ZoneInfo) -> int:
             )
         window = (R.c.created_at >= batch.window_start, R.c.created_at < batch.window_end)
         await session.execute(sa.update(R).where(R.c.frame_id.is_(None), *window).values(frame_id=batch.id))
-        batch.high_reply_id = high
     await session.flush()
     return len(legacy)

@@ -184,10 +184,11 @@ async def test_batches_drawn_before_frames_existed_are_adopted_once(
     db: Database, config: AuditConfig
 ) -> None:
     """A batch from before this version (no frame, no cells) gets its cells and its window's replies
-    at the next draw; what it covered is not drawn again."""
+    at the next draw; what it covered is not drawn again, and what it left out is drawn then."""
+    await arrive(db, ["sun-0"], berlin(22, 8), berlin(22, 9))  # before the old batch's window
     await arrive(db, [f"mon-{i}" for i in range(12)], berlin(23, 8), berlin(23, 20))
     async with db.transaction() as session:
-        ids = list((await session.execute(select(Reply.id).order_by(Reply.id))).scalars())
+        ids = list((await session.execute(select(Reply.id).order_by(Reply.id))).scalars())[1:]  # Monday's
         legacy = SampleBatch(
             channel="C0AUDIT", day=dt.date(2026, 11, 24), window_start=berlin(23), window_end=berlin(24),
             seed=1, population=12, unflagged_population=12, unflagged_drawn=2, unflagged_reviewed=1,
@@ -204,9 +205,10 @@ async def test_batches_drawn_before_frames_existed_are_adopted_once(
     await arrive(db, [f"tue-{i}" for i in range(8)], berlin(24, 8), berlin(24, 20))
     wednesday = await ensure_batch(db, config, dt.date(2026, 11, 25), berlin(25, 9.5))
     again = await ensure_batch(db, config, dt.date(2026, 11, 26), berlin(26, 9.5))
-    assert (wednesday.population, again.population) == (8, 0)
+    assert (wednesday.population, wednesday.late_population, again.population) == (9, 1, 0)
     frames = await frames_of(db)
     assert {frames[f"mon-{i}"] for i in range(12)} == {legacy.id}
+    assert frames["sun-0"] == wednesday.id and None not in frames.values()
     cells = [(c.batch_id, c.week, c.stratum, c.population, c.drawn, c.reviewed) for c in await cells_of(db)]
     assert (legacy.id, "2026-W48", "unflagged", 12, 2, 1) in cells
     assert (legacy.id, "2026-W48", "flagged", 0, 0, 0) in cells
