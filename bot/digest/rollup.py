@@ -46,7 +46,16 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from bot.core import weeks
-from bot.core.models import Defect, DefectGroup, FrameCell, Reply, Review, SampleBatch, SampleItem
+from bot.core.models import (
+    Defect,
+    DefectGroup,
+    FrameCell,
+    Reply,
+    Review,
+    SampleBatch,
+    SampleItem,
+    UTCDateTime,
+)
 from bot.digest import groups as rollup_groups
 from bot.digest import rows as rollup_rows
 from bot.digest.estimate import Estimate, Stratum, estimate
@@ -163,6 +172,8 @@ class Rollup:
 
 FIRST_WEEK = sa.bindparam("first_week", type_=sa.String())  # the trend's weeks: [:first_week, :week]
 WEEK = sa.bindparam("week", type_=sa.String())
+HIGH_ID = sa.bindparam("high_id", type_=sa.Integer())  # the last frame's high_reply_id (0 before any)
+SINCE = sa.bindparam("since", type_=UTCDateTime())  # the later of the week's start and the last cutoff
 INGESTED, CELLS, CAUGHT, VERDICTS, FIXED_CATCHES = "ingested", "cells", "caught", "verdicts", "fixed_catches"
 ARRIVED, RECENT = "unframed_arrived", "unframed_recent"  # the week's replies in no frame yet
 
@@ -177,18 +188,15 @@ def _rate_figures() -> Figures:
     ingested = sa.select(sa.func.count().label("n")).select_from(R).where(within(R.c.created_at, START, END))
     # The week's replies in no frame yet, without reading every reply of the week: the last frame drawn
     # saw every reply up to its high_reply_id and took each created before its cutoff, so an unframed
-    # reply arrived since (a higher id) or was created since that cutoff (bot.sample.frames).
-    last = sa.select(B.c.high_reply_id).where(B.c.high_reply_id.is_not(None)).order_by(B.c.id.desc()).limit(1)
-    high = sa.func.coalesce(last.scalar_subquery(), 0)
-    cutoff = last.with_only_columns(B.c.window_end).scalar_subquery()
+    # reply arrived since (a higher id) or was created since that cutoff (bot.sample.frames). Both
+    # bounds are parameters (`frame_params`), so each part is one short index range.
     created = sa.func.coalesce(R.c.created_at, R.c.created_at)  # keeps SQLite on the primary key
     unframed = R.c.frame_id.is_(None)
     arrived = sa.select(sa.func.count().label("n")).where(
-        unframed, R.c.id > high, within(created, START, END)
+        unframed, R.c.id > HIGH_ID, within(created, START, END)
     )
-    since = sa.case((cutoff > START, cutoff), else_=START)  # the later of the two: one index range
     recent = sa.select(sa.func.count().label("n")).where(
-        unframed, R.c.id <= high, within(R.c.created_at, since, END)
+        unframed, R.c.id <= HIGH_ID, within(R.c.created_at, SINCE, END)
     )
     cells = sa.select(
         FC.c.id, FC.c.week, FC.c.stratum, FC.c.population, FC.c.drawn, FC.c.reviewed, FC.c.defective
@@ -301,15 +309,33 @@ def digest_figures() -> Figures:
 
 
 def digest_params(week: str, tz: ZoneInfo) -> dict[str, object]:
-    """The parameters of `digest_figures()`: the week, and the trend's eight weeks."""
+    """The parameters of `digest_figures()` that the week alone decides: the week, and the trend's
+    eight weeks (`frame_params` adds the last frame's bounds)."""
     start, end = weeks.bounds(week, tz)
     return {"week": week, "first_week": weeks.shift(week, 1 - TREND_WEEKS), **span(start, end)}
+
+
+_LAST_FRAME = (
+    sa.select(B.c.high_reply_id, B.c.window_end)
+    .where(B.c.high_reply_id.is_not(None))
+    .order_by(B.c.id.desc())
+    .limit(1)
+)
+
+
+async def frame_params(session: Executor, params: dict[str, object]) -> dict[str, object]:
+    """`params` with the last frame's bounds, which say where the week's unframed replies can be."""
+    last = (await session.execute(_LAST_FRAME)).first()
+    high, cutoff = (int(last[0]), last[1]) if last is not None else (0, None)
+    start, end = params["start"], params["end"]
+    since = end if cutoff is None else max(start, min(cutoff, end))  # type: ignore[type-var]
+    return {**params, "high_id": high, "since": since}
 
 
 async def compute_rollup(session: Executor, *, week: str, tz: ZoneInfo, now: dt.datetime) -> Rollup:
     """Every figure of the weekly digest for `week` (e.g. "2026-W48"), from one statement."""
     labels = [weeks.shift(week, -back) for back in range(TREND_WEEKS - 1, -1, -1)]
-    params = digest_params(week, tz)
+    params = await frame_params(session, digest_params(week, tz))
     rows = await rollup_rows.read(session, digest_figures(), params)
     rates = _week_rates(rows[CELLS], labels)
     rate = rates[week]
