@@ -128,7 +128,10 @@ class SampleBatch(SQLModel, table=True):
 
 class SampleItem(SQLModel, table=True):
     __tablename__ = "sample_items"
-    __table_args__ = (sa.UniqueConstraint("reply_id", name="uq_items_reply"),)
+    __table_args__ = (
+        sa.UniqueConstraint("reply_id", name="uq_items_reply"),
+        sa.Index("ix_sample_items_cell_outcome", "cell_id", "outcome"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     batch_id: int = Field(foreign_key="sample_batches.id", index=True)
@@ -143,7 +146,8 @@ class SampleItem(SQLModel, table=True):
     # Kept by bot.review.verdicts with every verdict: None (no correct/defect verdict yet) | defect | correct
     outcome: str | None = Field(default=None, max_length=16)
     reviewed_at: dt.datetime | None = _utc()  # when the item first got its outcome
-    cell_id: int | None = Field(default=None, foreign_key="frame_cells.id", index=True)
+    # the digest reads a week's cells' defective items: (cell_id, outcome) finds them without the others
+    cell_id: int | None = Field(default=None, foreign_key="frame_cells.id")
 
 
 class FrameCell(SQLModel, table=True):
