@@ -268,8 +268,8 @@ async def time_it(db: Database, repeat: int) -> tuple[float, float]:
 
 async def breakdown(db: Database) -> None:
     """Where the rollup's time goes: each figure's SELECT alone (after a round that prepares them)."""
+    params = rollup.digest_params(WEEK, TZ)
     async with db.session() as session:
-        params = await rollup.frame_params(session, rollup.digest_params(WEEK, TZ))
         for _ in range(2):  # the first round compiles and prepares each statement
             timings = []
             for figure in rollup.digest_figures():

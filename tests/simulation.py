@@ -73,6 +73,7 @@ class WeekFigures:
     effective_n: float = 0.0
     cells: int = 0  # cells with a reviewed item
     described: float | None = None  # the true rate of the replies in the estimate (cells with a review)
+    unframed: int = -1  # replies of the week in no frame, counted from the replies themselves
 
 
 @dataclass
@@ -310,7 +311,16 @@ class Simulation:
             week, volume.ingested, volume.estimated, volume.uncovered, volume.not_sampled,
             found.rate, found.low, found.high, found.reviewed, found.effective_n, found.strata,
             sum(r in self.defective for r in described) / len(described) if described else None,
+            await self.unframed(week),
         )  # fmt: skip
+
+    async def unframed(self, week: str) -> int:
+        start, end = weeks.bounds(week, TZ)
+        stmt = sa.select(sa.func.count()).where(
+            Reply.frame_id.is_(None), Reply.created_at >= start, Reply.created_at < end
+        )
+        async with self.db.session() as session:
+            return int(await session.scalar(stmt) or 0)
 
     async def described(self, week: str) -> list[str]:
         """The replies the week's estimate describes: created in the week, in a cell with a review."""
@@ -343,11 +353,11 @@ def summary(outcome: Outcome) -> dict[str, object]:
     truth = outcome.true_rates()
     posted_held, posted_n = outcome.coverage(outcome.posted)  # of the replies it describes
     final_held, final_n = outcome.coverage(outcome.final, truth)  # of every reply of the week
-    broken = [
+    broken = [  # the three parts add up, and "not yet sampled" is what no frame holds
         f.week
         for figures in (outcome.posted, outcome.final)
         for f in figures.values()
-        if f.estimated + f.uncovered + f.not_sampled != f.ingested
+        if f.estimated + f.uncovered + f.not_sampled != f.ingested or f.not_sampled != f.unframed
     ]
     weekly = defaultdict(list)
     for f in outcome.posted.values():
