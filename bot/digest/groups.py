@@ -115,15 +115,16 @@ _NOT_COUNTED = sa.literal(0).label("n")
 def _affected(group_id: sa.ColumnElement[int]) -> sa.Label:
     """Σ over the group's distinct reviewed items found defective of their cell's population/reviewed:
     each item's weight in the rate (bot.digest.estimate), so the two never tell different stories."""
+    withdrawn, defect = (sa.literal(v, literal_execute=True) for v in (WITHDRAWN, DEFECT))  # see rollup
     caught = (
-        sa.select(D.c.reply_id).where(D.c.group_id == group_id, D.c.status != WITHDRAWN).correlate_except(D)
+        sa.select(D.c.reply_id).where(D.c.group_id == group_id, D.c.status != withdrawn).correlate_except(D)
     )
     weight = sa.cast(FC.c.population, sa.Float) / FC.c.reviewed
     weights = (
         sa.select(sa.func.sum(weight))
         .select_from(SI)
         .join(FC, FC.c.id == SI.c.cell_id)
-        .where(SI.c.reply_id.in_(caught), SI.c.outcome == DEFECT, FC.c.reviewed > 0)
+        .where(SI.c.reply_id.in_(caught), SI.c.outcome == defect, FC.c.reviewed > 0)
     )
     return weights.scalar_subquery().label("affected")
 

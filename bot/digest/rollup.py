@@ -168,6 +168,10 @@ class Rollup:
 
 
 log = logging.getLogger("auditbot.digest")
+# Constants written into the statement, not bound: PostgreSQL's generic plan for a prepared statement
+# cannot see how selective a bound `status <> $1` is, and chose to read every defect.
+_DEFECT = sa.literal(DEFECT, literal_execute=True)
+_WITHDRAWN = sa.literal(WITHDRAWN, literal_execute=True)
 FIRST_WEEK = sa.bindparam("first_week", type_=sa.String())  # the trend's weeks: [:first_week, :week]
 WEEK = sa.bindparam("week", type_=sa.String())
 INGESTED, CELLS, CAUGHT, VERDICTS, FIXED_CATCHES = "ingested", "cells", "caught", "verdicts", "fixed_catches"
@@ -188,7 +192,7 @@ def _rate_figures() -> Figures:
         .select_from(FC)
         .join(SI, SI.c.cell_id == FC.c.id)
         .join(D, D.c.reply_id == SI.c.reply_id)
-        .where(FC.c.week == WEEK, SI.c.outcome == DEFECT, D.c.status != WITHDRAWN)
+        .where(FC.c.week == WEEK, SI.c.outcome == _DEFECT, D.c.status != _WITHDRAWN)
         .group_by(SI.c.cell_id, D.c.category)
     )
     return (INGESTED, ingested), (CELLS, cells), (CAUGHT, caught)
