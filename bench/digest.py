@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import math
 import os
 import random
 import shutil
@@ -34,11 +35,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 from bot.core import weeks
 from bot.core.db import Database, create_engine
-from bot.core.models import Defect, DefectGroup, Review, SampleBatch, SampleItem
+from bot.core.models import Defect, DefectGroup, FrameCell, Review, SampleBatch, SampleItem
 from bot.digest import rollup
 from bot.digest import rows as rollup_rows
 from bot.digest.rollup import compute_rollup
-from bot.review.verdicts import item_outcome
+from bot.review.outcomes import item_outcome
 
 TZ = ZoneInfo("Europe/Berlin")
 WEEK = "2026-W47"
@@ -57,6 +58,7 @@ CATEGORIES = [
 SEVERITIES = ["low", "medium", "high", "critical"]
 FLAG_EVERY = 13  # reply n is flagged when n % 13 == 0 (~7.7%)
 CHUNK = 5000
+STRATUM_FIGURES = ("population", "drawn", "reviewed", "defective")
 
 
 def _naive(moment: dt.datetime) -> dt.datetime:
@@ -157,7 +159,7 @@ async def generate_audit(db: Database, replies: int, reviews: int, defects: int,
                 items[-1]["outcome"] = outcome
                 items[-1]["reviewed_at"] = decided[0] if decided else None
                 batches[-1][f"{stratum}_reviewed"] += outcome is not None
-                if double:  # what bot.review.verdicts.calibration_of keeps on each verdict
+                if double:  # what bot.review.outcomes.calibration_of keeps on each verdict
                     first, second = review_rows[-2:]
                     if {first["verdict"], second["verdict"]} <= {"correct", "defect"}:
                         agreed = int(first["verdict"] == second["verdict"])
@@ -188,13 +190,58 @@ async def generate_audit(db: Database, replies: int, reviews: int, defects: int,
         })  # fmt: skip
     for review in review_rows:
         del review["reply_id"]
+    # each day's batch is the frame of that day's replies, in cells by stratum and week of creation
+    # (bot.sample.frames): a day that crosses a week boundary in Berlin (after the clocks change) has two
+    _, end = weeks.bounds(WEEK, TZ)
+    step = (end - start).total_seconds() / replies  # reply id r was created (r - 1) * step after start
+
+    def created(reply_id: int) -> dt.datetime:
+        return start + dt.timedelta(seconds=math.floor((reply_id - 1) * step))
+
+    cells: dict[tuple[int, str, str], dict] = {}
+    for day, batch in enumerate(batches):
+        first, last = round(day * per_day) + 1, round((day + 1) * per_day)
+        while first <= last:  # the day's replies, one week at a time
+            week = weeks.week_of(created(first), TZ)
+            week_end = weeks.bounds(week, TZ)[1]
+            low, high = first, last  # the last reply created before the week's end
+            while low < high:
+                middle = (low + high + 1) // 2
+                low, high = (middle, high) if created(middle) < week_end else (low, middle - 1)
+            flagged = (low - 1) // FLAG_EVERY - (first - 2) // FLAG_EVERY  # ids with (id - 1) % 13 == 0
+            for stratum, population in (("flagged", flagged), ("unflagged", low - first + 1 - flagged)):
+                cells[batch["id"], week, stratum] = {
+                    **dict.fromkeys(STRATUM_FIGURES, 0),
+                    "population": population,
+                }
+            first = low + 1
+        batch["high_reply_id"] = replies
+    cell_ids = {key: n for n, key in enumerate(cells, 1)}
+    for item in items:
+        key = (item["batch_id"], weeks.week_of(created(item["reply_id"]), TZ), item["stratum"])
+        item["cell_id"] = cell_ids[key]
+        cells[key]["drawn"] += 1
+        cells[key]["reviewed"] += item["outcome"] is not None
+        cells[key]["defective"] += item["outcome"] == "defect"
+    cell_rows = [
+        {"id": cell_ids[key], "batch_id": key[0], "week": key[1], "stratum": key[2], **figures}
+        for key, figures in cells.items()
+    ]
     await insert(db, SampleBatch.__table__, batches)
+    await insert(db, FrameCell.__table__, cell_rows)
+    async with db.engine.begin() as conn:
+        for day in range(days):
+            first, last = round(day * per_day) + 1, round((day + 1) * per_day)
+            await conn.execute(
+                sa.text("UPDATE replies SET frame_id = :b WHERE id BETWEEN :first AND :last"),
+                {"b": day + 1, "first": first, "last": last},
+            )
     await insert(db, SampleItem.__table__, items)
     await insert(db, Review.__table__, review_rows)
     await insert(db, DefectGroup.__table__, groups)
     await insert(db, Defect.__table__, defect_rows)
     print(
-        f"  {len(batches)} batches, {len(items)} items, {len(review_rows)} reviews, "
+        f"  {len(batches)} batches ({len(cell_rows)} cells), {len(items)} items, {len(review_rows)} reviews, "
         f"{len(defect_rows)} defects"
     )
 
@@ -237,7 +284,9 @@ async def time_it(db: Database, repeat: int) -> tuple[float, float]:
     await breakdown(db)
     rate = result.rate.estimate
     print(
-        f"  week {WEEK}: {result.volume.ingested:,} replies, {result.volume.reviewed:,} reviewed, "
+        f"  week {WEEK}: {result.volume.ingested:,} replies ({result.volume.estimated:,} in the estimate, "
+        f"{result.volume.uncovered:,} uncovered, {result.volume.not_sampled:,} not yet sampled), "
+        f"{result.volume.reviewed:,} reviewed, "
         f"rate {rate.rate:.2%} [{rate.low:.2%}, {rate.high:.2%}], "
         f"{len(result.reviewers)} reviewers, {result.defects_filed} defects"
     )

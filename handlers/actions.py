@@ -5,6 +5,7 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 
 from bot.core.access import FULL_TEXT, VERDICT
+from bot.core.db import writing
 from bot.review import verdicts as reviews
 from bot.sample.items import item_view
 from bot.views import ids
@@ -27,7 +28,7 @@ async def handle_verdict(ack, body, action, context, client) -> None:  # type: i
     async with after_ack_gate(services):
         async with services.db.session() as session:
             try:
-                async with session.begin():
+                async with writing(session):
                     outcome = await reviews.record_verdict(
                         session=session,
                         item_id=item_id,

@@ -42,9 +42,9 @@ async def audit_stats(ack, command, args, context, client) -> None:  # type: ign
     await ack()
     services = context["services"]
     now = services.clock.now()
-    since = review_stats.week_start(now, services.config.slack.tz)
+    week = review_stats.this_week(now, services.config.slack.tz)
     async with services.db.session() as session:
-        figures = await review_stats.home_figures(session=session, reviewer=target, now=now, since=since)
+        figures = await review_stats.home_figures(session=session, reviewer=target, now=now, week=week)
     text = stats_text(user_id=target, numbers=figures.numbers, team=figures.team)
     await client.chat_postEphemeral(channel=command["channel_id"], user=command["user_id"], text=text)
 

@@ -55,10 +55,10 @@ async def handle_app_home_opened(event, context, client) -> None:  # type: ignor
 async def home_view(services, user_id: str):  # type: ignore[no-untyped-def]
     """The Home tab for `user_id`, from the database."""
     now = services.clock.now()
-    since = review_stats.week_start(now, services.config.slack.tz)
+    week = review_stats.this_week(now, services.config.slack.tz)
     access = access_of(services)
     async with services.db.session() as session:
-        figures = await review_stats.home_figures(session=session, reviewer=user_id, now=now, since=since)
+        figures = await review_stats.home_figures(session=session, reviewer=user_id, now=now, week=week)
         judge = await judge_agreement(session, services.config) if access.is_admin(user_id) else None
     is_reviewer = await access.is_reviewer(user_id)
     return build_home(
@@ -68,7 +68,7 @@ async def home_view(services, user_id: str):  # type: ignore[no-untyped-def]
         waiting=figures.waiting,
         waiting_total=figures.waiting_total,
         team=figures.team,
-        week_start=since.astimezone(services.config.slack.tz).date(),
+        week_start=week[0].astimezone(services.config.slack.tz).date(),
         updated_at=now,
         judge=judge,
         checks=figures.checks,

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from bot.app import build_app, services_of
 from bot.cli.digest import command_digest
 from bot.cli.env import CliEnv
-from bot.core.models import DefectGroup, SampleBatch
+from bot.core.models import DefectGroup, FrameCell, SampleBatch
 from bot.core.services import build_client
 from bot.core.settings import Settings
 from bot.digest.post import post_weekly_digest
@@ -67,6 +67,7 @@ async def test_reviews_in_slack_end_up_credited_in_the_posted_digest(app_rig, db
     items = await seed_items(db, 3, message_ts=stamps, findings={0: "placeholder_leak"})
     async with db.transaction() as session:  # the day's population the sample was drawn from
         await session.execute(sa.update(SampleBatch).values(population=300, unflagged_population=300))
+        await session.execute(sa.update(FrameCell).values(population=300))
 
     submission = view_submission_payload(
         ids.DEFECT_MODAL, json.dumps({"item_id": items[0]}), defect_form("Leaks {{first_name}} <!channel>"),

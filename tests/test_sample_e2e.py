@@ -118,9 +118,16 @@ async def test_admin_posts_mondays_sample_of_the_weekend_from_the_dev_data(
     assert all(call.ok for call in fake_slack.calls("chat.postMessage"))
     async with dev_db.session() as session:
         batch = (await session.execute(select(SampleBatch))).scalar_one()
-    assert batch.population > 1000  # Friday, Saturday and Sunday
+    # Friday, Saturday and Sunday; and, this being the first sample, every earlier reply
+    assert batch.population - batch.late_population > 1000
+    assert batch.late_population > 1000
+    async with dev_db.session() as session:
+        before = select(Reply.id).where(Reply.created_at < batch.window_end)
+        everything = len(list((await session.execute(before)).scalars()))
+    assert batch.population == everything  # every reply created before Monday is in its frame
     assert messages[0]["text"].startswith(
-        f"*Daily audit* — 20 of {batch.population:,} AI replies from Fri 20 – Sun 22 Nov · "
+        f"*Daily audit* — 20 of {batch.population:,} AI replies from Fri 20 – Sun 22 Nov "
+        f"(incl. {batch.late_population:,} created earlier, not sampled before) · "
         f"{batch.flagged_drawn} flagged by checks · reviewers: <@U0REV1>, <@U0REV2>"
     )
     assert batch.flagged_drawn == 6

@@ -72,12 +72,12 @@ async def preview(services: Services, day: dt.date, seed: int | None) -> list[tu
             note = f"stored batch {batch.id}, seed {batch.seed}"
         else:
             seed = default_seed(channel, day) if seed is None else seed
-            (start, end), draw = await plan_draw(session, config, channel, day, seed)
+            frame, draw = await plan_draw(session, config, day, seed)
             # item id 0: nothing is stored, so the buttons are inert in a preview
             slots = [Slot(p.reply_id, 0, n, p.double_review) for n, p in enumerate(draw.picks, 1)]
             views = await slot_views(session, slots)
             doubles = sum(pick.double_review for pick in draw.picks)
-            batch = batch_of(channel, day, (start, end), draw, seed=seed, created_at=start)
+            batch = batch_of(channel, day, frame, draw, seed=seed, created_at=frame.cutoff)
             note = f"dry run: not stored, seed {seed}"
     header = header_view(services, batch, len(views), doubles)
     messages = [(f"header ({note})", [b.to_dict() for b in build_sample_header(header)])]

@@ -35,6 +35,8 @@ RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0)  # then every 2 s while the patience las
 # Seconds a new connection may wait for the database to come back (see `Database.patience`);
 # None means the Database's own setting. `fail_fast()` sets 0 for a block.
 _PATIENCE: ContextVar[float | None] = ContextVar("db_patience", default=None)
+# Execution option marking a connection's transaction as a write transaction (see `writing`).
+WRITE = "auditbot_write"
 
 
 def async_url(url: str) -> str:
@@ -74,6 +76,16 @@ def create_engine(url: str, **kw: object) -> AsyncEngine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin(conn: Connection) -> None:
+            # A write transaction takes SQLite's write lock before its first statement, so its
+            # reads and writes are one serialised unit (BEGIN IMMEDIATE waits out the busy timeout
+            # for another writer). Without it, pysqlite begins a transaction only at the first
+            # INSERT/UPDATE/DELETE: what it read before may be stale by then, and `FOR UPDATE`
+            # locks nothing on SQLite. Read-only sessions keep pysqlite's default.
+            if conn.get_execution_options().get(WRITE):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     kw.setdefault("pool_pre_ping", True)
@@ -175,7 +187,8 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessions() as session, session.begin():
+        """A session in a write transaction, committed at the end (rolled back on an exception)."""
+        async with self.sessions() as session, writing(session):
             yield session
 
     async def ping(self) -> bool:
@@ -199,6 +212,20 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+@asynccontextmanager
+async def writing(session: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """Begin a write transaction on `session` (committed at the end, as `session.begin()`).
+
+    On SQLite it takes the database's write lock when it begins (BEGIN IMMEDIATE), so two write
+    transactions never interleave; on PostgreSQL it is an ordinary transaction, whose row locks
+    (`FOR UPDATE`) and conditional updates do the same job. Use it for every transaction that may
+    write; the session must not have begun one yet.
+    """
+    async with session.begin():
+        await session.connection(execution_options={WRITE: True})
+        yield session
 
 
 def alembic_config(connection: Connection | None = None):  # type: ignore[no-untyped-def]

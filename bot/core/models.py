@@ -47,11 +47,12 @@ def _text(**kw: Any) -> Any:
 class Reply(SQLModel, table=True):
     __tablename__ = "replies"
     # Indexes are what the queries need, no more (each one costs a large import its writes): the
-    # sampling population, the digest's counts and the export read a created_at window (flagged
-    # rides along so the population is read from the index); duplicates look up tickets.
+    # sampling frame, the digest's counts and the export read a created_at window (flagged and
+    # frame_id ride along so the frame and "not yet sampled" are read from the index); duplicates
+    # look up tickets.
     __table_args__ = (
         sa.UniqueConstraint("source", "external_id", name="uq_replies_source_id"),
-        sa.Index("ix_replies_created_flagged", "created_at", "flagged"),
+        sa.Index("ix_replies_created_flagged", "created_at", "flagged", "frame_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -76,6 +77,10 @@ class Reply(SQLModel, table=True):
     extra: dict[str, Any] | None = _json(default=None)  # the record's `metadata`
     flagged: bool = Field(default=False)  # has a finding or CSAT <= 2
     ingested_at: dt.datetime = _utc(nullable=False)
+    # The sample batch whose frame this reply is in (bot.sample.frames): set once, when the first
+    # draw after its arrival covers its created_at; NULL until then ("not yet sampled"). A plain
+    # integer, no foreign key, so adding it did not rebuild this large table on SQLite.
+    frame_id: int | None = None
 
 
 class Finding(SQLModel, table=True):
@@ -99,7 +104,7 @@ class SampleBatch(SQLModel, table=True):
     window_start: dt.datetime = _utc(nullable=False)
     window_end: dt.datetime = _utc(nullable=False)
     seed: int
-    population: int = 0  # replies in the window not sampled before
+    population: int = 0  # replies in the frame: arrived since the previous frame, created before window_end
     flagged_population: int = 0
     unflagged_population: int = 0
     flagged_drawn: int = 0
@@ -110,6 +115,11 @@ class SampleBatch(SQLModel, table=True):
     flagged_defective: int = 0
     unflagged_reviewed: int = 0
     unflagged_defective: int = 0
+    # The frame (bot.sample.frames): late_population of its replies were created before window_start
+    # (they arrived after the frame that covers their time was drawn); high_reply_id is the largest
+    # reply id when it was drawn (NULL: drawn before frames existed, adopted at the next draw).
+    late_population: int = 0
+    high_reply_id: int | None = None
     header_ts: str | None = Field(default=None, max_length=32)
     status: str = Field(default="pending", max_length=16)  # pending | posting | posted
     created_at: dt.datetime = _utc(nullable=False)
@@ -118,7 +128,10 @@ class SampleBatch(SQLModel, table=True):
 
 class SampleItem(SQLModel, table=True):
     __tablename__ = "sample_items"
-    __table_args__ = (sa.UniqueConstraint("reply_id", name="uq_items_reply"),)
+    __table_args__ = (
+        sa.UniqueConstraint("reply_id", name="uq_items_reply"),
+        sa.Index("ix_sample_items_cell_outcome", "cell_id", "outcome"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     batch_id: int = Field(foreign_key="sample_batches.id", index=True)
@@ -133,6 +146,29 @@ class SampleItem(SQLModel, table=True):
     # Kept by bot.review.verdicts with every verdict: None (no correct/defect verdict yet) | defect | correct
     outcome: str | None = Field(default=None, max_length=16)
     reviewed_at: dt.datetime | None = _utc()  # when the item first got its outcome
+    # the digest reads a week's cells' defective items: (cell_id, outcome) finds them without the others
+    cell_id: int | None = Field(default=None, foreign_key="frame_cells.id")
+
+
+class FrameCell(SQLModel, table=True):
+    """One (frame, stratum, week) of a sample: the digest's unit of estimation.
+
+    `population` replies of the frame's stratum were created in `week` (team time zone, when drawn);
+    `drawn` items of the batch come from them; `reviewed`/`defective` are kept by
+    bot.review.verdicts with every verdict, like the batch's per-stratum counts.
+    """
+
+    __tablename__ = "frame_cells"
+    __table_args__ = (sa.UniqueConstraint("batch_id", "week", "stratum", name="uq_cells_batch_week_stratum"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="sample_batches.id")  # uq_cells_batch_week_stratum leads with it
+    week: str = Field(max_length=10, index=True)  # ISO week, 2026-W48
+    stratum: str = Field(max_length=16)  # flagged | unflagged
+    population: int = 0
+    drawn: int = 0
+    reviewed: int = 0
+    defective: int = 0
 
 
 # The rollup's per-reviewer week reads only these columns of `reviews`, so their index covers it.

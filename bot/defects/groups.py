@@ -1,26 +1,23 @@
-"""Defects and their root-cause groups: one group per fingerprint while it is open.
+"""Root-cause groups and their lifecycle: take, fixed, won't fix, reopen; the card and thread posts.
 
-Every change here queues its external effects (card edit, thread post, tracker issue or comment,
-helpdesk note) through `bot.defects.queue` in the caller's transaction, so they commit together.
+Defects join their groups in bot.defects.filing. Every change here queues its external effects
+(card edit, thread post, tracker issue or comment) through `bot.defects.queue` in the caller's
+transaction, so they commit together. Lifecycle actions apply to open groups only (`require_open`
+says why not, for the clicker's ephemeral answer).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import re
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
-from bot.core.config import AuditConfig
-from bot.core.models import Defect, DefectGroup, Finding, Reply, Review, SampleItem
+from bot.core.models import Defect, DefectGroup, Review
 from bot.core.redact import safe_mrkdwn, truncate
 from bot.defects import queue as effects
-from bot.delivery.outbox import insert_ignore
 
-_WORDS = re.compile(r"\w+")
 SEVERITIES = ["low", "medium", "high", "critical"]
 CLOSED = ("fixed", "wont_fix", "merged")
 
@@ -29,128 +26,10 @@ class DefectError(ValueError):
     """A change that cannot be made (unknown group, merge into itself, group already closed)."""
 
 
-def fingerprint(*, category: str, reply: Reply, findings: list[Finding]) -> str:
-    """Root cause key: category + template; the stale article; detector kind + template; else text."""
-    stale = next((f for f in findings if f.kind == "stale_kb"), None)
-    if category == "outdated_kb" and stale and stale.evidence:
-        return f"kb:{stale.evidence.get('article_id')}"
-    if reply.template_id:
-        return f"tpl:{category}:{reply.template_id}"
-    kinds = sorted(f.kind for f in findings)
-    if kinds:
-        return f"det:{kinds[0]}:{category}"
-    words = " ".join(_WORDS.findall((reply.reply or "").casefold()))
-    return f"txt:{category}:{hashlib.sha1(words.encode()).hexdigest()[:16]}"
-
-
-def group_title(*, category: str, reply: Reply, findings: list[Finding]) -> str:
-    label = category.replace("_", " ").capitalize()
-    if reply.template_id:
-        return f"{label} in template {reply.template_id}"[:255]
-    if findings:
-        return f"{label}: {findings[0].kind.replace('_', ' ')}"[:255]
-    return f"{label} in an AI reply"[:255]
-
-
-async def file_defect(
-    *, session: AsyncSession, review: Review, config: AuditConfig, now: dt.datetime
-) -> Defect:
-    """Record the defect a review found, attach it to its group and queue its effects (caller commits)."""
-    item = await session.get(SampleItem, review.item_id)
-    assert item is not None
-    reply = await session.get(Reply, item.reply_id)
-    assert reply is not None
-    findings = list((await session.execute(select(Finding).where(Finding.reply_id == reply.id))).scalars())
-    category = review.category or "other"
-    severity = review.severity or "medium"
-    existing = (
-        await session.execute(select(Defect).where(Defect.review_id == review.id))
-    ).scalar_one_or_none()
-    if existing is not None:
-        existing.category, existing.severity = category, severity
-        if existing.status == "withdrawn":  # the reviewer changed their mind back
-            existing.status = "open"
-            group = await locked_group(session, existing.group_id)
-            await recount(session, group)
-            await effects.queue_card(session, group, now)
-        return existing
-    key = fingerprint(category=category, reply=reply, findings=findings)
-    route = config.route(category)
-    created = await insert_ignore(
-        session,
-        DefectGroup,
-        {
-            "fingerprint": key,
-            "open_key": key,
-            "title": group_title(category=category, reply=reply, findings=findings),
-            "category": category,
-            "severity": severity,
-            "status": "open",
-            "occurrences": 0,
-            "template_id": reply.template_id,
-            "tracker": route.tracker,
-            "owner": route.owner,
-            "channel": route.channel or config.slack.defects_channel,
-            "created_at": now,
-        },
-        "open_key",
-    )
-    # Whoever lost the race to create the open group joins the winner's (re-read, locked).
-    group = (
-        await session.execute(select(DefectGroup).where(DefectGroup.open_key == key).with_for_update())
-    ).scalar_one()
-    if SEVERITIES.index(severity) > severity_rank(group.severity):
-        group.severity = severity
-    defect = Defect(
-        review_id=review.id,  # type: ignore[arg-type]
-        group_id=group.id,  # type: ignore[arg-type]
-        reply_id=reply.id,  # type: ignore[arg-type]
-        category=category,
-        severity=severity if severity in SEVERITIES else "medium",
-        created_at=now,
-    )
-    session.add(defect)
-    await session.flush()
-    await recount(session, group)
-    # The card first, so the issue (created next) can link to the defect thread.
-    await effects.queue_card(session, group, now)
-    await effects.queue_thread_post(
-        session, group, occurrence_text(group, defect, review, reply), now, defect.id
-    )
-    if created and group.tracker != "none":
-        await effects.queue_create_issue(session, group, project=route.project, labels=route.labels, now=now)
-    elif group.occurrences > 1:
-        await effects.queue_tracker_comment(session, group, now, defect_id=defect.id)
-    if item.message_ts:
-        await effects.queue_item_link(session, group, item, defect, now)
-    if route.helpdesk_note or review.helpdesk_note:
-        await effects.queue_helpdesk_note(session, defect, now)
-    return defect
-
-
-def occurrence_text(group: DefectGroup, defect: Defect, review: Review, reply: Reply) -> str:
-    """The thread post for one occurrence: who caught it, the note, where it happened (mrkdwn)."""
-    head = f"*Occurrence {group.occurrences}* · {defect.severity} · caught by <@{review.reviewer}>"
-    lines = [head, f"Reply `{safe_mrkdwn(reply.external_id)}` on ticket {safe_mrkdwn(reply.ticket_id)}"]
-    if review.note:
-        lines.append("> " + truncate(safe_mrkdwn(" ".join(review.note.split())), 1200))
-    return "\n".join(lines)
-
-
-async def withdraw_defect(*, session: AsyncSession, review_id: int, now: dt.datetime) -> None:
-    """A reviewer took a defect verdict back: it stops counting and the card says so."""
-    defect = (await session.execute(select(Defect).where(Defect.review_id == review_id))).scalar_one_or_none()
-    if defect is None or defect.status == "withdrawn":
-        return
-    defect.status = "withdrawn"
-    group = await locked_group(session, defect.group_id)
-    await recount(session, group)
-    await effects.queue_card(session, group, now)
-
-
 async def take_group(*, session: AsyncSession, group_id: int, user: str, now: dt.datetime) -> DefectGroup:
     """The clicker owns the fix; the card shows them."""
     group = await locked_group(session, group_id)
+    await require_open(session, group, "take it")
     group.owner = user
     await announce(session, group, f"🙋 <@{user}> took this.", now, tracker_note=f"Taken in Slack by {user}.")
     return group
@@ -169,8 +48,10 @@ async def fix_group(
 
     `at`: when the tracker says it happened (default now); `fixed_at` is written once per fix."""
     group = await locked_group(session, group_id)
-    if group.status == "fixed":
+    if via_tracker and group.status == "fixed":
         return group
+    if not via_tracker:
+        await require_open(session, group, "mark it fixed")
     group.status, group.fixed_at, group.open_key, group.reason = "fixed", now, None, None
     group.status_changed_at = at or now
     thanks = await reviewer_mentions(session, group.id)
@@ -184,6 +65,7 @@ async def wont_fix_group(
 ) -> DefectGroup:
     """Close without a fix; the reason is on the card and the reviewers are told in the thread."""
     group = await locked_group(session, group_id)
+    await require_open(session, group, "close it as won't fix")
     group.status, group.reason, group.open_key, group.fixed_at = "wont_fix", reason.strip()[:2000], None, None
     group.status_changed_at = now
     cc = await reviewer_mentions(session, group.id)
@@ -302,6 +184,27 @@ async def announce(
         await effects.queue_tracker_comment(session, group, now, text=tracker_note)
     if group.tracker != "none" and state:
         await effects.queue_set_state(session, group, state, now)
+
+
+async def require_open(session: AsyncSession, group: DefectGroup, action: str) -> None:
+    """Lifecycle actions apply to open groups only: say why not, in words the clicker can act on."""
+    if group.status == "open":
+        return
+    if group.status == "merged":
+        target = await get_group(session, group.merged_into_id)
+        where = f"“{target.title}”" if target is not None else "another group"
+        raise DefectError(f"this group was merged into {where}; to {action}, use that group's card")
+    state = {"fixed": "is already fixed", "wont_fix": "is closed as won't fix"}.get(group.status, "is closed")
+    raise DefectError(f"this group {state}, so there is nothing to {action.split(' ')[0]}")
+
+
+async def rerank(session: AsyncSession, group: DefectGroup) -> None:
+    """The group's severity: the highest of its counted defects' (kept as it is when none is left)."""
+    rank = sa.case({s: i for i, s in enumerate(SEVERITIES)}, value=Defect.severity, else_=1)
+    stmt = sa.select(sa.func.max(rank)).where(Defect.group_id == group.id, Defect.status != "withdrawn")
+    top = (await session.execute(stmt)).scalar_one_or_none()
+    if top is not None:
+        group.severity = SEVERITIES[int(top)]
 
 
 async def locked_group(session: AsyncSession, group_id: int) -> DefectGroup:

@@ -35,9 +35,20 @@ def _occurrence_key(defect_id: int) -> str:
 
 
 async def queue_thread_post(
-    session: AsyncSession, group: DefectGroup, text: str, now: dt.datetime, defect_id: int | None = None
+    session: AsyncSession,
+    group: DefectGroup,
+    text: str,
+    now: dt.datetime,
+    defect_id: int | None = None,
+    *,
+    again: bool = False,
 ) -> OutboxItem:
-    key = _occurrence_key(defect_id) if defect_id else _unique("slack.thread_post", group.id)
+    """A post in the group's thread; with `defect_id`, the occurrence's post (once, unless `again`:
+    a defect that moved to another group is posted there too, under a key of its own)."""
+    if defect_id and again:
+        key = f"{_occurrence_key(defect_id)}:moved:{uuid.uuid4().hex}"
+    else:
+        key = _occurrence_key(defect_id) if defect_id else _unique("slack.thread_post", group.id)
     payload = {"group_id": group.id, "text": text, "defect_id": defect_id}
     return await enqueue(session, "slack.thread_post", key, payload, now)
 
@@ -102,7 +113,13 @@ async def occurrence_place(session: AsyncSession, defect_id: int, config: AuditC
     if defect is None:
         return None
     group = await group_place(session, defect.group_id, config)
-    stmt = sa.select(OutboxItem.result).where(OutboxItem.idempotency_key == _occurrence_key(defect_id))
+    key = _occurrence_key(defect_id)
+    stmt = (  # its latest post: a defect moved to another group is posted again there
+        sa.select(OutboxItem.result)
+        .where(sa.or_(OutboxItem.idempotency_key == key, OutboxItem.idempotency_key.like(f"{key}:moved:%")))
+        .order_by(OutboxItem.id.desc())
+        .limit(1)
+    )
     posted = (await session.execute(stmt)).scalar_one_or_none() or {}
     return Place(defect_id, None, posted.get("ts"), group.owners if group else ())
 

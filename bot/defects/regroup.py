@@ -11,7 +11,7 @@ from bot.core.config import AuditConfig
 from bot.core.models import Defect, DefectGroup
 from bot.core.redact import safe_mrkdwn
 from bot.defects import queue as effects
-from bot.defects.groups import DefectError, announce, locked_group, recount, severity_rank
+from bot.defects.groups import DefectError, announce, locked_group, recount, require_open, severity_rank
 
 
 async def merge_group(
@@ -21,6 +21,7 @@ async def merge_group(
     if group_id == into_id:
         raise DefectError("a group cannot be merged into itself")
     source, target = await locked_group(session, group_id), await locked_group(session, into_id)
+    await require_open(session, source, "merge it")
     if target.status != "open":
         raise DefectError(f"group {into_id} is not open")
     await session.execute(sa.update(Defect).where(Defect.group_id == source.id).values(group_id=target.id))
@@ -55,6 +56,7 @@ async def move_defect(
     if defect.group_id == to_group_id:
         return await locked_group(session, to_group_id)
     source, target = await locked_group(session, defect.group_id), await locked_group(session, to_group_id)
+    await require_open(session, source, "move its occurrences")
     if target.status != "open":
         raise DefectError(f"group {to_group_id} is not open")
     defect.group_id = target.id  # type: ignore[assignment]
@@ -78,6 +80,7 @@ async def split_defect(
     if defect is None:
         raise DefectError(f"defect {defect_id} does not exist")
     source = await locked_group(session, defect.group_id)
+    await require_open(session, source, "split its occurrences")
     route = config.route(defect.category)
     key = f"{source.fingerprint}|split:{defect.id}"
     group = DefectGroup(

@@ -48,6 +48,7 @@ class Estimate:
     reviewed: int
     effective_n: float
     uncovered: int = 0  # replies in strata that nobody reviewed
+    strata: int = 0  # strata with at least one review
 
     @property
     def half_width(self) -> float | None:
@@ -73,10 +74,10 @@ def estimate(strata: Iterable[Stratum], z: float = Z95) -> Estimate:
     rate = min(1.0, total / population)
     variance = _variance(covered) / population**2
     if variance <= 0.0:  # every reply of every stratum was reviewed: the rate is exact
-        return Estimate(rate, rate, rate, total, population, reviewed, math.inf, uncovered)
+        return Estimate(rate, rate, rate, total, population, reviewed, math.inf, uncovered, len(covered))
     n_eff = float(reviewed) if rate <= 0.0 or rate >= 1.0 else rate * (1 - rate) / variance
     low, high = wilson(rate, n_eff, z)
-    return Estimate(rate, low, high, total, population, reviewed, n_eff, uncovered)
+    return Estimate(rate, low, high, total, population, reviewed, n_eff, uncovered, len(covered))
 
 
 def _variance(strata: list[Stratum]) -> float:

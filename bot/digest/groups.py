@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from bot.core.models import Defect, DefectGroup, Reply, Review, SampleItem, UTCDateTime
+from bot.core.models import Defect, DefectGroup, FrameCell, Reply, Review, SampleItem, UTCDateTime
 from bot.digest.rows import Figures
 
-R, SI, RV, D, G = (m.__table__ for m in (Reply, SampleItem, Review, Defect, DefectGroup))
+R, SI, FC, RV, D, G = (m.__table__ for m in (Reply, SampleItem, FrameCell, Review, Defect, DefectGroup))
 
 # Statements are built once (functools.cache) with these parameters: building SQLAlchemy
 # statements costs more than running most of these small queries.
@@ -27,6 +27,7 @@ END = sa.bindparam("end", type_=UTCDateTime())
 
 SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3, "critical": 4}
 WITHDRAWN = "withdrawn"
+DEFECT = "defect"  # an item's outcome when its verdicts find it defective
 LIST_LIMIT = 10
 # the figures' names, which tag their rows in the digest's statement
 CATCH, CATEGORY, TOP, FIXES, OPEN, OWNER = "catch", "category", "top", "fixes", "open", "owner"
@@ -46,7 +47,7 @@ class GroupLine:
     created_at: dt.datetime
     fixed_at: dt.datetime | None
     week_occurrences: int = 0
-    affected: float = 0.0  # estimated replies like these that went out
+    affected: float = 0.0  # estimated replies like these that went out (the rate's weights)
 
     @property
     def time_to_fix(self) -> dt.timedelta | None:
@@ -112,11 +113,19 @@ _NOT_COUNTED = sa.literal(0).label("n")
 
 
 def _affected(group_id: sa.ColumnElement[int]) -> sa.Label:
-    """Σ 1/π over the group's distinct sampled replies (IN takes a reply caught twice once)."""
+    """Σ over the group's distinct reviewed items found defective of their cell's population/reviewed:
+    each item's weight in the rate (bot.digest.estimate), so the two never tell different stories."""
+    withdrawn, defect = (sa.literal(v, literal_execute=True) for v in (WITHDRAWN, DEFECT))  # see rollup
     caught = (
-        sa.select(D.c.reply_id).where(D.c.group_id == group_id, D.c.status != WITHDRAWN).correlate_except(D)
+        sa.select(D.c.reply_id).where(D.c.group_id == group_id, D.c.status != withdrawn).correlate_except(D)
     )
-    weights = sa.select(sa.func.sum(sa.literal(1.0) / SI.c.inclusion_prob)).where(SI.c.reply_id.in_(caught))
+    weight = sa.cast(FC.c.population, sa.Float) / FC.c.reviewed
+    weights = (
+        sa.select(sa.func.sum(weight))
+        .select_from(SI)
+        .join(FC, FC.c.id == SI.c.cell_id)
+        .where(SI.c.reply_id.in_(caught), SI.c.outcome == defect, FC.c.reviewed > 0)
+    )
     return weights.scalar_subquery().label("affected")
 
 

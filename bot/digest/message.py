@@ -17,7 +17,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.core.redact import safe_mrkdwn, truncate
-from bot.digest.rollup import Catch, GroupLine, Listing, ReviewerWeek, Rollup
+from bot.digest.rollup import Catch, CategoryRate, GroupLine, Listing, ReviewerWeek, Rollup
 from bot.views.checks import CheckPrecision, precision_blocks
 from bot.views.defect import link, mention
 from bot.views.judge import CriterionAgreement, agreement_blocks, agreement_title
@@ -29,9 +29,10 @@ NOTE_MAX = 300
 REVIEWER_SECTIONS = 6  # 6 × 3000 chars: ~100 reviewers named before "and N more"
 SEVERITY_ORDER = ("critical", "high", "medium", "low")
 METHOD = (
-    "Rate: stratified estimate over the week's daily samples, weighted back to all replies; "
-    "95% Wilson interval on the effective sample size. Raw rate: share of reviewed items found defective "
-    "(flagged replies are over-sampled, so it runs high)."
+    "Rate: stratified estimate over the week's daily samples (each reply counted in the week it was "
+    "created), weighted back to all replies; 95% Wilson interval on the effective sample size. "
+    "Replies affected and the estimates per category use the same weights. Raw rate: share of reviewed "
+    "items found defective (flagged replies are over-sampled, so it runs high)."
 )
 
 
@@ -74,7 +75,7 @@ def week_span(rollup: Rollup, tz: ZoneInfo) -> str:
 
 
 def rate_text(rollup: Rollup) -> str:
-    """The headline: estimated rate with its interval, next to the raw rate."""
+    """The headline: estimated rate with its interval, what it covers, and the raw rate."""
     estimate = rollup.rate.estimate
     if estimate.rate is None:
         head = "*Estimated defect rate of all AI replies:* not enough reviews this week to estimate it."
@@ -84,11 +85,24 @@ def rate_text(rollup: Rollup) -> str:
             f"(95% CI {pct(estimate.low)} – {pct(estimate.high)}), "
             f"≈ {number(estimate.total)} of {number(estimate.population)} replies"
         )
-        if estimate.uncovered:
-            left_out = number(estimate.uncovered)
-            head += f"\n_{left_out} replies were in samples nobody reviewed and are not included._"
     raw = rollup.rate
-    return f"{head}\nRaw rate of reviewed items: {pct(raw.raw_rate)} ({raw.defective} of {raw.reviewed})"
+    lines = [head, coverage_text(rollup)]
+    lines.append(f"Raw rate of reviewed items: {pct(raw.raw_rate)} ({raw.defective} of {raw.reviewed})")
+    return "\n".join(line for line in lines if line)
+
+
+def coverage_text(rollup: Rollup) -> str:
+    """ingested = estimated + uncovered + not yet sampled, with what each part means."""
+    volume = rollup.volume
+    if not volume.ingested:
+        return ""
+    if volume.estimated == volume.ingested:
+        return f"_All {volume.ingested:,} replies of the week are in the estimate._"
+    return (
+        f"_{volume.ingested:,} replies = {volume.estimated:,} in the estimate"
+        f" + {volume.uncovered:,} uncovered (sampled, nobody reviewed yet)"
+        f" + {volume.not_sampled:,} not yet sampled (arrived after the last draw)._"
+    )
 
 
 def volume_fields(rollup: Rollup) -> list[MarkdownTextObject]:
@@ -106,15 +120,26 @@ def trend_text(rollup: Rollup) -> str:
     return "*Trend (8 weeks):* " + (" → ".join(points) if points else "no estimate yet")
 
 
-def category_lines(rows: Sequence[tuple[str, str, int]]) -> list[str]:
+def category_lines(rows: Sequence[tuple[str, str, int]], rates: Sequence[CategoryRate] = ()) -> list[str]:
+    """Defects filed per category (by severity), and the estimated replies of the week with each."""
     per: dict[str, dict[str, int]] = defaultdict(dict)
     for category, severity, count in rows:
         per[category][severity] = per[category].get(severity, 0) + count
+    estimated = {r.category: r.estimate for r in rates if r.estimate.rate is not None}
     ordered = sorted(per.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
     lines = []
     for category, severities in ordered:
         detail = ", ".join(f"{severities[s]} {s}" for s in SEVERITY_ORDER if s in severities)
-        lines.append(f"• {safe_mrkdwn(category)}: *{sum(severities.values())}* ({detail})")
+        line = f"• {safe_mrkdwn(category)}: *{sum(severities.values())}* ({detail})"
+        found = estimated.pop(category, None)
+        if found is not None:
+            line += f" · ≈ {number(found.total)} replies ({pct(found.rate)}, 95% CI up to {pct(found.high)})"
+        lines.append(line)
+    for category, found in estimated.items():  # found in this week's replies, filed earlier
+        lines.append(
+            f"• {safe_mrkdwn(category)}: ≈ {number(found.total)} replies "
+            f"({pct(found.rate)}, 95% CI up to {pct(found.high)})"
+        )
     return lines
 
 
@@ -215,9 +240,10 @@ def build_digest(
         SectionBlock(text=MarkdownTextObject(text=trend_text(rollup))),
         DividerBlock(),
     ]
-    if rollup.by_category:
+    if rollup.by_category or rollup.category_rates:
         blocks += sections(
-            f"*Where it breaks* — {rollup.defects_filed} defects filed", category_lines(rollup.by_category)
+            f"*Where it breaks* — {rollup.defects_filed} defects filed",
+            category_lines(rollup.by_category, rollup.category_rates),
         )
     if rollup.top_groups.rows:
         blocks += sections(

@@ -18,15 +18,16 @@ from slack_sdk.models.blocks import Block
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.core import weeks
-from bot.core.config import AuditConfig
+from bot.core.config import WEEKDAYS, AuditConfig
 from bot.core.db import Database
-from bot.core.models import DigestPost
+from bot.core.models import DigestPost, SampleBatch
 from bot.core.settings import ConfigError
 from bot.digest.chart import render_chart
 from bot.digest.checks import check_precision
 from bot.digest.message import build_digest, digest_text
 from bot.digest.rollup import Rollup, compute_rollup
 from bot.judge.agreement import shown as judge_agreement
+from bot.sample.draw import ensure_batch, frames_reach, local_midnight, local_today
 
 if TYPE_CHECKING:
     from bot.core.services import Services
@@ -78,6 +79,11 @@ async def post_weekly_digest(services: Services, week: str | None = None) -> Dig
     if post is None:
         log.info("digest %s for %s: already posted or being posted", week, channel)
         return None
+    try:
+        await draw_covering_frame(services, week)
+    except Exception:
+        await release(services.db, post.id)
+        raise
     digest = await compose(services.db, config, week, now)
     if post.message_ts is None:
         try:
@@ -98,6 +104,29 @@ async def post_weekly_digest(services: Services, week: str | None = None) -> Dig
     post = await _update(services.db, post.id, status=POSTED, posted_at=services.clock.now())
     log.info("digest %s posted to %s", week, channel)
     return post
+
+
+async def draw_covering_frame(services: Services, week: str) -> SampleBatch | None:
+    """Draw today's sample frame first when it is the one that covers the end of `week`.
+
+    With the default schedule (digest Monday 09:00, sample Monday 09:30) Monday's frame holds
+    Friday to Sunday: drawn now, those replies count as sampled (not yet reviewed) instead of
+    not yet sampled. The sample job then posts the same batch. Nothing happens on a day without a
+    scheduled sample, or when earlier frames already reach the week's end.
+    """
+    config, now = services.config, services.clock.now()
+    if not config.slack.audit_channel or not config.sampling.days:
+        return None
+    tz = config.slack.tz
+    today = local_today(config, now)
+    if WEEKDAYS[today.weekday()] not in config.sampling.days:
+        return None
+    _, end = weeks.bounds(week, tz)
+    reach = await frames_reach(services.db)
+    if local_midnight(today, tz) < end or (reach is not None and reach >= end):
+        return None
+    log.info("digest %s: drawing the sample of %s first, which covers the week's end", week, today)
+    return await ensure_batch(services.db, config, today, now)
 
 
 async def claim(db: Database, channel: str, week: str, now: dt.datetime) -> DigestPost | None:

@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.checks.findings import Finding, PriorReply
-from bot.core.db import Database
+from bot.core.db import WRITE, Database
 from bot.core.models import Finding as FindingRow
 from bot.core.models import Reply
 from bot.core.records import ReplyRecord
@@ -248,30 +248,32 @@ async def _insert_sqlite(
     of the rows at the `with_findings` indexes).
 
     SQLAlchemy's per-value processing costs more than SQLite's insert itself on a large import,
-    so the rows already hold the stored text (bot.ingest.rows). One `executemany` is SQLite's
-    fastest insert; instead of RETURNING for every row, only the ids of the replies that have
-    findings are wanted. When every row was new they follow from the last rowid: inside one
-    write transaction each new row of this table gets the largest id so far plus one. Otherwise
-    they are looked up, leaving out the replies that existed before the insert.
+    so the rows already hold the stored text of each value (bot.ingest.rows), and one
+    `executemany` (SQLite's fastest insert, ids in input order) writes them; it returns no ids.
+    The ids of the replies with findings are read back by their unique (source, id), leaving out
+    those that were stored before this insert (read just before it). That is exact because the
+    transaction holds SQLite's write lock from its start (bot.core.db.writing): no other import can
+    insert in between, and no id is inferred from another (`max(id)` + n would take another
+    import's replies for ours if the lock were not held).
     """
+    conn = await session.connection()
+    if not conn.sync_connection.get_execution_options().get(WRITE):  # type: ignore[union-attr]
+        raise RuntimeError("replies are stored in a write transaction (bot.core.db.writing)")
     driver = await driver_of(session)
-    cursor = await driver.execute("SELECT max(id) FROM replies")
-    (before,) = await cursor.fetchone()
-    await cursor.close()
+    keys = [rows[i][EXTERNAL_ID] for i in with_findings]
+    stored_before = set(await _ids_sqlite(driver, source, keys)) if with_findings else set()
     cursor = await driver.executemany(_INSERT_REPLIES, rows)
     imported = cursor.rowcount
     await cursor.close()
     if not with_findings:
         return imported, {}
-    before = before or 0
-    if imported == len(rows):
-        return imported, {i: before + 1 + i for i in with_findings}
-    ids = await _ids_sqlite(driver, source, [rows[i][EXTERNAL_ID] for i in with_findings])
-    new = {i: ids[rows[i][EXTERNAL_ID]] for i in with_findings}
-    return imported, {i: rid for i, rid in new.items() if rid > before}
+    ids = await _ids_sqlite(driver, source, [key for key in keys if key not in stored_before])
+    new = ((i, ids.get(rows[i][EXTERNAL_ID])) for i in with_findings)
+    return imported, {i: rid for i, rid in new if rid is not None}
 
 
 async def _ids_sqlite(driver: Any, source: str, external_ids: list[str]) -> dict[str, int]:
+    """(source, id) -> row id of the stored replies among `external_ids`."""
     ids: dict[str, int] = {}
     for start in range(0, len(external_ids), IN_LIST):
         part = external_ids[start : start + IN_LIST]

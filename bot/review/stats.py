@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core import weeks
 from bot.core.models import Defect, DefectGroup, Reply, Review, SampleItem
 from bot.digest import rollup
 from bot.digest.checks import check_precision
@@ -16,22 +17,20 @@ from bot.views.checks import CheckPrecision
 from bot.views.home import ReviewerNumbers, TeamWeek, WaitingItem
 
 WAITING_DAYS = 7  # older unreviewed items are no longer offered as "waiting"
-WEEK = dt.timedelta(days=7)
 ALL_TIME = (dt.datetime(2000, 1, 1, tzinfo=dt.UTC), dt.datetime(9999, 1, 1, tzinfo=dt.UTC))
+Span = tuple[dt.datetime, dt.datetime]
 
 
-def week_start(now: dt.datetime, tz: ZoneInfo) -> dt.datetime:
-    """Monday 00:00 of `now`'s week in the team's time zone, as aware UTC."""
-    local = now.astimezone(tz)
-    monday = (local - dt.timedelta(days=local.weekday())).date()
-    return dt.datetime.combine(monday, dt.time(), tzinfo=tz).astimezone(dt.UTC)
+def this_week(now: dt.datetime, tz: ZoneInfo) -> Span:
+    """The week `now` is in: local Monday 00:00 to the next, the digest's own definition (bot.core.weeks)."""
+    return weeks.current(now, tz)
 
 
-async def reviewer_numbers(session: AsyncSession, *, reviewer: str, since: dt.datetime) -> ReviewerNumbers:
-    """How much `reviewer` reviewed since `since` and overall, and how many catches got fixed."""
+async def reviewer_numbers(session: AsyncSession, *, reviewer: str, week: Span) -> ReviewerNumbers:
+    """How much `reviewer` reviewed in `week` and overall, and how many catches got fixed."""
     # the figures are the weekly digest's own (bot.digest.rollup), so the two never disagree
-    week = await rollup.reviewer_weeks(session, since, since + WEEK, reviewer=reviewer)
-    mine = week[0] if week else rollup.ReviewerWeek(reviewer)
+    found = await rollup.reviewer_weeks(session, *week, reviewer=reviewer)
+    mine = found[0] if found else rollup.ReviewerWeek(reviewer)
     ever = await rollup.reviewer_weeks(session, *ALL_TIME, reviewer=reviewer)
     always = ever[0] if ever else rollup.ReviewerWeek(reviewer)
     fixed = sa.select(sa.func.count()).select_from(Defect)
@@ -57,11 +56,14 @@ async def reviewer_numbers(session: AsyncSession, *, reviewer: str, since: dt.da
     )
 
 
-async def team_week(session: AsyncSession, *, since: dt.datetime) -> TeamWeek:
-    """The whole team since `since`: items posted and reviewed, verdicts, defects, active reviewers."""
-    posted = sa.select(sa.func.count()).select_from(SampleItem).where(SampleItem.posted_at >= since)
-    reviewed = sa.select(sa.func.count(sa.distinct(Review.item_id))).where(Review.created_at >= since)
-    people = [r for r in await rollup.reviewer_weeks(session, since, since + WEEK) if r.reviews]
+async def team_week(session: AsyncSession, *, week: Span) -> TeamWeek:
+    """The whole team in `week`: items posted and reviewed, verdicts, defects, active reviewers."""
+    start, end = week
+    posted = sa.select(sa.func.count()).select_from(SampleItem)
+    posted = posted.where(SampleItem.posted_at >= start, SampleItem.posted_at < end)
+    reviewed = sa.select(sa.func.count(sa.distinct(Review.item_id)))
+    reviewed = reviewed.where(Review.created_at >= start, Review.created_at < end)
+    people = [r for r in await rollup.reviewer_weeks(session, start, end) if r.reviews]
     return TeamWeek(
         posted=int((await session.execute(posted)).scalar_one()),
         reviewed=int((await session.execute(reviewed)).scalar_one()),
@@ -111,11 +113,9 @@ class HomeFigures:
     checks: list[CheckPrecision] = field(default_factory=list)
 
 
-async def home_figures(
-    *, session: AsyncSession, reviewer: str, now: dt.datetime, since: dt.datetime
-) -> HomeFigures:
-    """Everything App Home shows for `reviewer`."""
-    numbers = await reviewer_numbers(session, reviewer=reviewer, since=since)
+async def home_figures(*, session: AsyncSession, reviewer: str, now: dt.datetime, week: Span) -> HomeFigures:
+    """Everything App Home (and `/audit stats`) shows for `reviewer`, for `week` (see `this_week`)."""
+    numbers = await reviewer_numbers(session, reviewer=reviewer, week=week)
     waiting, total = await waiting_items(session, reviewer=reviewer, now=now)
-    checks = await check_precision(session, since=since)
-    return HomeFigures(numbers, waiting, total, await team_week(session, since=since), checks)
+    checks = await check_precision(session, since=week[0], until=week[1])
+    return HomeFigures(numbers, waiting, total, await team_week(session, week=week), checks)

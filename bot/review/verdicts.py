@@ -13,10 +13,10 @@ from sqlmodel import select
 
 from bot.core.config import SEVERITIES, AuditConfig
 from bot.core.db import Database
-from bot.core.models import Finding, OutboxItem, Review, ReviewChange, SampleBatch, SampleItem
+from bot.core.models import Finding, OutboxItem, Review, ReviewChange, SampleItem
+from bot.review.outcomes import DEFECT, ITEM_FOR_UPDATE, UnknownItem, item_reviews, settle_outcome
 
 VERDICTS = ("correct", "defect", "unsure")
-DEFECT, CORRECT = "defect", "correct"
 # Delivered right after the verdict commits (handlers.publish.deliver_soon); the link under the
 # sample item, tracker and helpdesk effects wait for the scheduled outbox flush.
 PROMPT_EFFECTS = ("slack.group_card", "slack.thread_post")
@@ -29,10 +29,6 @@ LIKELY_CATEGORY = {
     "plan_mismatch": "personalization",
     "stale_kb": "outdated_kb",
 }
-
-
-class UnknownItem(LookupError):
-    """The sample item a button or modal names does not exist (any more)."""
 
 
 @dataclass(frozen=True)
@@ -94,8 +90,9 @@ async def record_verdict(
     if verdict not in VERDICTS:
         raise ValueError(f"unknown verdict {verdict!r}")
     # Locking the item serialises verdicts on it (PostgreSQL), so the "second verdict" and
-    # "disagreement" transitions are seen by exactly one transaction. SQLite serialises writers anyway.
-    item = (await session.execute(_ITEM_FOR_UPDATE, {"item_id": item_id})).scalar_one_or_none()
+    # "disagreement" transitions are seen by exactly one transaction. SQLite ignores FOR UPDATE:
+    # there the caller's write transaction (bot.core.db.writing) holds the database's write lock.
+    item = (await session.execute(ITEM_FOR_UPDATE, {"item_id": item_id})).scalar_one_or_none()
     if item is None:
         raise UnknownItem(f"sample item {item_id} does not exist")
     fields = {
@@ -133,7 +130,7 @@ async def record_verdict(
         await settle_outcome(session, item, everyone, now)
     outcome = Outcome(item, review, created, changed, previous, everyone)
     if changed and previous == DEFECT and verdict != DEFECT:
-        from bot.defects.groups import withdraw_defect
+        from bot.defects.filing import withdraw_defect
 
         mark = await _last_outbox_id(session)
         await withdraw_defect(session=session, review_id=review.id, now=now)  # type: ignore[arg-type]
@@ -151,7 +148,7 @@ async def record_defect(
     now: dt.datetime,
 ) -> Outcome:
     """Record a "defect" verdict and file the defect with its group, in the caller's transaction."""
-    from bot.defects.groups import file_defect
+    from bot.defects.filing import file_defect
 
     mark = await _last_outbox_id(session)
     outcome = await record_verdict(
@@ -171,54 +168,6 @@ async def record_defect(
         await file_defect(session=session, review=outcome.review, config=config, now=now)
         outcome.slack_effects = await _slack_effects_since(session, mark)
     return outcome
-
-
-def item_outcome(verdicts: list[str]) -> str | None:
-    """The item's outcome: the majority of its correct/defect verdicts, a tie counts as a defect."""
-    defects, correct = verdicts.count(DEFECT), verdicts.count(CORRECT)
-    if defects + correct == 0:
-        return None  # nobody decided yet ("not sure" only)
-    return DEFECT if defects >= correct else CORRECT
-
-
-def calibration_of(review: Review, everyone: list[Review]) -> tuple[int, int]:
-    """(other reviewers' correct/defect verdicts on the item, how many match this one's)."""
-    if review.verdict not in (DEFECT, CORRECT):
-        return 0, 0
-    others = [o.verdict for o in everyone if o.reviewer != review.reviewer and o.verdict in (DEFECT, CORRECT)]
-    return len(others), others.count(review.verdict)
-
-
-async def settle_outcome(
-    session: AsyncSession, item: SampleItem, everyone: list[Review], now: dt.datetime
-) -> None:
-    """Store the item's outcome (and calibration matches) from its verdicts; move its batch's counts."""
-    if item.double_review:
-        for review in everyone:
-            review.calibration_pairs, review.calibration_agreed = calibration_of(review, everyone)
-    before, after = item.outcome, item_outcome([r.verdict for r in everyone])
-    if after is None:
-        item.reviewed_at = None
-    elif before is None or item.reviewed_at is None:
-        item.reviewed_at = now
-    item.outcome = after
-    if after != before:
-        delta = {
-            "batch": item.batch_id,
-            "more_reviewed": int(after is not None) - int(before is not None),
-            "more_defective": int(after == DEFECT) - int(before == DEFECT),
-        }
-        await session.execute(_batch_counts_update(item.stratum), delta)
-    await session.flush()
-
-
-async def refresh_outcome(*, session: AsyncSession, item_id: int, now: dt.datetime) -> SampleItem:
-    """Recompute and store one item's outcome from its reviews (for rows written outside record_verdict)."""
-    item = await session.get(SampleItem, item_id)
-    if item is None:
-        raise UnknownItem(f"sample item {item_id} does not exist")
-    await settle_outcome(session, item, await item_reviews(session, item_id), now)
-    return item
 
 
 def validate_defect(
@@ -248,11 +197,6 @@ def validate_defect(
         return None, errors
     assert category is not None and severity is not None
     return DefectInput(category, severity, note, expected, helpdesk_note), {}
-
-
-async def item_reviews(session: AsyncSession, item_id: int) -> list[Review]:
-    """Every reviewer's current verdict on the item, oldest first."""
-    return list((await session.execute(_ITEM_REVIEWS, {"item_id": item_id})).scalars())
 
 
 async def find_item(db: Database, item_id: int) -> SampleItem | None:
@@ -320,35 +264,12 @@ async def calibration_pairs(
 
 # The statements every verdict runs, built once: composing one costs about as much CPU as running it
 # on SQLite, and the verdict work shares the event loop with the acks of the next clicks.
-_ITEM_FOR_UPDATE = select(SampleItem).where(SampleItem.id == sa.bindparam("item_id")).with_for_update()
-_ITEM_REVIEWS = (
-    select(Review).where(Review.item_id == sa.bindparam("item_id")).order_by(Review.created_at, Review.id)
-)
-
-
 @functools.cache
 def _review_insert(dialect: str) -> sa.Insert:
     """INSERT a verdict unless this reviewer has one on the item; RETURNING its id when inserted."""
     table: sa.Table = Review.__table__  # type: ignore[attr-defined]
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
     return insert.on_conflict_do_nothing(index_elements=["item_id", "reviewer"]).returning(table.c.id)
-
-
-@functools.cache
-def _batch_counts_update(stratum: str) -> sa.Update:
-    """Move a batch's reviewed/defective counts of `stratum` by the bound deltas."""
-    batch: sa.Table = SampleBatch.__table__  # type: ignore[attr-defined]
-    reviewed, defective = batch.c[f"{stratum}_reviewed"], batch.c[f"{stratum}_defective"]
-    return (
-        sa.update(batch)
-        .where(batch.c.id == sa.bindparam("batch"))
-        .values(
-            {
-                reviewed: reviewed + sa.bindparam("more_reviewed"),
-                defective: defective + sa.bindparam("more_defective"),
-            }
-        )
-    )
 
 
 async def _locked_review(session: AsyncSession, item_id: int, reviewer: str) -> Review:

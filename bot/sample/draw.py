@@ -1,10 +1,11 @@
-"""The daily sample: its window, a stratified random draw, and the batch stored before posting.
+"""The daily sample: its frame, a stratified random draw, and the batch stored before posting.
 
-Replies are split into two strata, "flagged" (a finding, or CSAT <= 2) and "unflagged". Each
-stratum gets a fixed number of draws (n_h) decided by the stratum sizes alone, and within a
-stratum every reply is equally likely, so a reply's inclusion probability is exactly n_h / N_h.
-Those probabilities are stored on each item so the digest can weight reviewed items back to
-all replies (Horvitz-Thompson) without bias.
+The frame is every reply created before the day's local midnight that no earlier frame holds
+(bot.sample.frames). Its replies are split into two strata, "flagged" (a finding, or CSAT <= 2)
+and "unflagged". Each stratum gets a fixed number of draws (n_h) decided by the stratum sizes
+alone, and within a stratum every reply is equally likely, so a reply's inclusion probability is
+exactly n_h / N_h. Those probabilities are stored on each item, and the frame's cells (stratum ×
+week) with their sizes, so the digest can weight reviewed items back to all replies without bias.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -24,13 +25,23 @@ from sqlmodel import select
 
 from bot.core.config import WEEKDAYS, AuditConfig
 from bot.core.db import Database
-from bot.core.models import Reply, SampleBatch, SampleItem
+from bot.core.models import SampleBatch, SampleItem
 from bot.core.settings import ConfigError
 from bot.judge.tilt import tilt
+from bot.sample.frames import (
+    FLAGGED,
+    UNFLAGGED,
+    Frame,
+    adopt_legacy,
+    assign,
+    gather_frame,
+    lock_replies,
+    store_cells,
+)
 
 log = logging.getLogger("auditbot.sampling")
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
-FLAGGED, UNFLAGGED = "flagged", "unflagged"
 MAX_SEED = 2**31 - 1  # SampleBatch.seed is a 32-bit INTEGER column
 _CREATE_ATTEMPTS = 3
 
@@ -54,32 +65,15 @@ def previous_scheduled_day(day: dt.date, days: Sequence[str]) -> dt.date:
 
 
 def default_window(day: dt.date, config: AuditConfig) -> tuple[dt.datetime, dt.datetime]:
-    """Without an earlier batch: from the start of the previous scheduled day to the start of `day`.
+    """From the start of the previous scheduled day to the start of `day` (the draw's cutoff).
 
     The run on a scheduled day P covers up to P's midnight, so the run on D picks up from there:
-    Tuesday covers Monday, and Monday (after a Friday run) covers Friday, Saturday and Sunday.
+    Tuesday covers Monday, and Monday (after a Friday run) covers Friday, Saturday and Sunday. A
+    first frame shows this as its window (it also takes any older reply no frame holds).
     """
     tz = config.slack.tz
     start_day = previous_scheduled_day(day, config.sampling.days)
     return local_midnight(start_day, tz), local_midnight(day, tz)
-
-
-async def window_for(
-    session: AsyncSession, channel: str, day: dt.date, config: AuditConfig
-) -> tuple[dt.datetime, dt.datetime]:
-    """The window the scheduled run on `day` covers: since the previous batch's window ended."""
-    start, end = default_window(day, config)
-    previous = (
-        await session.execute(
-            select(SampleBatch.window_end)
-            .where(SampleBatch.channel == channel, SampleBatch.day < day)
-            .order_by(SampleBatch.day.desc())  # type: ignore[attr-defined]
-            .limit(1)
-        )
-    ).scalar_one_or_none()
-    if previous is not None and previous < end:
-        start = previous
-    return start, end
 
 
 def default_seed(channel: str, day: dt.date) -> int:
@@ -153,23 +147,6 @@ def local_today(config: AuditConfig, now: dt.datetime) -> dt.date:
     return now.astimezone(config.slack.tz).date()
 
 
-async def population(
-    session: AsyncSession, start: dt.datetime, end: dt.datetime
-) -> tuple[list[int], list[int]]:
-    """Ids of replies created in [start, end) never sampled before: (flagged, unflagged)."""
-    sampled = sa.exists().where(SampleItem.reply_id == Reply.id)
-    rows = await session.execute(
-        select(Reply.id, Reply.flagged)
-        .where(Reply.created_at >= start, Reply.created_at < end, ~sampled)
-        .order_by(Reply.id)
-    )
-    flagged: list[int] = []
-    unflagged: list[int] = []
-    for reply_id, is_flagged in rows:
-        (flagged if is_flagged else unflagged).append(reply_id)
-    return flagged, unflagged
-
-
 async def get_batch(session: AsyncSession, channel: str, day: dt.date) -> SampleBatch | None:
     return (
         await session.execute(
@@ -179,44 +156,44 @@ async def get_batch(session: AsyncSession, channel: str, day: dt.date) -> Sample
 
 
 async def plan_draw(
-    session: AsyncSession, config: AuditConfig, channel: str, day: dt.date, seed: int
-) -> tuple[tuple[dt.datetime, dt.datetime], Draw]:
-    """The window and the draw for `day`, computed but not stored (the dry run shows this)."""
-    start, end = await window_for(session, channel, day, config)
-    flagged, unflagged = await population(session, start, end)
-    flagged, unflagged = await tilt(session, config, (start, end), flagged, unflagged)  # judge, mode = all
+    session: AsyncSession, config: AuditConfig, day: dt.date, seed: int
+) -> tuple[Frame, Draw]:
+    """The frame and the draw for `day` as they would be now, computed but not stored (the dry run
+    shows this; ensure_batch computes it again under the replies' lock)."""
+    default_start, cutoff = default_window(day, config)
+    frame = await gather_frame(session, cutoff, default_start, config.slack.tz)
+    # judge, mode = all: replies the judge failed on a trusted criterion join the flagged stratum
+    since = EPOCH if frame.late else frame.window_start  # late members were created before the window
+    flagged, unflagged = await tilt(session, config, (since, frame.cutoff), frame.flagged, frame.unflagged)
+    frame = replace(frame, flagged=flagged, unflagged=unflagged)
     draw = draw_sample(
-        flagged,
-        unflagged,
+        frame.flagged,
+        frame.unflagged,
         size=config.sampling.size,
         risk_share=config.sampling.risk_share,
         double_share=config.review.double_review_share,
         seed=seed,
     )
-    return (start, end), draw
+    return frame, draw
 
 
 def batch_of(
-    channel: str,
-    day: dt.date,
-    window: tuple[dt.datetime, dt.datetime],
-    draw: Draw,
-    *,
-    seed: int,
-    created_at: dt.datetime,
+    channel: str, day: dt.date, frame: Frame, draw: Draw, *, seed: int, created_at: dt.datetime
 ) -> SampleBatch:
     """The batch row for a draw (not added to any session)."""
     return SampleBatch(
         channel=channel,
         day=day,
-        window_start=window[0],
-        window_end=window[1],
+        window_start=frame.window_start,
+        window_end=frame.cutoff,
         seed=seed,
         population=draw.population,
         flagged_population=draw.flagged_population,
         unflagged_population=draw.unflagged_population,
         flagged_drawn=draw.flagged_drawn,
         unflagged_drawn=draw.unflagged_drawn,
+        late_population=frame.late,
+        high_reply_id=frame.high_reply_id,
         created_at=created_at,
     )
 
@@ -224,55 +201,73 @@ def batch_of(
 async def ensure_batch(
     db: Database, config: AuditConfig, day: dt.date, now: dt.datetime, *, seed: int | None = None
 ) -> SampleBatch:
-    """The batch for (audit channel, day): drawn and committed with its items if not there yet.
+    """The batch for (audit channel, day): its frame drawn and committed with its items if not there yet.
 
-    Two processes drawing at once both try to insert; the unique (channel, day) key lets one
-    win and the other reads the winner's batch.
+    The draw holds the replies' lock (bot.sample.frames.lock_replies), so two draws, or a draw and
+    an import, never interleave; the unique (channel, day) key backs that up: a loser reads the
+    winner's batch.
     """
     channel = audit_channel(config)
     seed = default_seed(channel, day) if seed is None else seed
     for attempt in range(_CREATE_ATTEMPTS):
-        async with db.session() as session:
-            existing = await get_batch(session, channel, day)
-            if existing is not None:
-                return existing
-            (start, end), draw = await plan_draw(session, config, channel, day, seed)
-            batch = batch_of(channel, day, (start, end), draw, seed=seed, created_at=now)
-            session.add(batch)
-            try:
+        try:
+            async with db.transaction() as session:
+                existing = await get_batch(session, channel, day)
+                if existing is not None:
+                    return existing
+                await lock_replies(session)
+                adopted = await adopt_legacy(session, config.slack.tz)
+                if adopted:
+                    log.info("gave %d batches drawn before sample frames their frames", adopted)
+                frame, draw = await plan_draw(session, config, day, seed)
+                batch = batch_of(channel, day, frame, draw, seed=seed, created_at=now)
+                session.add(batch)
                 await session.flush()
-                session.add_all(
-                    SampleItem(
-                        batch_id=batch.id,
-                        reply_id=pick.reply_id,
-                        position=position,
-                        stratum=pick.stratum,
-                        inclusion_prob=pick.inclusion_prob,
-                        double_review=pick.double_review,
-                    )
-                    for position, pick in enumerate(draw.picks, 1)
+                assert batch.id is not None
+                cells = await store_cells(
+                    session, frame, batch.id, ((p.reply_id, p.stratum) for p in draw.picks)
                 )
-                await session.commit()
-            except IntegrityError:
-                # another process stored this day's batch, or sampled one of our replies for
-                # another day first: read theirs, or draw again without that reply
-                await session.rollback()
-                log.info("sample for %s %s raced another process (attempt %d)", channel, day, attempt + 1)
-                continue
-            log.info(
-                "sample %s for %s: %d of %d replies (%d flagged)",
-                day,
-                channel,
-                len(draw.picks),
-                draw.population,
-                draw.flagged_drawn,
-            )
-            return batch
+                items = [
+                    {
+                        "batch_id": batch.id,
+                        "reply_id": pick.reply_id,
+                        "position": position,
+                        "stratum": pick.stratum,
+                        "inclusion_prob": pick.inclusion_prob,
+                        "double_review": pick.double_review,
+                        "cell_id": cells[frame.weeks[pick.reply_id], pick.stratum],
+                    }
+                    for position, pick in enumerate(draw.picks, 1)
+                ]
+                if items:  # one executemany: the items' ids are not needed here
+                    await session.execute(sa.insert(SampleItem), items)
+                await assign(session, frame, batch.id)
+        except IntegrityError:
+            # another process stored this day's batch first: read theirs
+            log.info("sample for %s %s raced another process (attempt %d)", channel, day, attempt + 1)
+            continue
+        log.info(
+            "sample %s for %s: %d of %d replies (%d flagged, %d arrived late)",
+            day,
+            channel,
+            len(draw.picks),
+            draw.population,
+            draw.flagged_drawn,
+            frame.late,
+        )
+        return batch
     async with db.session() as session:
         existing = await get_batch(session, channel, day)
     if existing is None:
         raise RuntimeError(f"could not store the sample for {channel} {day}")
     return existing
+
+
+async def frames_reach(db: Database) -> dt.datetime | None:
+    """The latest cutoff of any frame drawn: every reply created before it that had arrived by then
+    is in a frame."""
+    async with db.session() as session:
+        return await session.scalar(select(sa.func.max(SampleBatch.window_end)))
 
 
 async def batch_items(session: AsyncSession, batch_id: int) -> list[SampleItem]:

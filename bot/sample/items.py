@@ -149,4 +149,5 @@ def header_view(services: Services, batch: SampleBatch, shown: int, double_revie
         reviewers=tuple(slack.reviewers),
         double_review=double_review,
         thread=services.config.sampling.thread,
+        late=batch.late_population,
     )

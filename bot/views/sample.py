@@ -53,6 +53,9 @@ class HeaderView:
     reviewers: tuple[str, ...] = ()
     double_review: int = 0
     thread: bool = False
+    late: int = (
+        0  # replies in the frame created before window_start (arrived late, or before the first sample)
+    )
 
 
 @dataclass(frozen=True)
@@ -108,11 +111,16 @@ def reviewer_mention(group: str | None, reviewers: tuple[str, ...] | list[str]) 
 
 
 def header_text(view: HeaderView) -> str:
-    parts = [
-        f"*Daily audit* — {view.shown} of {view.population:,} AI replies from "
-        f"{window_label(view.window_start, view.window_end, view.timezone)}",
-        f"{view.flagged_drawn} flagged by checks",
-    ]
+    if view.window_start >= view.window_end:  # a back-fill: only replies that arrived late
+        head = f"*Daily audit* — {view.shown} of {view.population:,} AI replies that arrived late"
+    else:
+        head = (
+            f"*Daily audit* — {view.shown} of {view.population:,} AI replies from "
+            f"{window_label(view.window_start, view.window_end, view.timezone)}"
+        )
+        if view.late:  # arrived after the sample of their day, or older than the first sample
+            head += f" (incl. {view.late:,} created earlier, not sampled before)"
+    parts = [head, f"{view.flagged_drawn} flagged by checks"]
     mention = reviewer_mention(view.reviewer_group, view.reviewers)
     if mention:
         parts.append(f"reviewers: {mention}")

@@ -10,7 +10,7 @@ from typing import Any
 from bot.core.config import AuditConfig, RoutingRule
 from bot.core.models import Defect, Reply, Review, SampleBatch, SampleItem
 from bot.core.services import Services, build_client
-from bot.defects.groups import file_defect
+from bot.defects.filing import file_defect
 from bot.delivery.vendors import Integrations
 from integrations.github import GitHubTracker
 from integrations.intercom import IntercomClient

@@ -5,15 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core import weeks
 from bot.core.db import Database
-from bot.core.models import Defect, DefectGroup, Reply, Review, SampleBatch, SampleItem
-from bot.review import verdicts as reviews
+from bot.core.models import Defect, DefectGroup, FrameCell, Reply, Review, SampleBatch, SampleItem
+from bot.review import outcomes
 
 WEEK = "2026-W47"
 MONDAY = dt.datetime(2026, 11, 16, 0, 0, tzinfo=dt.UTC) - dt.timedelta(hours=1)  # Berlin midnight, in UTC
+BERLIN = ZoneInfo("Europe/Berlin")
 _ids = itertools.count(1)
 
 
@@ -28,6 +31,7 @@ class Seeder:
 
     session: AsyncSession
     replies: list[Reply] = field(default_factory=list)
+    cells: dict[tuple[int, str], int] = field(default_factory=dict)  # (batch id, stratum) -> cell id
 
     async def reply(
         self, created_at: dt.datetime, *, text: str = "Hi Dana, your refund is on its way."
@@ -51,10 +55,22 @@ class Seeder:
             window_end=start + dt.timedelta(days=1), seed=1, population=flagged + unflagged,
             flagged_population=flagged, unflagged_population=unflagged, flagged_drawn=drawn[0],
             unflagged_drawn=drawn[1], status="posted", created_at=start + dt.timedelta(days=1, hours=9),
-            posted_at=start + dt.timedelta(days=1, hours=9),
+            posted_at=start + dt.timedelta(days=1, hours=9), high_reply_id=0,
         )  # fmt: skip
         self.session.add(batch)
         await self.session.flush()
+        # its frame's cells, as bot.sample.frames stores them: one per stratum, all in the window's week
+        for stratum, population, picked in (
+            ("flagged", flagged, drawn[0]),
+            ("unflagged", unflagged, drawn[1]),
+        ):
+            cell = FrameCell(
+                batch_id=batch.id, week=weeks.week_of(start, BERLIN), stratum=stratum, population=population,
+                drawn=picked,
+            )  # fmt: skip
+            self.session.add(cell)
+            await self.session.flush()
+            self.cells[batch.id, stratum] = cell.id  # type: ignore[index,assignment]
         return batch
 
     async def item(
@@ -63,10 +79,11 @@ class Seeder:
         reply = await self.reply(
             batch.window_start + dt.timedelta(hours=10), **({"text": text} if text else {})
         )
+        reply.frame_id = batch.id
         item = SampleItem(
             batch_id=batch.id, reply_id=reply.id, position=next(_ids), stratum=stratum, inclusion_prob=prob,
             double_review=double, channel="C0AUDIT", message_ts=f"1763000000.{next(_ids):06d}",
-            posted_at=batch.posted_at,
+            posted_at=batch.posted_at, cell_id=self.cells[batch.id, stratum],  # type: ignore[index]
         )  # fmt: skip
         self.session.add(item)
         await self.session.flush()
@@ -91,7 +108,7 @@ class Seeder:
         self.session.add(review)
         await self.session.flush()
         # the item's outcome, kept the way bot.review.verdicts keeps it with every verdict
-        await reviews.refresh_outcome(session=self.session, item_id=item.id, now=when)  # type: ignore[arg-type]
+        await outcomes.refresh_outcome(session=self.session, item_id=item.id, now=when)  # type: ignore[arg-type]
         return review
 
     async def group(

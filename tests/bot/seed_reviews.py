@@ -1,11 +1,13 @@
-"""Rows the review tests start from: replies sampled into a posted batch."""
+"""Rows the review tests start from: replies sampled into a posted batch (a census of its frame)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
+from bot.core import weeks
 from bot.core.db import Database
-from bot.core.models import Finding, Reply, SampleBatch, SampleItem
+from bot.core.models import Finding, FrameCell, Reply, SampleBatch, SampleItem
 
 POSTED_AT = dt.datetime(2026, 11, 26, 8, 30, tzinfo=dt.UTC)
 
@@ -32,8 +34,17 @@ async def seed_items(
             status="posted",
             created_at=POSTED_AT,
             posted_at=POSTED_AT,
+            population=count,
+            unflagged_population=count,
+            unflagged_drawn=count,
+            high_reply_id=0,
         )
         session.add(batch)
+        await session.flush()
+        # the frame's one cell, as bot.sample.frames stores it: every reply drawn (the replies' week)
+        week = weeks.week_of(POSTED_AT - dt.timedelta(hours=3), ZoneInfo("Europe/Berlin"))
+        cell = FrameCell(batch_id=batch.id, week=week, stratum="unflagged", population=count, drawn=count)
+        session.add(cell)
         await session.flush()
         items = []
         for index in range(count):
@@ -47,6 +58,7 @@ async def seed_items(
                 ticket_url=f"https://help.example.com/tickets/{index}",
                 template_id=template_id,
                 ingested_at=POSTED_AT,
+                frame_id=batch.id,
             )
             session.add(reply)
             await session.flush()
@@ -63,6 +75,7 @@ async def seed_items(
                 channel=channel,
                 message_ts=message_ts[index] if message_ts else f"1700000000.{index:06d}",
                 posted_at=POSTED_AT,
+                cell_id=cell.id,
             )
             session.add(item)
             items.append(item)

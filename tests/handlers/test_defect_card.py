@@ -12,6 +12,7 @@ import pytest
 from bot.app import build_app, services_of
 from bot.core.config import AuditConfig, RoutingRule
 from bot.core.services import Services
+from bot.defects import regroup
 from bot.defects.effects import deliver_pending
 from bot.views import ids
 from bot.web.app import build_web
@@ -153,3 +154,59 @@ async def test_move_an_occurrence_into_a_new_group(rig: Rig):
     assert (await rig.signer.interaction(payload)).status_code == 200
     await until(lambda: len(rig.fake.messages("C0DEFECTS")) == 2, "the split group's card")
     await until(lambda: "*Occurrences*\n1" in rig.text(ts), "the original count down to 1")
+
+
+async def test_fixed_on_a_merged_groups_card_gets_an_ephemeral_answer(rig: Rig):
+    """A merged group cannot be closed again: the clicker is told where its defects went."""
+    source, source_ts = await rig.card(category="tone", template_id="t1")
+    target, _ = await rig.card(category="tone", template_id="t2")
+    async with rig.services.db.transaction() as session:
+        await regroup.merge_group(
+            session=session, group_id=source, into_id=target, user="U0ENG", now=rig.services.clock.now()
+        )
+    await deliver_pending(rig.services)
+    await until(lambda: "↪️ Merged into" in rig.text(source_ts), "the merged card")
+    before = rig.text(source_ts)
+
+    assert (await rig.click(ids.GROUP_FIXED, source, source_ts)).status_code == 200
+    await until(lambda: rig.fake.ephemerals("C0DEFECTS"), "the ephemeral answer")
+    [answer] = rig.fake.ephemerals("C0DEFECTS")
+    assert answer["user"] == "U0ENG"
+    assert answer["text"].startswith("That did not work: this group was merged into “Tone in template t2”")
+    await drain()
+    assert rig.text(source_ts) == before  # still merged, not fixed
+
+
+async def test_editing_a_defect_in_its_modal_regroups_reroutes_and_refreshes_both_cards(rig: Rig):
+    item = await rig.seed.item(template_id="refund_policy_v3", posted=False)  # no item message to edit
+
+    def submission(category: str, severity: str) -> dict:  # type: ignore[type-arg]
+        select = {"type": "static_select"}
+        state = {
+            ids.CATEGORY_BLOCK: {ids.CATEGORY_INPUT: {**select, "selected_option": {"value": category}}},
+            ids.SEVERITY_BLOCK: {ids.SEVERITY_INPUT: {**select, "selected_option": {"value": severity}}},
+            ids.WRONG_BLOCK: {ids.WRONG_INPUT: {"type": "plain_text_input", "value": "Wrong refund window"}},
+            ids.EXPECTED_BLOCK: {ids.EXPECTED_INPUT: {"type": "plain_text_input", "value": None}},
+            ids.HELPDESK_NOTE_BLOCK: {
+                ids.HELPDESK_NOTE_INPUT: {"type": "checkboxes", "selected_options": []}
+            },
+        }
+        return view_submission_payload(
+            ids.DEFECT_MODAL, json.dumps({"item_id": item}), state, user_id="U0REV1"
+        )
+
+    assert (await rig.signer.interaction(submission("tone", "low"))).status_code == 200
+    await until(lambda: len(rig.fake.messages("C0DEFECTS")) == 1, "the tone group's card")
+    old_ts = rig.fake.messages("C0DEFECTS")[0]["ts"]
+    assert "low" in rig.text(old_ts)
+
+    assert (await rig.signer.interaction(submission("wrong_information", "critical"))).status_code == 200
+    await until(lambda: len(rig.fake.messages("C0DEFECTS")) == 2, "the new group's card")
+    await until(lambda: "↪️ Merged into" in rig.text(old_ts), "the old card refreshed")
+    new_ts = rig.fake.messages("C0DEFECTS")[1]["ts"]
+    card = rig.text(new_ts)
+    assert "Wrong information in template" in card and "wrong information" in card and "critical" in card
+    await deliver_pending(rig.services)  # the scheduled flush files the issue: the category is routed
+    (issue,) = rig.vendors.github.issues.values()
+    assert issue["title"] == "[auditbot] Wrong information in template refund_policy_v3"
+    assert any("recategorised" in text for text in rig.thread(old_ts))

@@ -100,8 +100,10 @@ def test_dry_run_without_any_configuration_previews_anyway(
     assert "no audit channel configured" in captured.err
     printed = messages_of(captured.out)
     header = json.dumps(printed[0][1], ensure_ascii=False)
-    assert "AI replies from Thu 26 Nov" in header  # the default time zone is UTC
-    assert len(printed) == 1 + 11  # default size 20, but only 11 replies that UTC day
+    # the default time zone is UTC: 11 replies on Thu 26 Nov, and the first frame also takes the
+    # one created before (23:00 UTC on the 25th), which no sample covered
+    assert "12 of 12 AI replies from Thu 26 Nov (incl. 1 created earlier, not sampled before)" in header
+    assert len(printed) == 1 + 12  # default size 20
     assert main(["sample", "--date", "2026-11-27"]) == 2  # a real run still needs Slack
 
 

@@ -1,4 +1,4 @@
-"""The single migration creates exactly the tables, columns and indexes that bot.core.models declares."""
+"""The migrations create exactly the tables, columns and indexes that bot.core.models declares."""
 
 from __future__ import annotations
 
@@ -18,3 +18,37 @@ async def test_migration_matches_the_models(db: Database) -> None:
     async with db.engine.connect() as conn:
         found = await conn.run_sync(differences)
     assert found == []
+
+
+async def test_upgrading_a_database_with_samples_keeps_them(database_url: str) -> None:
+    """0002_frames adds NOT NULL and nullable columns to tables that already hold rows."""
+    import datetime as dt
+
+    import sqlalchemy as sa
+    from alembic import command
+
+    from bot.core.db import alembic_config
+
+    db = Database(database_url)
+    try:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(lambda c: command.upgrade(alembic_config(c), "0001"))
+            now = dt.datetime(2026, 11, 24, 8, 30)
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO sample_batches (channel, day, window_start, window_end, seed, population,"
+                    " flagged_population, unflagged_population, flagged_drawn, unflagged_drawn,"
+                    " flagged_reviewed, flagged_defective, unflagged_reviewed, unflagged_defective, status,"
+                    " created_at) VALUES ('C0AUDIT', '2026-11-24', :now, :now, 1, 12, 2, 10, 1, 3,"
+                    " 0, 0, 0, 0, 'posted', :now)"
+                ),
+                {"now": now},
+            )
+        await db.upgrade()
+        async with db.engine.connect() as conn:
+            row = (
+                await conn.execute(sa.text("SELECT late_population, high_reply_id FROM sample_batches"))
+            ).one()
+        assert tuple(row) == (0, None)  # adopted at the next draw (bot.sample.frames.adopt_legacy)
+    finally:
+        await db.dispose()

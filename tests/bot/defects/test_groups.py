@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from bot.core.models import Defect, DefectGroup, Finding, OutboxItem, Reply
+from bot.defects import filing, regroup
 from bot.defects import groups as defects
-from bot.defects import regroup
 from tests.bot.defect_support import Seed, Vendors, make_services, routed
 
 NOW = dt.datetime(2026, 11, 27, 8, tzinfo=dt.UTC)
@@ -54,16 +54,16 @@ def test_fingerprint_prefers_template_then_stale_article_then_detector_then_text
     stale = Finding(reply_id=1, kind="stale_kb", evidence={"article_id": "kb-12"}, created_at=NOW)
     leak = Finding(reply_id=1, kind="placeholder_leak", evidence={}, created_at=NOW)
     assert (
-        defects.fingerprint(category="template_error", reply=reply(template_id="t1"), findings=[])
+        filing.fingerprint(category="template_error", reply=reply(template_id="t1"), findings=[])
         == "tpl:template_error:t1"
     )
     assert (
-        defects.fingerprint(category="outdated_kb", reply=reply(template_id="t1"), findings=[stale])
+        filing.fingerprint(category="outdated_kb", reply=reply(template_id="t1"), findings=[stale])
         == "kb:kb-12"
     )
-    assert defects.fingerprint(category="tone", reply=reply(), findings=[leak]) == "det:placeholder_leak:tone"
-    same = defects.fingerprint(category="tone", reply=reply(reply="hi dana"), findings=[])
-    assert same == defects.fingerprint(category="tone", reply=reply(), findings=[]) and same.startswith(
+    assert filing.fingerprint(category="tone", reply=reply(), findings=[leak]) == "det:placeholder_leak:tone"
+    same = filing.fingerprint(category="tone", reply=reply(reply="hi dana"), findings=[])
+    assert same == filing.fingerprint(category="tone", reply=reply(), findings=[]) and same.startswith(
         "txt:tone:"
     )
 
@@ -118,7 +118,7 @@ async def test_refiling_the_same_review_changes_nothing(services, seed, db):
         from bot.core.models import Review
 
         review = await session.get(Review, first.review_id)
-        again = await defects.file_defect(session=session, review=review, config=services.config, now=NOW)
+        again = await filing.file_defect(session=session, review=review, config=services.config, now=NOW)
     assert again.id == first.id
     assert (await group(db, first.group_id)).occurrences == 1
 
@@ -235,11 +235,11 @@ async def test_a_withdrawn_defect_stops_counting_and_counts_again_when_refiled(s
     first = await seed.defect(services)
     await seed.defect(services, reviewer="U0REV2")
     async with db.transaction() as session:
-        await defects.withdraw_defect(session=session, review_id=first.review_id, now=NOW)
+        await filing.withdraw_defect(session=session, review_id=first.review_id, now=NOW)
     assert (await group(db, first.group_id)).occurrences == 1
     async with db.transaction() as session:
         from bot.core.models import Review
 
         review = await session.get(Review, first.review_id)
-        await defects.file_defect(session=session, review=review, config=services.config, now=NOW)
+        await filing.file_defect(session=session, review=review, config=services.config, now=NOW)
     assert (await group(db, first.group_id)).occurrences == 2

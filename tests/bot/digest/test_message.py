@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from zoneinfo import ZoneInfo
 
 from bot.core import weeks
 from bot.digest.estimate import Estimate, Stratum, estimate
 from bot.digest.message import build_digest, digest_text, duration, pct
-from bot.digest.rollup import Catch, GroupLine, Listing, OwnerLoad, ReviewerWeek, Rollup, Volume, WeekRate
+from bot.digest.rollup import (
+    Catch,
+    CategoryRate,
+    GroupLine,
+    Listing,
+    OwnerLoad,
+    ReviewerWeek,
+    Rollup,
+    Volume,
+    WeekRate,
+)
 from tests.fakes.blockkit import all_text, check_blocks, pings
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -121,3 +132,29 @@ def test_formatting_helpers() -> None:
     assert pct(0.0042) == "0.42%" and pct(0.0321) == "3.2%" and pct(0.0) == "0.0%" and pct(None) == "–"
     assert duration(dt.timedelta(days=3, hours=5)) == "3 d 5 h"
     assert duration(dt.timedelta(hours=2)) == "2 h" and duration(420.0) == "7 min"
+
+
+def test_the_digest_says_what_the_rate_covers_and_estimates_each_category() -> None:
+    rollup = make_rollup()
+    volume = Volume(
+        ingested=19873, sampled=100, reviewed=90, pending=10, estimated=15000, uncovered=4500, not_sampled=373
+    )
+    tone = estimate([Stratum(900, 60, 1, "unflagged"), Stratum(100, 30, 0, "flagged")])
+    rollup = dataclasses.replace(
+        rollup,
+        volume=volume,
+        category_rates=[CategoryRate("tone", tone, 1), CategoryRate("other", tone, 1)],
+    )
+    text = all_text(dicts(build_digest(rollup, BERLIN)))
+    assert (
+        "19,873 replies = 15,000 in the estimate + 4,500 uncovered (sampled, nobody reviewed yet)"
+        " + 373 not yet sampled (arrived after the last draw)" in text
+    )
+    assert "• tone: *2* (2 low) · ≈ 15 replies (1.5%, 95% CI up to" in text
+    assert "• other: ≈ 15 replies (1.5%" in text  # found in the week's replies, filed earlier
+    complete = dataclasses.replace(
+        rollup, volume=dataclasses.replace(volume, estimated=19873, uncovered=0, not_sampled=0)
+    )
+    assert "All 19,873 replies of the week are in the estimate." in all_text(
+        dicts(build_digest(complete, BERLIN))
+    )

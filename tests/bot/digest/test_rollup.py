@@ -158,7 +158,9 @@ async def test_rollup_of_a_known_week(db, clock) -> None:
 
     top = rollup.top_groups.rows
     assert [g.id for g in top] == [known.group_fixed, known.group_open, known.group_old]
-    assert [g.affected for g in top] == pytest.approx([40.0, 240.0, 30.0])
+    # each caught item weighs what it weighs in the rate: its cell's population over its reviewed
+    # items (the Tuesday flagged cell: 60 replies, 1 of its 2 items reviewed, so 60, not 1/π = 30)
+    assert [g.affected for g in top] == pytest.approx([40.0, 240.0, 60.0])
     assert [g.week_occurrences for g in top] == [2, 2, 1]
     assert [g.id for g in rollup.fixes.rows] == [known.group_fixed] and rollup.fixes.total == 1
     assert rollup.fixes.rows[0].time_to_fix == dt.timedelta(days=3, hours=5)
@@ -271,8 +273,9 @@ async def test_long_lists_show_their_first_rows_and_count_all_of_them(db) -> Non
     top = sorted(caught, key=lambda g: (-g.occurrences, g.id))[:10]
     assert [g.id for g in rollup.top_groups.rows] == [g.id for g in top] and rollup.top_groups.total == 13
     assert [g.week_occurrences for g in rollup.top_groups.rows] == [g.occurrences for g in top]
+    reviewed = sum(g.occurrences for g in caught)  # of the cell's 40 draws, these were stored and reviewed
     assert [g.affected for g in rollup.top_groups.rows] == pytest.approx(
-        [g.occurrences * 900 / 40 for g in top]
+        [g.occurrences * 900 / reviewed for g in top]
     )
     still_open = sorted(caught, key=lambda g: (-g.occurrences, g.created_at, g.id))[:10]
     assert [g.id for g in rollup.open_groups.rows] == [g.id for g in still_open]

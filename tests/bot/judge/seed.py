@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from bot.core.config import AuditConfig
 from bot.core.db import Database
-from bot.core.models import JudgeRun, Judgment, Reply, SampleBatch, SampleItem
+from bot.core.models import FrameCell, JudgeRun, Judgment, Reply, SampleBatch, SampleItem
 from bot.judge.runner import Judge
 from bot.review.verdicts import DefectInput, record_defect, record_verdict
 
@@ -92,10 +92,21 @@ async def seed_reviewed(
         batch = SampleBatch(
             channel="C0AUDIT", day=day, window_start=AT - dt.timedelta(days=1), window_end=AT, seed=1,
             population=len(reply_ids), unflagged_population=len(reply_ids), unflagged_drawn=len(reply_ids),
-            status="posted", created_at=AT, posted_at=AT,
+            status="posted", created_at=AT, posted_at=AT, high_reply_id=max(reply_ids),
         )  # fmt: skip
         session.add(batch)
         await session.flush()
+        # the replies are this batch's frame (bot.sample.frames): one cell, every reply drawn
+        cell = FrameCell(
+            batch_id=batch.id,
+            week="2026-W47",
+            stratum="unflagged",
+            population=len(reply_ids),
+            drawn=len(reply_ids),
+        )
+        session.add(cell)
+        await session.flush()
+        await session.execute(sa.update(Reply).where(Reply.id.in_(reply_ids)).values(frame_id=batch.id))
         items = [
             SampleItem(
                 batch_id=batch.id,
@@ -103,6 +114,7 @@ async def seed_reviewed(
                 position=n + 1,
                 stratum="unflagged",
                 inclusion_prob=1.0,
+                cell_id=cell.id,
                 channel="C0AUDIT",
                 message_ts=f"1764000000.{n:06d}",
                 posted_at=AT,

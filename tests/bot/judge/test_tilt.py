@@ -14,8 +14,7 @@ from bot.core.config import AuditConfig
 from bot.core.db import Database
 from bot.core.models import SampleItem
 from bot.digest.estimate import Stratum, estimate
-from bot.judge.tilt import tilt
-from bot.sample.draw import draw_sample, ensure_batch, plan_draw, population
+from bot.sample.draw import draw_sample, ensure_batch, plan_draw
 from tests.bot.judge.seed import add_replies, seed_judgments, seed_reviewed
 
 TUESDAY = dt.date(2026, 11, 24)  # its window: Monday 23 Nov in Berlin
@@ -63,10 +62,10 @@ async def test_a_known_judge_tilt_keeps_the_estimate_unbiased(db, config) -> Non
     truth = len(bad) / POPULATION
 
     async with db.session() as session:
-        window = (MONDAY_NOON - dt.timedelta(hours=12), MONDAY_NOON + dt.timedelta(hours=12))
-        flagged, unflagged = await tilt(session, config, window, *await population(session, *window))
+        frame, _ = await plan_draw(session, config, TUESDAY, 0)
+        flagged, unflagged = frame.flagged, frame.unflagged
         for seed in range(5):  # the real draw of the day: its strata never depend on the seed
-            _, draw = await plan_draw(session, config, "C0AUDIT", TUESDAY, seed)
+            _, draw = await plan_draw(session, config, TUESDAY, seed)
             assert (draw.flagged_population, draw.unflagged_population) == (len(flagged), len(unflagged))
     assert set(flagged) == checks | failed  # the judge's stratum, decided before the draw
 
@@ -119,6 +118,6 @@ async def test_untrusted_or_off_the_judge_does_not_tilt(db, config, judge) -> No
     assert failed - checks
 
     async with db.session() as session:
-        _, draw = await plan_draw(session, with_judge(config, **judge), "C0AUDIT", TUESDAY, 1)
+        _, draw = await plan_draw(session, with_judge(config, **judge), TUESDAY, 1)
 
     assert draw.flagged_population == len(checks)

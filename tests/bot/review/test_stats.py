@@ -7,7 +7,9 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from bot.core import weeks
 from bot.core.models import DefectGroup
+from bot.digest.rollup import reviewer_weeks
 from bot.review import stats as review_stats
 from bot.review import verdicts as reviews
 from tests.bot.seed_reviews import seed_items
@@ -30,9 +32,40 @@ async def give(db, item: int, reviewer: str, verdict: str, at: dt.datetime = NOW
 
 
 def test_week_starts_on_monday_midnight_in_the_team_zone() -> None:
-    assert review_stats.week_start(NOW, BERLIN) == dt.datetime(2026, 11, 22, 23, 0, tzinfo=dt.UTC)
+    start, end = review_stats.this_week(NOW, BERLIN)
+    assert (start, end) == (
+        dt.datetime(2026, 11, 22, 23, tzinfo=dt.UTC),
+        dt.datetime(2026, 11, 29, 23, tzinfo=dt.UTC),
+    )
     sunday_night = dt.datetime(2026, 11, 29, 23, 30, tzinfo=dt.UTC)  # already Monday in Berlin
-    assert review_stats.week_start(sunday_night, BERLIN) == dt.datetime(2026, 11, 29, 23, 0, tzinfo=dt.UTC)
+    assert review_stats.this_week(sunday_night, BERLIN)[0] == dt.datetime(2026, 11, 29, 23, 0, tzinfo=dt.UTC)
+    # the week the clocks go back (Sun 25 Oct 2026) is 169 hours; it ends at local Monday midnight
+    autumn = review_stats.this_week(dt.datetime(2026, 10, 21, 12, tzinfo=dt.UTC), BERLIN)
+    assert autumn == (
+        dt.datetime(2026, 10, 18, 22, tzinfo=dt.UTC),
+        dt.datetime(2026, 10, 25, 23, tzinfo=dt.UTC),
+    )
+    assert autumn == weeks.bounds("2026-W43", BERLIN)  # the digest's own week
+
+
+async def test_a_verdict_late_on_the_sunday_of_a_dst_week_counts_in_that_week(db) -> None:  # type: ignore[no-untyped-def]
+    """The week the clocks go back is 169 hours long: Sunday 23:30 is still in it, for App Home,
+    `/audit stats` and the digest alike (a week of start + 7 days lost that verdict)."""
+    [item] = await seed_items(db, 1)
+    sunday_2330 = dt.datetime(2026, 10, 25, 23, 30, tzinfo=BERLIN).astimezone(dt.UTC)
+    await give(db, item, "U0REV1", "correct", at=sunday_2330)
+    week = review_stats.this_week(sunday_2330, BERLIN)
+    assert week[0] + dt.timedelta(days=7) <= sunday_2330 < week[1]  # past start + 7 days, still this week
+    async with db.session() as session:
+        mine = await review_stats.reviewer_numbers(session, reviewer="U0REV1", week=week)
+        team = await review_stats.team_week(session, week=week)
+        digest = await reviewer_weeks(session, *weeks.bounds("2026-W43", BERLIN))
+        following = await review_stats.reviewer_numbers(
+            session, reviewer="U0REV1", week=review_stats.this_week(week[1], BERLIN)
+        )
+    assert (mine.week, team.verdicts, team.reviewers) == (1, 1, 1)
+    assert [(r.reviewer, r.reviews) for r in digest] == [("U0REV1", 1)]
+    assert following.week == 0  # and in exactly one week
 
 
 async def test_reviewer_numbers_team_week_and_waiting_items(db, config) -> None:  # type: ignore[no-untyped-def]
@@ -46,10 +79,10 @@ async def test_reviewer_numbers_team_week_and_waiting_items(db, config) -> None:
     await give(db, calibration, "U0REV2", "correct")
     async with db.transaction() as session:
         await session.execute(sa.update(DefectGroup).values(status="fixed"))
-    since = review_stats.week_start(NOW, BERLIN)
+    week = review_stats.this_week(NOW, BERLIN)
     async with db.session() as session:
-        mine = await review_stats.reviewer_numbers(session, reviewer="U0REV1", since=since)
-        team = await review_stats.team_week(session, since=since)
+        mine = await review_stats.reviewer_numbers(session, reviewer="U0REV1", week=week)
+        team = await review_stats.team_week(session, week=week)
         waiting, total = await review_stats.waiting_items(session, reviewer="U0REV1", now=NOW)
         theirs, their_total = await review_stats.waiting_items(session, reviewer="U0REV2", now=NOW)
     assert mine == review_stats.ReviewerNumbers(
@@ -84,13 +117,13 @@ async def test_high_catches_and_calibration_agreement_come_from_the_rollup(db, c
         await reviews.record_defect(
             session=session, item_id=split, reviewer="U0REV2", defect=defect, config=config, now=NOW
         )
-    since = review_stats.week_start(NOW, BERLIN)
+    week = review_stats.this_week(NOW, BERLIN)
     async with db.session() as session:
-        first = await review_stats.reviewer_numbers(session, reviewer="U0REV1", since=since)
-        second = await review_stats.reviewer_numbers(session, reviewer="U0REV2", since=since)
-        team = await review_stats.team_week(session, since=since)
+        first = await review_stats.reviewer_numbers(session, reviewer="U0REV1", week=week)
+        second = await review_stats.reviewer_numbers(session, reviewer="U0REV2", week=week)
+        team = await review_stats.team_week(session, week=week)
         later = await review_stats.reviewer_numbers(
-            session, reviewer="U0REV2", since=since + dt.timedelta(days=7)
+            session, reviewer="U0REV2", week=review_stats.this_week(week[1], BERLIN)
         )
     assert (first.week_pairs, first.week_agreed, first.all_pairs, first.all_agreed) == (2, 1, 2, 1)
     assert (second.week_high, second.all_high, second.week_pairs, second.week_agreed) == (1, 1, 2, 1)

@@ -13,7 +13,7 @@ from sqlmodel import select
 
 from bot.core.config import AuditConfig
 from bot.core.db import Database
-from bot.core.models import Reply, SampleBatch, SampleItem
+from bot.core.models import FrameCell, Reply, SampleBatch, SampleItem
 from bot.sample.draw import (
     FLAGGED,
     UNFLAGGED,
@@ -196,15 +196,16 @@ async def test_batch_and_items_are_stored_with_strata_and_probabilities(
     db: Database, config: AuditConfig
 ) -> None:
     await add_replies(db, dt.date(2026, 11, 26), 100)  # 25 flagged, 75 unflagged
-    await add_replies(db, dt.date(2026, 11, 25), 10, prefix="old")  # outside the window
     batch = await ensure_batch(db, config, dt.date(2026, 11, 27), NOW)
     assert (batch.window_start, batch.window_end) == (berlin(2026, 11, 26), berlin(2026, 11, 27))
     assert (batch.population, batch.flagged_population, batch.unflagged_population) == (100, 25, 75)
     assert (batch.flagged_drawn, batch.unflagged_drawn) == (6, 14)
+    assert batch.late_population == 0
     assert batch.seed == default_seed("C0AUDIT", dt.date(2026, 11, 27))
     async with db.session() as session:
         items = list((await session.execute(select(SampleItem).order_by(SampleItem.position))).scalars())
         replies = {r.id: r for r in (await session.execute(select(Reply))).scalars()}
+        cells = {c.id: c for c in (await session.execute(select(FrameCell))).scalars()}
     assert [i.position for i in items] == list(range(1, 21))
     for item in items:
         reply = replies[item.reply_id]
@@ -212,7 +213,36 @@ async def test_batch_and_items_are_stored_with_strata_and_probabilities(
         assert item.stratum == (FLAGGED if reply.flagged else UNFLAGGED)
         assert item.inclusion_prob == pytest.approx(6 / 25 if reply.flagged else 14 / 75)
         assert item.message_ts is None and item.channel is None
+        assert (cells[item.cell_id].week, cells[item.cell_id].stratum) == ("2026-W48", item.stratum)
     assert sum(i.double_review for i in items) == 2
+    # the frame: every reply of the window is in this batch's frame, in its week's cells
+    assert {r.frame_id for r in replies.values()} == {batch.id}
+    assert sorted((c.week, c.stratum, c.population, c.drawn) for c in cells.values()) == [
+        ("2026-W48", FLAGGED, 25, 6),
+        ("2026-W48", UNFLAGGED, 75, 14),
+    ]
+
+
+async def test_the_first_frame_also_takes_older_replies_no_sample_covered(
+    db: Database, config: AuditConfig
+) -> None:
+    await add_replies(db, dt.date(2026, 11, 26), 100)  # 25 flagged, 75 unflagged
+    await add_replies(db, dt.date(2026, 11, 18), 10, prefix="old")  # a week earlier: 3 flagged
+    batch = await ensure_batch(db, config, dt.date(2026, 11, 27), NOW)
+    assert (batch.window_start, batch.window_end) == (berlin(2026, 11, 26), berlin(2026, 11, 27))
+    assert (batch.population, batch.late_population) == (110, 10)
+    assert (batch.flagged_population, batch.unflagged_population) == (28, 82)
+    async with db.session() as session:
+        cells = list((await session.execute(select(FrameCell))).scalars())
+        framed = set((await session.execute(select(Reply.frame_id))).scalars())
+    assert framed == {batch.id}
+    assert sorted((c.week, c.stratum, c.population) for c in cells) == [
+        ("2026-W47", FLAGGED, 3),
+        ("2026-W47", UNFLAGGED, 7),
+        ("2026-W48", FLAGGED, 25),
+        ("2026-W48", UNFLAGGED, 75),
+    ]
+    assert sum(c.drawn for c in cells) == 20
 
 
 async def test_a_second_call_returns_the_same_batch(db: Database, config: AuditConfig) -> None:
@@ -237,13 +267,15 @@ async def test_a_reply_is_never_sampled_twice(db: Database, config: AuditConfig)
     await add_replies(db, dt.date(2026, 11, 26), 30)
     first = await ensure_batch(db, config, dt.date(2026, 11, 27), NOW)
     assert first.population == 30
-    # a second audit channel covers the same window: only the 10 replies not sampled yet remain
+    # a second audit channel the same day: every reply is in a frame already, so its frame is empty
     slack = config.slack.model_copy(update={"audit_channel": "C0OTHER"})
     other = await ensure_batch(db, config.model_copy(update={"slack": slack}), dt.date(2026, 11, 27), NOW)
-    assert (other.channel, other.window_start, other.population) == ("C0OTHER", first.window_start, 10)
+    assert (other.channel, other.population, other.flagged_drawn + other.unflagged_drawn) == ("C0OTHER", 0, 0)
     async with db.session() as session:
         ids = list((await session.execute(select(SampleItem.reply_id))).scalars())
-    assert len(ids) == 30 and len(set(ids)) == 30
+        frames = set((await session.execute(select(Reply.frame_id))).scalars())
+    assert len(ids) == 20 and len(set(ids)) == 20
+    assert frames == {first.id}
 
 
 async def test_concurrent_processes_store_exactly_one_batch(
