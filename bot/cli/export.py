@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import sys
 from contextlib import ExitStack
 
@@ -26,12 +25,6 @@ async def command_export(args: argparse.Namespace, env: CliEnv) -> int:
                 out = stack.enter_context(open(args.output, "w", encoding="utf-8", newline=""))
             except OSError as exc:
                 raise UsageError(f"{args.output}: cannot write: {exc.strerror or exc}") from exc
-        try:
-            count = await write(db, args.kind, out, fmt, since, raw=args.raw)
-        except BrokenPipeError:
-            # The reader stopped early (`| head`): not a failure; keep the interpreter from
-            # complaining again when it flushes stdout at exit.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            return 0
+        count = await write(db, args.kind, out, fmt, since, raw=args.raw)  # `| head`: see bot.cli.main
     print(f"exported {count} {args.kind}", file=sys.stderr)
     return 0

@@ -7,6 +7,7 @@ import asyncio
 import datetime as dt
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -175,6 +176,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader stopped early (`auditbot … | head`): not a failure; keep the interpreter from
+        # complaining again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:
         log.debug("failure", exc_info=True)
         print(f"auditbot: {type(exc).__name__}: {exc}", file=sys.stderr)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -15,6 +18,7 @@ from bot.cli.main import main
 from bot.core.db import Database
 from bot.views.sample import BUILDER_URL
 from tests.bot.sample.test_draw import add_replies
+from tests.conftest import REPO
 from tests.fakes.slack_api import FakeSlack
 
 CONFIG = """
@@ -105,6 +109,22 @@ def test_dry_run_without_any_configuration_previews_anyway(
     assert "12 of 12 AI replies from Thu 26 Nov (incl. 1 created earlier, not sampled before)" in header
     assert len(printed) == 1 + 12  # default size 20
     assert main(["sample", "--date", "2026-11-27"]) == 2  # a real run still needs Slack
+
+
+def test_a_reader_that_stops_early_is_not_a_failure(cli_env) -> None:  # type: ignore[no-untyped-def]
+    """`auditbot sample --dry-run | head`: the pipe closes before the output is written."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "sample", "--date", "2026-11-27", "--dry-run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stdout is not None
+    proc.stdout.close()  # the reader is gone before anything was printed
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert b"Traceback" not in err and b"BrokenPipe" not in err
 
 
 def test_bad_seed_exits_2(cli_env, capsys: pytest.CaptureFixture[str]) -> None:
