@@ -88,13 +88,6 @@ def normalize(tag: str) -> str:
     return "".join(tag.split())
 
 
-def find_placeholders(
-    text: str, customer_message: str | None = None, allow: Collection[str] = ()
-) -> list[tuple[str, int, int]]:
-    """Distinct leaked template variables in `text`, in order, with their spans."""
-    return leaks(text, list(PLACEHOLDER.finditer(text)), 0, customer_message, allow)
-
-
 def leaks(
     text: str,
     matches: list[re.Match[str]],
