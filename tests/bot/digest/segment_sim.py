@@ -50,10 +50,10 @@ def simulate(rng: random.Random, *, days: int = 5, size: int = 20, missing: floa
             bad[intent] += defective
         flagged = [r for r in population if r[0]]
         unflagged = [r for r in population if not r[0]]
+        sizes = stratum_sizes(len(flagged), len(unflagged), size, 0.3)
         for stratum, members, drawn in zip(
-            ("flagged", "unflagged"), (flagged, unflagged), stratum_sizes(len(flagged), len(unflagged), size, 0.3),
-            strict=True,
-        ):  # fmt: skip
+            ("flagged", "unflagged"), (flagged, unflagged), sizes, strict=True
+        ):
             cell = next(ids)
             cells[cell] = (len(members), stratum)
             for _, intent, defective in rng.sample(members, drawn):
