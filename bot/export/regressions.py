@@ -127,8 +127,10 @@ def rubric(case: Case) -> str:
     if case.note:
         lines.append("What the reviewer found wrong: {{reviewer_note}}")
     if case.expected:
-        lines.append("A reviewer wrote what the right answer would have been; the output must agree with")
-        lines.append("it on every fact and commitment: {{expected_answer}}")
+        lines.append(
+            "The output must agree on every fact and commitment with the answer a reviewer wrote: "
+            "{{expected_answer}}"
+        )
     return "\n".join(lines)
 
 

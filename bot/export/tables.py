@@ -30,6 +30,8 @@ from bot.core.models import (
     Review,
     SampleItem,
 )
+from bot.export.articles import COLUMNS as ARTICLE_COLUMNS
+from bot.export.articles import article_rows
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "replies": ("id", "source", "ticket_id", "created_at", "template_id", "intent", "channel"),
@@ -63,6 +65,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "output_tokens",
     ),
 }
+COLUMNS["articles"] = ARTICLE_COLUMNS  # computed per article (bot.digest.articles), not one SELECT
 DEFAULT_FORMAT = {"corrections": "jsonl"}
 STREAM_ROWS = 1000
 
@@ -157,8 +160,14 @@ def query(kind: str, since: dt.datetime | None = None) -> sa.Select:
     return stmt.where(created >= since) if since is not None else stmt
 
 
-async def rows(db: Database, kind: str, since: dt.datetime | None = None) -> AsyncIterator[dict[str, Any]]:
+async def rows(
+    db: Database, kind: str, since: dt.datetime | None = None, now: dt.datetime | None = None
+) -> AsyncIterator[dict[str, Any]]:
     """Rows of one export kind as dicts, streamed (memory does not grow with the table)."""
+    if kind == "articles":
+        async for row in article_rows(db, since, now or dt.datetime.now(dt.UTC)):
+            yield row
+        return
     stmt = query(kind, since).execution_options(yield_per=STREAM_ROWS)
     async with db.engine.connect() as conn:
         result = await conn.stream(stmt)
@@ -178,7 +187,14 @@ def cell(value: Any) -> Any:
 
 
 async def write(
-    db: Database, kind: str, out: TextIO, fmt: str, since: dt.datetime | None = None, *, raw: bool = False
+    db: Database,
+    kind: str,
+    out: TextIO,
+    fmt: str,
+    since: dt.datetime | None = None,
+    *,
+    raw: bool = False,
+    now: dt.datetime | None = None,
 ) -> int:
     """Write every row of `kind` to `out`; return how many.
 
@@ -191,11 +207,11 @@ async def write(
     if fmt == "csv":
         writer = (csv if raw else defused_csv).writer(out, lineterminator="\n")
         writer.writerow(columns)
-        async for row in rows(db, kind, since):
+        async for row in rows(db, kind, since, now):
             writer.writerow([_csv_cell(row[c]) for c in columns])
             count += 1
     else:
-        async for row in rows(db, kind, since):
+        async for row in rows(db, kind, since, now):
             line = orjson.dumps({c: cell(row[c]) for c in columns})
             out.write(line.decode() + "\n")
             count += 1
