@@ -9,8 +9,8 @@ import orjson
 
 from bot.cli.env import CliEnv
 from bot.core import weeks
-from bot.digest.message import pct as percent
 from bot.digest.segments import DIMENSIONS, Segment, week_segments
+from bot.digest.text import pct as percent
 
 HEADER = ("by", "segment", "reviewed", "defective", "est. replies", "rate", "95% CI", "")
 
