@@ -93,8 +93,8 @@ def segment_line(segment: Segment) -> str:
     return line
 
 
-def segment_lines(segments: list[Segment]) -> list[str]:
-    return [segment_line(s) for s in worst(segments, WORST_SEGMENTS)]
+def segment_lines(segments: list[Segment], reviewed: int | None = None) -> list[str]:
+    return [segment_line(s) for s in worst(segments, WORST_SEGMENTS, reviewed)]
 
 
 def article_line(article: ArticleHealth) -> str:

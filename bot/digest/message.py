@@ -219,7 +219,7 @@ def breakdown_blocks(rollup: Rollup, breakdown: Breakdown | None) -> list[Block]
         blocks += sections(
             census_title(breakdown.census, rollup.rate.estimate), census_lines(breakdown.census)
         )
-    worst = segment_lines(breakdown.segments)
+    worst = segment_lines(breakdown.segments, rollup.rate.reviewed)
     if worst:
         blocks += sections("*Where the AI fails most* — segments by estimated defect rate", worst)
     articles = article_lines(breakdown.articles)

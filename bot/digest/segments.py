@@ -105,9 +105,17 @@ def rank(segments: Iterable[Segment]) -> list[Segment]:
     )
 
 
-def worst(segments: Iterable[Segment], limit: int = 5) -> list[Segment]:
-    """The segments to look at first: those where reviewers found a defect, worst first."""
-    return [s for s in rank(segments) if s.defective > 0][:limit]
+def worst(segments: Iterable[Segment], limit: int = 5, reviewed: int | None = None) -> list[Segment]:
+    """The segments to look at first: those where reviewers found a defect, worst first.
+
+    Left out: the `(none)` segments (a field the records do not fill says nothing about where), and
+    with `reviewed` (the week's reviewed items) a segment holding all of them, whose rate is the week's.
+    """
+    return [
+        s
+        for s in rank(segments)
+        if s.defective > 0 and s.value != NONE and (reviewed is None or s.reviewed < reviewed)
+    ][:limit]
 
 
 async def week_segments(
