@@ -8,9 +8,11 @@ customer's own name replaced by `[customer name]`, so a test suite can be shared
 Two formats:
 - `promptfoo`: a promptfoo config (YAML) whose `tests` are the cases: `vars` hold the texts, and
   `assert` an `llm-rubric` (graded against the reviewer's expectation) plus `not-contains` for the
-  bad reply and for any placeholder it leaked. Assertion values refer to the vars (`{{bad_reply}}`)
-  instead of repeating the texts, because promptfoo renders assertion values as Nunjucks templates:
-  a leaked `{{first_name}}` written there would be rendered, not matched.
+  bad reply and for any placeholder it leaked. promptfoo renders every var and every assertion
+  value once as a Nunjucks template, so a leaked `{{first_name}}` written as is would become an
+  empty string (and `{% … %}` in a customer's message would run as template code): every text is
+  written with its template openers escaped (`{{ "{{" }}first_name}}`), which renders back to
+  the text itself. tests/bot/export/test_regressions_promptfoo.py checks this with promptfoo.
 - `jsonl`: one chat-format case per line for eval tools: `messages` (the customer's message), the
   `ideal` answer when the reviewer gave one, the `rejected` reply, and metadata.
 """
@@ -65,6 +67,14 @@ def scrub(text: str | None, name: str | None) -> str:
     return " " + text if text.startswith("file://") else text
 
 
+_OPENER = re.compile(r"\{([{%#])")
+
+
+def inert(text: str) -> str:
+    """`text` as a Nunjucks template that renders to `text`: each `{{`, `{%`, `{#` as a string literal."""
+    return _OPENER.sub(lambda m: '{{ "{' + m.group(1) + '" }}', text)
+
+
 def query(since: dt.datetime | None = None) -> sa.Select:
     first = (
         sa.select(sa.func.min(D.c.id).label("id"))
@@ -117,51 +127,57 @@ async def cases(db: Database, since: dt.datetime | None = None) -> AsyncIterator
         )
 
 
-def rubric(case: Case) -> str:
-    """What the grader is asked; the texts come in as vars (rendered by promptfoo)."""
+def rubric(case: Case, *, template: bool = True) -> str:
+    """What the grader is asked, with the reviewer's note and answer (made inert when `template`)."""
+    text = inert if template else str
     lines = [
         "The output is a customer-support reply to the customer's message.",
         f"An earlier AI reply to this message was found defective ({category_label(case.category)}, "
         f"severity {case.severity}). It must not repeat that problem.",
     ]
     if case.note:
-        lines.append("What the reviewer found wrong: {{reviewer_note}}")
+        lines.append(f"What the reviewer found wrong: {text(case.note)}")
     if case.expected:
         lines.append(
-            "The output must agree on every fact and commitment with the answer a reviewer wrote: "
-            "{{expected_answer}}"
+            f"The output must agree on every fact and commitment with the answer a reviewer wrote: "
+            f"{text(case.expected)}"
         )
     return "\n".join(lines)
 
 
+def metadata(case: Case) -> dict[str, Any]:
+    return {
+        "category": case.category,
+        "severity": case.severity,
+        "reply_id": case.reply_id,
+        "ticket_id": case.ticket_id,
+        "group_id": case.group_id,
+        "template_id": case.template_id or "",
+        "intent": case.intent or "",
+    }
+
+
 def promptfoo_test(case: Case) -> dict[str, Any]:
-    vars_: dict[str, str] = {"customer_message": case.customer_message, "bad_reply": case.bad_reply}
+    vars_: dict[str, str] = {
+        "customer_message": inert(case.customer_message),
+        "bad_reply": inert(case.bad_reply),
+    }
     if case.expected:
-        vars_["expected_answer"] = case.expected
+        vars_["expected_answer"] = inert(case.expected)
     if case.note:
-        vars_["reviewer_note"] = case.note
+        vars_["reviewer_note"] = inert(case.note)
     asserts: list[dict[str, Any]] = [
         {"type": "llm-rubric", "value": rubric(case), "metric": case.category},
-        {"type": "not-contains", "value": "{{bad_reply}}", "metric": "not_the_bad_reply"},
+        {"type": "not-contains", "value": inert(case.bad_reply), "metric": "not_the_bad_reply"},
     ]
-    for n, tag in enumerate(case.placeholders, start=1):
-        vars_[f"leaked_placeholder_{n}"] = tag
-        asserts.append(
-            {"type": "not-contains", "value": f"{{{{leaked_placeholder_{n}}}}}", "metric": "placeholder"}
-        )
+    asserts += [
+        {"type": "not-contains", "value": inert(tag), "metric": "placeholder"} for tag in case.placeholders
+    ]
     return {
         "description": f"{category_label(case.category)} ({case.severity}) · reply {case.reply_id}",
         "vars": vars_,
         "assert": asserts,
-        "metadata": {
-            "category": case.category,
-            "severity": case.severity,
-            "reply_id": case.reply_id,
-            "ticket_id": case.ticket_id,
-            "group_id": case.group_id,
-            "template_id": case.template_id or "",
-            "intent": case.intent or "",
-        },
+        "metadata": metadata(case),
     }
 
 
@@ -170,10 +186,8 @@ def chat_case(case: Case) -> dict[str, Any]:
         "messages": [{"role": "user", "content": case.customer_message}],
         "ideal": case.expected or None,
         "rejected": case.bad_reply,
-        "criteria": rubric(case)
-        .replace("{{reviewer_note}}", case.note)
-        .replace("{{expected_answer}}", case.expected),
-        "metadata": promptfoo_test(case)["metadata"],
+        "criteria": rubric(case, template=False),
+        "metadata": metadata(case),
     }
 
 
@@ -193,7 +207,8 @@ async def write(db: Database, out: TextIO, fmt: str, since: dt.datetime | None =
         "prompts": [PROMPT],
         "tests": tests,
     }
-    out.write("# Generated by `auditbot export regressions`. Add your `providers:` (the AI under test),\n")
-    out.write("# or keep these tests in a file and point your config's `tests:` at it.\n")
+    out.write("# Generated by `auditbot export regressions`. Run it against the AI under test with its\n")
+    out.write("# providers in another file (promptfoo merges the configs given to -c):\n")
+    out.write("#   npx promptfoo eval -c providers.yaml -c this-file.yaml\n")
     out.write(yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=100))
     return len(tests)

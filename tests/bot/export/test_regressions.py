@@ -14,7 +14,7 @@ import yaml
 
 from bot.cli.main import main
 from bot.core.db import Database
-from bot.export.regressions import scrub, write
+from bot.export.regressions import inert, scrub, write
 from tests.bot.export.defect_data import PLANTED, seed_defects
 
 SPEC = Path(__file__).resolve().parents[4] / "shared" / "specs" / "promptfoo" / "config-schema.json"
@@ -61,10 +61,9 @@ async def test_promptfoo_yaml_validates_against_the_schema_with_documented_asser
             kind = assertion["type"].removeprefix("not-")  # promptfoo negates any type with `not-`
             assert kind in documented, assertion["type"]
         assert test["vars"]["customer_message"] and test["vars"]["bad_reply"]
-        # every var an assertion or the prompt refers to is defined (no texts inlined in assertions)
-        for assertion in test["assert"]:
-            for name in _refs(assertion["value"]):
-                assert name in test["vars"], name
+        # promptfoo renders vars and assertion values as Nunjucks: no text may open a tag of its own
+        for value in [*test["vars"].values(), *(a["value"] for a in test["assert"])]:
+            assert _bare_openers(value) == [], value
     leak, policy = tests
     assert leak["metadata"] | {"group_id": 0} == {
         "category": "template_error", "severity": "high", "reply_id": "R-1", "ticket_id": "T-1",
@@ -74,20 +73,21 @@ async def test_promptfoo_yaml_validates_against_the_schema_with_documented_asser
     assert (
         leak["vars"]["expected_answer"] == "Hi [customer name], we refunded the double charge on card [card]."
     )
-    assert leak["vars"]["leaked_placeholder_1"] == "{{first_name}}"
-    assert {"type": "not-contains", "value": "{{leaked_placeholder_1}}", "metric": "placeholder"} in leak[
-        "assert"
-    ]
+    assert leak["vars"]["bad_reply"].startswith('Hi {{ "{{" }}first_name}}, call us on [phone]')
+    placeholder = {"type": "not-contains", "value": '{{ "{{" }}first_name}}', "metric": "placeholder"}
+    assert placeholder in leak["assert"]
     rubric = leak["assert"][0]
     assert rubric["type"] == "llm-rubric" and "Template error" in rubric["value"]
-    assert "{{expected_answer}}" in rubric["value"] and "{{reviewer_note}}" in rubric["value"]
+    assert "a reviewer wrote: Hi [customer name], we refunded the double charge" in rubric["value"]
+    assert 'What the reviewer found wrong: Leaks {{ "{{" }}first_name}} and' in rubric["value"]
     assert "expected_answer" not in policy["vars"]  # the reviewer gave none: judged on the note
     assert policy["vars"]["reviewer_note"] == "Refunds take 5 days"
     assert config["prompts"] == ["{{customer_message}}"]
 
 
-def _refs(value: str) -> list[str]:
-    return re.findall(r"\{\{\s*(\w+)\s*\}\}", value)
+def _bare_openers(value: str) -> list[str]:
+    """Template openers other than the escapes `{{ "{{" }}`, `{{ "{%" }}`, `{{ "{#" }}`."""
+    return re.findall(r"\{[{%#]", re.sub(r'\{\{ "\{[{%#]" \}\}', "", value))
 
 
 async def test_jsonl_is_one_chat_case_per_defect(db: Database) -> None:
@@ -100,8 +100,13 @@ async def test_jsonl_is_one_chat_case_per_defect(db: Database) -> None:
     ]
     assert first["ideal"].startswith("Hi [customer name], we refunded")
     assert first["rejected"].startswith("Hi {{first_name}}, call us on [phone] or mail [email].")
-    assert "{{" not in first["criteria"].replace("{{first_name}}", "")  # vars written out
+    assert "found wrong: Leaks {{first_name}} and [customer name]'s email [email]" in first["criteria"]
     assert second["ideal"] is None and second["metadata"]["category"] == "wrong_information"
+
+
+def test_inert_escapes_every_template_opener() -> None:
+    assert inert("Hi {{name}} {% if x %}{#c#}") == 'Hi {{ "{{" }}name}} {{ "{%" }} if x %}{{ "{#" }}c#}'
+    assert inert("plain } and { text") == "plain } and { text"
 
 
 def test_scrub_keeps_texts_from_being_read_as_files_by_promptfoo() -> None:
