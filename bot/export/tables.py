@@ -3,7 +3,8 @@
 `reply_id` is always the record's own `id` (as imported), never the database key. `--since D`
 keeps rows created on or after midnight of D in the team's time zone; for findings that is the
 reply's time. `corrections` (reviews with an expected answer) defaults to JSONL: it is meant as
-data for improving the AI, and its texts are multi-line.
+data for improving the AI, and its texts are multi-line. `articles` is computed per article
+(bot.export.articles); regression cases have their own formats (bot.export.regressions).
 """
 
 from __future__ import annotations
