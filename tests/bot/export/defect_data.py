@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from collections.abc import Awaitable, Callable
 
 from bot.core.config import DetectorsConfig
 from bot.core.db import Database
@@ -99,3 +101,15 @@ async def seed_defects(db: Database) -> dict[str, int]:
                 )
             )
         return {name: g.id for name, g in groups.items()}  # type: ignore[misc]
+
+
+def prepare(url: str, seed: Callable[[Database], Awaitable[object]]) -> None:
+    """A migrated database at `url` with `seed`'s rows, for tests that run the CLI's own event loop."""
+
+    async def run() -> None:
+        db = Database(url)
+        await db.upgrade()
+        await seed(db)
+        await db.dispose()
+
+    asyncio.run(run())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import re
@@ -15,7 +14,7 @@ import yaml
 from bot.cli.main import main
 from bot.core.db import Database
 from bot.export.regressions import inert, scrub, write
-from tests.bot.export.defect_data import PLANTED, seed_defects
+from tests.bot.export.defect_data import PLANTED, prepare, seed_defects
 
 SPEC = Path(__file__).resolve().parents[4] / "shared" / "specs" / "promptfoo" / "config-schema.json"
 
@@ -118,13 +117,7 @@ def test_scrub_keeps_texts_from_being_read_as_files_by_promptfoo() -> None:
 def test_cli_writes_the_file_and_refuses_csv(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    async def seed() -> None:
-        db = Database(database_url)
-        await db.upgrade()
-        await seed_defects(db)
-        await db.dispose()
-
-    asyncio.run(seed())
+    prepare(database_url, seed_defects)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DATABASE_URL", database_url)
     out = tmp_path / "cases.yaml"
