@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.core.models import Defect, Finding, Reply
 from bot.digest.segments import article_ids
@@ -49,11 +49,16 @@ def _date(value: object) -> dt.date | None:
 
 
 def _window(column: sa.ColumnElement, since: dt.datetime | None, until: dt.datetime | None) -> list:
-    return [c for c in (since and column >= since, until and column < until) if c is not None]
+    conditions = []
+    if since is not None:
+        conditions.append(column >= since)
+    if until is not None:
+        conditions.append(column < until)
+    return conditions
 
 
 async def article_health(
-    conn: AsyncConnection,
+    conn: AsyncSession | AsyncConnection,
     *,
     now: dt.datetime,
     since: dt.datetime | None = None,

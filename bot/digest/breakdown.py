@@ -42,7 +42,7 @@ async def compute_breakdown(
 ) -> Breakdown:
     census = await week_census(session, week, tz)
     segments = await week_segments(session, week)
-    articles = await article_health(session, now=now, since=start, until=end)  # type: ignore[arg-type]
+    articles = await article_health(session, now=now, since=start, until=end)
     return Breakdown(census, segments, articles)
 
 
