@@ -55,20 +55,31 @@ def _week_index(created: sa.ColumnElement, edges: list[dt.datetime]) -> sa.Colum
 async def week_census(
     session: AsyncSession | AsyncConnection, week: str, tz: ZoneInfo, trend_weeks: int = TREND_WEEKS
 ) -> Census:
-    """The census of `week` and the weeks before it (two grouped counts over the replies' index)."""
+    """The census of `week` and the weeks before it.
+
+    Replies are counted week by week, each a range of the `created_at` index (one statement); the
+    findings through the flagged replies only (every reply with a finding is flagged, and `flagged`
+    is in that index), so neither reads the rows of the eight weeks' replies.
+    """
     labels = [weeks.shift(week, -back) for back in range(trend_weeks - 1, -1, -1)]
     edges = [weeks.bounds(label, tz)[0] for label in labels] + [weeks.bounds(week, tz)[1]]
-    in_range = sa.and_(R.c.created_at >= edges[0], R.c.created_at < edges[-1])
-    index = _week_index(R.c.created_at, edges).label("i")
+    per_week = sa.union_all(
+        *(
+            sa.select(sa.literal(i).label("i"), sa.func.count().label("n"))
+            .select_from(R)
+            .where(R.c.created_at >= edges[i], R.c.created_at < edges[i + 1])
+            for i in range(len(labels))
+        )
+    )
     replies = [0] * len(labels)
-    for i, count in (
-        await session.execute(sa.select(index, sa.func.count()).where(in_range).group_by(index))
-    ).all():
+    for i, count in (await session.execute(per_week)).all():
         replies[int(i)] = int(count)
+    index = _week_index(R.c.created_at, edges).label("i")
+    flagged_in_range = sa.and_(R.c.flagged.is_(True), R.c.created_at >= edges[0], R.c.created_at < edges[-1])
     found = (
         sa.select(index, F.c.kind, sa.func.count())
-        .select_from(F.join(R, R.c.id == F.c.reply_id))
-        .where(in_range)
+        .select_from(R.join(F, F.c.reply_id == R.c.id))
+        .where(flagged_in_range)
         .group_by(index, F.c.kind)
     )
     per_kind: dict[str, list[int]] = {kind: [0] * len(labels) for kind in DETECTOR_KINDS}
@@ -76,8 +87,8 @@ async def week_census(
         per_kind.setdefault(kind, [0] * len(labels))[int(i)] = int(count)
     any_finding = (
         sa.select(index, sa.func.count(sa.distinct(F.c.reply_id)))
-        .select_from(F.join(R, R.c.id == F.c.reply_id))
-        .where(in_range)
+        .select_from(R.join(F, F.c.reply_id == R.c.id))
+        .where(flagged_in_range)
         .group_by(index)
     )
     flagged = [0] * len(labels)
