@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from bot.app import build_app, services_of
 from bot.cli.digest import command_digest
 from bot.cli.env import CliEnv
-from bot.core.models import DefectGroup, FrameCell, SampleBatch
+from bot.core.models import DefectGroup, Finding, FrameCell, Reply, SampleBatch, SampleItem
 from bot.core.services import build_client
 from bot.core.settings import Settings
 from bot.digest.post import post_weekly_digest
@@ -67,6 +67,16 @@ async def test_reviews_in_slack_end_up_credited_in_the_posted_digest(app_rig, db
     items = await seed_items(db, 3, message_ts=stamps, findings={0: "placeholder_leak"})
     async with db.transaction() as session:  # the day's population the sample was drawn from
         await session.execute(sa.update(SampleBatch).values(population=300, unflagged_population=300))
+        await session.execute(sa.update(Reply).values(intent="shipping"))
+        # as ingest keeps it: a reply with a finding is flagged (the census counts findings through it)
+        await session.execute(
+            sa.update(Reply).where(Reply.id.in_(sa.select(Finding.reply_id))).values(flagged=True)
+        )
+        await session.execute(
+            sa.update(Reply)
+            .where(Reply.id == SampleItem.reply_id, SampleItem.id == items[0])
+            .values(intent="billing")
+        )
         await session.execute(sa.update(FrameCell).values(population=300))
 
     submission = view_submission_payload(
@@ -103,6 +113,13 @@ async def test_reviews_in_slack_end_up_credited_in_the_posted_digest(app_rig, db
     assert "*✅ Fixed this week* (1)" in text and "fixed in 2 h" in text
     assert "Estimated defect rate of all AI replies: 33.3%" in text and "≈ 100 of 300 replies" in text
     assert "<!channel>" not in text and "Catch of the week:* <@U0REV1> caught a *critical*" in text
+    # the census of every reply beside the estimate, and where it fails (one defect of three items)
+    assert "*Checks on every reply (census)* — 1 reply of 3 flagged (33.3%)" in text
+    assert "• Placeholder leak: *1* (33.3%) ↑ · last 4 weeks: 0 → 0 → 0 → 1" in text
+    assert "*Where the AI fails most* — segments by estimated defect rate" in text
+    assert "• Intent *billing*: 100.0% (95% CI" in text and "_small n: 1 reviewed item_" in text
+    assert "Template *refund" not in text  # every reviewed item has that template: the week's rate
+    assert "*Where it breaks* — 1 defect filed" in text and "• Template error: *1* (1 critical)" in text
     (upload,) = fake_slack.calls("files.completeUploadExternal")
     assert upload.args["channel_id"] == "C0DIGEST"
     assert fake_slack.files()[0]["content"].startswith(b"\x89PNG")

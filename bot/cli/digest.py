@@ -11,7 +11,6 @@ import urllib.parse
 
 from bot.cli.env import CliEnv, UsageError
 from bot.core import weeks
-from bot.digest.chart import render_chart
 from bot.digest.post import compose, digest_channel, post_weekly_digest
 
 BUILDER_URL = "https://app.slack.com/block-kit-builder/#"
@@ -60,7 +59,7 @@ async def _dry_run(week: str, env: CliEnv) -> int:
     )
     fd, path = tempfile.mkstemp(prefix=f"auditbot-digest-{week}-", suffix=".png")
     with os.fdopen(fd, "wb") as out:
-        out.write(render_chart(digest.rollup))
+        out.write(digest.chart())
     print(f"Block Kit Builder: {builder_link(blocks)}", file=sys.stderr)
     print(f"chart: {path}", file=sys.stderr)
     return 0

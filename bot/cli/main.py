@@ -33,9 +33,14 @@ COMMANDS: dict[str, str] = {
     "manifest": "bot.cli.manifest:command_manifest",
     "judge": "bot.cli.judge:command_judge",
     "checks": "bot.cli.checks:command_checks",
+    "report": "bot.cli.report:command_report",
 }
 
-EXPORT_KINDS = ("replies", "findings", "reviews", "defects", "groups", "corrections", "judgments")
+EXPORT_KINDS = (
+    *("replies", "findings", "reviews", "defects", "groups", "corrections", "judgments"),
+    *("articles", "regressions"),
+)
+SEGMENT_DIMENSIONS = ("intent", "template", "channel", "article", "language")  # bot.digest.segments
 
 
 def _date(value: str) -> dt.date:
@@ -94,7 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="export data for analysts")
     export.add_argument("kind", choices=EXPORT_KINDS)
     export.add_argument("--since", type=_date, help="only rows created on or after this date")
-    export.add_argument("--format", choices=["csv", "jsonl"], help="default csv (jsonl for corrections)")
+    export.add_argument(
+        "--format",
+        choices=["csv", "jsonl", "promptfoo"],
+        help="default csv (jsonl for corrections; promptfoo for regressions, which takes promptfoo|jsonl)",
+    )
     export.add_argument("-o", "--output", help="file to write (default: standard output)")
     export.add_argument(
         "--raw",
@@ -122,6 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
     checks = sub.add_parser("checks", help="each automatic check's volume and measured precision")
     checks.add_argument("--days", type=int, default=7, help="volume over the last N days (default 7)")
     checks.add_argument("--format", choices=["text", "jsonl"], default="text")
+
+    reporting = sub.add_parser("report", help="reports for the team: `report segments`")
+    reports = reporting.add_subparsers(dest="report", required=True, metavar="REPORT")
+    by_segment = reports.add_parser("segments", help="estimated defect rate per segment, with 95% intervals")
+    by_segment.add_argument("--week", type=_week, help="ISO week like 2026-W48 (default: last week)")
+    by_segment.add_argument("--by", choices=SEGMENT_DIMENSIONS, help="one dimension (default: all)")
+    by_segment.add_argument("--format", choices=["text", "jsonl"], default="text")
 
     manifest = sub.add_parser("manifest", help="print the Slack app manifest")
     manifest.add_argument("--http-url", help="public base URL: HTTP mode instead of Socket Mode")

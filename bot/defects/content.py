@@ -127,7 +127,11 @@ async def occurrence_sections(session: AsyncSession, group: DefectGroup, defect_
 
 
 async def note_body(session: AsyncSession, defect: Defect, group: DefectGroup) -> str:
-    """The internal helpdesk note: what the reviewer found, and where the fix is tracked."""
+    """The internal helpdesk note: what the reviewer found, the corrected reply, where the fix is tracked.
+
+    The corrected reply (the reviewer's answer in the defect modal) stands in its own paragraph, so
+    an agent following up on the ticket can copy it.
+    """
     _, review, _ = await _occurrence(session, defect)
     lines = [
         f"auditbot: a reviewer marked the AI reply on this ticket as a defect "
@@ -135,8 +139,9 @@ async def note_body(session: AsyncSession, defect: Defect, group: DefectGroup) -
     ]
     if review and review.note:
         lines.append(f"What is wrong: {_clean(review.note, 2000)}")
-    if review and review.expected:
-        lines.append(f"Expected answer: {_clean(review.expected, 2000)}")
     if group.tracker_url:
         lines.append(f"Tracked in: {group.tracker_url}")
+    if review and review.expected and review.expected.strip():
+        lines += ["", "Corrected reply (what the reviewer says the AI should have answered):"]
+        lines.append(_clean(review.expected.strip(), 4000))
     return "\n".join(lines)

@@ -24,7 +24,7 @@ interval uses the number of reviewed items. Seeded simulations (tests/bot/test_r
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from bot.core.proportions import Z95, wilson
@@ -90,3 +90,24 @@ def _variance(strata: list[Stratum]) -> float:
 def _kind_variance(n: int, d: int) -> float:
     p = d / n if 0 < d < n else (0.5 / (n + 1) if d == 0 else 1 - 0.5 / (n + 1))
     return p * (1 - p) * (n / (n - 1) if n > 1 else 1.0)
+
+
+def domain_estimate(
+    cells: Mapping[int, tuple[int, int, str]], hits: Mapping[int, tuple[int, int]], z: float = Z95
+) -> Estimate:
+    """The defect rate within a domain (a segment of the replies), from the same stratified sample.
+
+    `cells`: cell id -> (N_h, n_h reviewed items, kind); `hits`: cell id -> (m_hd, d_hd), the
+    domain's reviewed and defective items in that cell. Within a cell the domain's items are a
+    simple random sample of its replies there, so the cell holds an estimated N_h·m_hd/n_h of them
+    (each item keeps the weekly rate's weight N_h/n_h) at the same sampling fraction: the rate is
+    the ratio estimator Σ w·d / Σ w, its variance conditional on the m_hd. `population` is then an
+    estimate too (not an integer).
+    """
+    strata = []
+    for cell_id, (in_domain, defective) in hits.items():
+        population, reviewed, kind = cells[cell_id]
+        if in_domain > 0 and reviewed > 0:
+            size = population * in_domain / reviewed
+            strata.append(Stratum(size, in_domain, defective, kind))  # type: ignore[arg-type]
+    return estimate(strata, z)

@@ -17,10 +17,19 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.core.redact import safe_mrkdwn, truncate
+from bot.digest.breakdown import (
+    Breakdown,
+    article_lines,
+    census_lines,
+    census_title,
+    segment_lines,
+)
 from bot.digest.rollup import Catch, CategoryRate, GroupLine, Listing, ReviewerWeek, Rollup
+from bot.digest.text import duration, number, pct, plural
 from bot.views.checks import CheckPrecision, precision_blocks
 from bot.views.defect import link, mention
 from bot.views.judge import CriterionAgreement, agreement_blocks, agreement_title
+from bot.views.review import category_label
 
 MAX_BLOCKS = 50
 SECTION_MAX = 3000
@@ -31,41 +40,14 @@ SEVERITY_ORDER = ("critical", "high", "medium", "low")
 METHOD = (
     "Rate: stratified estimate over the week's daily samples (each reply counted in the week it was "
     "created), weighted back to all replies; 95% Wilson interval on the effective sample size. "
-    "Replies affected and the estimates per category use the same weights. Raw rate: share of reviewed "
-    "items found defective (flagged replies are over-sampled, so it runs high)."
+    "Replies affected and the estimates per category and per segment use the same weights (segments with "
+    "fewer than 30 reviewed items are marked small n). Census: counts over every reply of the week, "
+    "what the checks matched, not confirmed defects. Raw rate: share of reviewed items found defective "
+    "(flagged replies are over-sampled, so it runs high)."
 )
 
 
 CHECKS_TITLE = "*Automatic checks* — findings this week, precision as reviewers judged them"
-
-
-def pct(rate: float | None) -> str:
-    """3.2%, or 0.42% for small rates; an en dash when there is nothing to show."""
-    if rate is None:
-        return "–"
-    value = rate * 100
-    return f"{value:.2f}%" if 0 < value < 1 else f"{value:.1f}%"
-
-
-def number(value: float) -> str:
-    return f"{round(value):,}"
-
-
-def plural(count: int, word: str, many: str | None = None) -> str:
-    return f"{count:,} {word if count == 1 else (many or word + 's')}"
-
-
-def duration(delta: dt.timedelta | float) -> str:
-    """ "3 d 5 h", "2 h 10 min", "7 min"."""
-    seconds = round(delta.total_seconds() if isinstance(delta, dt.timedelta) else delta)
-    days, rest = divmod(max(seconds, 0), 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    if days:
-        return f"{days} d {hours} h" if hours else f"{days} d"
-    if hours:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    return f"{minutes} min"
 
 
 def week_span(rollup: Rollup, tz: ZoneInfo) -> str:
@@ -130,14 +112,14 @@ def category_lines(rows: Sequence[tuple[str, str, int]], rates: Sequence[Categor
     lines = []
     for category, severities in ordered:
         detail = ", ".join(f"{severities[s]} {s}" for s in SEVERITY_ORDER if s in severities)
-        line = f"• {safe_mrkdwn(category)}: *{sum(severities.values())}* ({detail})"
+        line = f"• {safe_mrkdwn(category_label(category))}: *{sum(severities.values())}* ({detail})"
         found = estimated.pop(category, None)
         if found is not None:
             line += f" · ≈ {number(found.total)} replies ({pct(found.rate)}, 95% CI up to {pct(found.high)})"
         lines.append(line)
     for category, found in estimated.items():  # found in this week's replies, filed earlier
         lines.append(
-            f"• {safe_mrkdwn(category)}: ≈ {number(found.total)} replies "
+            f"• {safe_mrkdwn(category_label(category))}: ≈ {number(found.total)} replies "
             f"({pct(found.rate)}, 95% CI up to {pct(found.high)})"
         )
     return lines
@@ -165,7 +147,7 @@ def fix_lines(listing: Listing) -> list[str]:
 
 def open_lines(rollup: Rollup) -> list[str]:
     lines = [
-        f"• {mention(load.owner) if load.owner else 'unassigned'}: {load.groups} open, "
+        f"• {mention(load.owner) if load.owner else 'unassigned'}: {load.groups:,} open, "
         f"{plural(load.occurrences, 'occurrence')}, oldest {duration(rollup.now - load.oldest)}"
         for load in rollup.open_by_owner
     ]
@@ -189,12 +171,13 @@ def catch_text(catch: Catch) -> str:
     group = catch.group
     story = (
         f"*🏆 Catch of the week:* <@{catch.reviewer}> caught a *{catch.severity}* "
-        f"{safe_mrkdwn(catch.category).replace('_', ' ')} problem: {_title(group)}."
+        f"{safe_mrkdwn(category_label(catch.category).lower())} problem: {_title(group)}."
     )
     if catch.note:
         story += f"\n> {truncate(safe_mrkdwn(' '.join(catch.note.split())), NOTE_MAX)}"
     reach = (
-        f"\nIt affected an estimated {number(group.affected)} replies ({group.occurrences} found in review)"
+        f"\nIt affected an estimated {plural(round(group.affected), 'reply', 'replies')}"
+        f" ({group.occurrences:,} found in review)"
     )
     if group.status == "fixed":
         reach += f", and it is fixed (in {duration(group.time_to_fix or dt.timedelta())})."
@@ -226,11 +209,31 @@ def sections(
     return [SectionBlock(text=MarkdownTextObject(text="\n".join(chunk))) for chunk in chunks]
 
 
+def breakdown_blocks(rollup: Rollup, breakdown: Breakdown | None) -> list[Block]:
+    """The checks' census of every reply (beside the sample's estimate), the worst segments, and the
+    help-centre articles to fix first."""
+    if breakdown is None:
+        return []
+    blocks: list[Block] = []
+    if breakdown.census is not None:
+        blocks += sections(
+            census_title(breakdown.census, rollup.rate.estimate), census_lines(breakdown.census)
+        )
+    worst = segment_lines(breakdown.segments, rollup.rate.reviewed)
+    if worst:
+        blocks += sections("*Where the AI fails most* — segments by estimated defect rate", worst)
+    articles = article_lines(breakdown.articles)
+    if articles:
+        blocks += sections("*Help-centre articles to fix first*", articles)
+    return blocks
+
+
 def build_digest(
     rollup: Rollup,
     tz: ZoneInfo,
     judge: Sequence[CriterionAgreement] | None = None,
     checks: Sequence[CheckPrecision] = (),
+    breakdown: Breakdown | None = None,
 ) -> list[Block]:
     """The digest message blocks (≤ 50), every reviewer of the week named; the judge's agreement if on."""
     blocks: list[Block] = [
@@ -238,11 +241,12 @@ def build_digest(
         ContextBlock(elements=[MarkdownTextObject(text=f"{week_span(rollup, tz)} · {tz.key}")]),
         SectionBlock(text=MarkdownTextObject(text=rate_text(rollup)), fields=volume_fields(rollup)),
         SectionBlock(text=MarkdownTextObject(text=trend_text(rollup))),
-        DividerBlock(),
     ]
+    blocks += breakdown_blocks(rollup, breakdown)
+    blocks.append(DividerBlock())
     if rollup.by_category or rollup.category_rates:
         blocks += sections(
-            f"*Where it breaks* — {rollup.defects_filed} defects filed",
+            f"*Where it breaks* — {plural(rollup.defects_filed, 'defect')} filed",
             category_lines(rollup.by_category, rollup.category_rates),
         )
     if rollup.top_groups.rows:
@@ -253,14 +257,14 @@ def build_digest(
     blocks += sections(
         fixed_title, fix_lines(rollup.fixes) or ["Nothing fixed this week."], total=rollup.fixes.total or 1
     )
-    open_title = f"*Still open* — {rollup.open_groups.total} root causes"
+    open_title = f"*Still open* — {plural(rollup.open_groups.total, 'root cause')}"
     blocks += sections(open_title, open_lines(rollup) or ["Nothing open. 🎉"])
     if judge is not None:
         blocks += agreement_blocks(judge, *agreement_title(judge))
     blocks.append(DividerBlock())
     if rollup.reviewers:
         people = [reviewer_line(r) for r in rollup.reviewers]
-        title = f"*Who did the work* — {len(people)} reviewers"
+        title = f"*Who did the work* — {plural(len(people), 'reviewer')}"
         if rollup.agreement is not None:
             title += f", calibration agreement {pct(rollup.agreement)}"
         budget = min(REVIEWER_SECTIONS, MAX_BLOCKS - len(blocks) - 2)

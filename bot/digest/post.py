@@ -22,6 +22,7 @@ from bot.core.config import WEEKDAYS, AuditConfig
 from bot.core.db import Database
 from bot.core.models import DigestPost, SampleBatch
 from bot.core.settings import ConfigError
+from bot.digest.breakdown import Breakdown, compute_breakdown
 from bot.digest.chart import render_chart
 from bot.digest.checks import check_precision
 from bot.digest.message import build_digest, digest_text
@@ -44,9 +45,14 @@ class Digest:
     rollup: Rollup
     blocks: list[Block]
     text: str
+    breakdown: Breakdown | None = None
 
     def blocks_json(self) -> list[dict]:
         return [block.to_dict() for block in self.blocks]
+
+    def chart(self) -> bytes:
+        """The PNG: the trend with its band, the census per kind, defects by category."""
+        return render_chart(self.rollup, self.breakdown.census if self.breakdown else None)
 
 
 def digest_channel(config: AuditConfig) -> str:
@@ -65,7 +71,11 @@ async def compose(db: Database, config: AuditConfig, week: str, now: dt.datetime
         checks = await check_precision(
             session, since=rollup.start, until=rollup.end, detectors=config.detectors
         )
-    return Digest(week, rollup, build_digest(rollup, tz, judge, checks), digest_text(rollup))
+        breakdown = await compute_breakdown(
+            session, week=week, tz=tz, start=rollup.start, end=rollup.end, now=now
+        )
+    blocks = build_digest(rollup, tz, judge, checks, breakdown=breakdown)
+    return Digest(week, rollup, blocks, digest_text(rollup), breakdown)
 
 
 async def post_weekly_digest(services: Services, week: str | None = None) -> DigestPost | None:
@@ -96,10 +106,13 @@ async def post_weekly_digest(services: Services, week: str | None = None) -> Dig
         post = await _update(services.db, post.id, message_ts=response["ts"])
     await services.client.files_upload_v2(
         channel=channel,
-        content=render_chart(digest.rollup),
+        content=digest.chart(),
         filename=f"auditbot-digest-{week}.png",
-        title=f"Defect rate and defects by category, {week}",
-        initial_comment=f"📈 Defect-rate trend (8 weeks) and defects by category for {week}",
+        title=f"Defect rate, checks per kind and defects by category, {week}",
+        initial_comment=(
+            f"📈 Defect-rate trend with its 95% band, the checks' census per kind (8 weeks), "
+            f"and defects by category for {week}"
+        ),
     )
     post = await _update(services.db, post.id, status=POSTED, posted_at=services.clock.now())
     log.info("digest %s posted to %s", week, channel)

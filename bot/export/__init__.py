@@ -1,3 +1,3 @@
 """Exports for analysts: one row per item with stable column names, streamed.
 
-May import: bot.core."""
+May import: bot.digest (article health), bot.views (category labels), bot.core."""

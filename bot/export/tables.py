@@ -3,7 +3,8 @@
 `reply_id` is always the record's own `id` (as imported), never the database key. `--since D`
 keeps rows created on or after midnight of D in the team's time zone; for findings that is the
 reply's time. `corrections` (reviews with an expected answer) defaults to JSONL: it is meant as
-data for improving the AI, and its texts are multi-line.
+data for improving the AI, and its texts are multi-line. `articles` is computed per article
+(bot.export.articles); regression cases have their own formats (bot.export.regressions).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from bot.core.models import (
     Review,
     SampleItem,
 )
+from bot.export.articles import COLUMNS as ARTICLE_COLUMNS
+from bot.export.articles import article_rows
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "replies": ("id", "source", "ticket_id", "created_at", "template_id", "intent", "channel"),
@@ -63,6 +66,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "output_tokens",
     ),
 }
+COLUMNS["articles"] = ARTICLE_COLUMNS  # computed per article (bot.digest.articles), not one SELECT
 DEFAULT_FORMAT = {"corrections": "jsonl"}
 STREAM_ROWS = 1000
 
@@ -157,8 +161,14 @@ def query(kind: str, since: dt.datetime | None = None) -> sa.Select:
     return stmt.where(created >= since) if since is not None else stmt
 
 
-async def rows(db: Database, kind: str, since: dt.datetime | None = None) -> AsyncIterator[dict[str, Any]]:
+async def rows(
+    db: Database, kind: str, since: dt.datetime | None = None, now: dt.datetime | None = None
+) -> AsyncIterator[dict[str, Any]]:
     """Rows of one export kind as dicts, streamed (memory does not grow with the table)."""
+    if kind == "articles":
+        async for row in article_rows(db, since, now or dt.datetime.now(dt.UTC)):
+            yield row
+        return
     stmt = query(kind, since).execution_options(yield_per=STREAM_ROWS)
     async with db.engine.connect() as conn:
         result = await conn.stream(stmt)
@@ -178,7 +188,14 @@ def cell(value: Any) -> Any:
 
 
 async def write(
-    db: Database, kind: str, out: TextIO, fmt: str, since: dt.datetime | None = None, *, raw: bool = False
+    db: Database,
+    kind: str,
+    out: TextIO,
+    fmt: str,
+    since: dt.datetime | None = None,
+    *,
+    raw: bool = False,
+    now: dt.datetime | None = None,
 ) -> int:
     """Write every row of `kind` to `out`; return how many.
 
@@ -191,11 +208,11 @@ async def write(
     if fmt == "csv":
         writer = (csv if raw else defused_csv).writer(out, lineterminator="\n")
         writer.writerow(columns)
-        async for row in rows(db, kind, since):
+        async for row in rows(db, kind, since, now):
             writer.writerow([_csv_cell(row[c]) for c in columns])
             count += 1
     else:
-        async for row in rows(db, kind, since):
+        async for row in rows(db, kind, since, now):
             line = orjson.dumps({c: cell(row[c]) for c in columns})
             out.write(line.decode() + "\n")
             count += 1

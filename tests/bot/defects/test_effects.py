@@ -56,6 +56,10 @@ async def test_three_defects_on_one_template_make_one_issue_two_comments_one_thr
     # helpdesk_note = true on the route: an internal note + tag on each source ticket, once each.
     assert len(vendors.zendesk.notes) == 3 and all(n["public"] is False for n in vendors.zendesk.notes)
     assert vendors.zendesk.tags["4821"] == ["auditbot"] * 3
+    # the reviewer's expected answer, redacted, as the corrected reply in its own paragraph
+    body = vendors.zendesk.notes[0]["body"]
+    assert "\n\nCorrected reply (what the reviewer says the AI should have answered):\n" in body
+    assert body.endswith("Refunds are possible within 30 days.") and "dana@example.com" not in body
     assert all(r.headers.get("idempotency-key") for r in vendors.zendesk.requests if "tags" not in r.url.path)
 
 
@@ -88,6 +92,9 @@ async def test_github_issue_and_intercom_note(services, seed, vendors):
     (note,) = [p for p in vendors.intercom.parts["215"] if p["part_type"] == "note"]
     assert "auditbot" in note["body"]
     assert "dana@example.com" not in note["body"]
+    # the corrected reply is its own paragraph of the note's HTML (escaped text, no markup from it)
+    assert "<p>Corrected reply (what the reviewer says the AI should have answered):<br>" in note["body"]
+    assert "Refunds are possible within 30 days." in note["body"]
 
 
 async def test_unrouted_category_posts_a_thread_and_touches_no_tracker(services, seed, vendors, fake_slack):

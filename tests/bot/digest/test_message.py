@@ -150,8 +150,8 @@ def test_the_digest_says_what_the_rate_covers_and_estimates_each_category() -> N
         "19,873 replies = 15,000 in the estimate + 4,500 uncovered (sampled, nobody reviewed yet)"
         " + 373 not yet sampled (arrived after the last draw)" in text
     )
-    assert "• tone: *2* (2 low) · ≈ 15 replies (1.5%, 95% CI up to" in text
-    assert "• other: ≈ 15 replies (1.5%" in text  # found in the week's replies, filed earlier
+    assert "• Tone: *2* (2 low) · ≈ 15 replies (1.5%, 95% CI up to" in text
+    assert "• Other: ≈ 15 replies (1.5%" in text  # found in the week's replies, filed earlier
     complete = dataclasses.replace(
         rollup, volume=dataclasses.replace(volume, estimated=19873, uncovered=0, not_sampled=0)
     )

@@ -18,6 +18,7 @@ from bot.core.db import Database
 from bot.core.models import Defect, DefectGroup, Review, SampleBatch, SampleItem
 from bot.export.tables import COLUMNS, write
 from bot.ingest.store import Checks, ingest
+from tests.bot.export.defect_data import prepare
 from tests.bot.replies import T0, record
 
 NOW = dt.datetime(2026, 11, 27, 8, 0, tzinfo=dt.UTC)
@@ -203,13 +204,7 @@ async def test_since(db: Database) -> None:
 def test_command_writes_a_file(
     kind: str, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def prepare() -> None:
-        db = Database(database_url)
-        await db.upgrade()
-        await seed(db)
-        await db.dispose()
-
-    asyncio.run(prepare())
+    prepare(database_url, seed)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.delenv("AUDITBOT_CONFIG", raising=False)
