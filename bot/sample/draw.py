@@ -6,7 +6,8 @@ and "unflagged", and, while fixes are being verified, one verification stratum p
 replies of its segment (bot.sample.verify). Each stratum gets a fixed number of draws (n_h)
 decided by the stratum sizes alone, and within a stratum every reply is equally likely, so a
 reply's inclusion probability is exactly n_h / N_h. Those probabilities are stored on each item,
-and the frame's cells (stratum × week) with their sizes, so the digest can weight reviewed items back to all replies without bias.
+and the frame's cells (stratum × week) with their sizes, so the digest can weight reviewed items
+back to all replies without bias.
 """
 
 from __future__ import annotations
