@@ -251,9 +251,7 @@ class FixVerification(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     group_id: int = Field(foreign_key="defect_groups.id", index=True)
     active_group_id: int | None = None  # the group's id while verifying, NULL once decided: one open window
-    status: str = Field(
-        default="verifying", max_length=16
-    )  # verifying|verified|recurred|unverified|cancelled
+    status: str = Field(default="verifying", max_length=16)  # then recurred|verified|unverified|cancelled
     started_at: dt.datetime = _utc(nullable=False)  # the fix: replies created from here on count
     ends_at: dt.datetime = _utc(nullable=False)
     fingerprint: str = Field(max_length=255)  # the group's
