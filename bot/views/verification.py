@@ -39,6 +39,13 @@ def slack_date(moment: dt.datetime) -> str:
     return f"<!date^{int(moment.timestamp())}^{{date_short}}|{moment.astimezone(dt.UTC):%Y-%m-%d}>"
 
 
+def fixed_text(title: str, ends_at: dt.datetime) -> str:
+    """`/audit fixed`'s answer."""
+    title = truncate(safe_mrkdwn(title), 200)
+    until = slack_date(ends_at)
+    return f"✅ Marked *{title}* fixed. The fix is verified until {until}; its card shows how it goes."
+
+
 def segment_text(segment: str | None) -> str:
     """`template refund_v3`, `article kb-12`, `intent billing`; "no segment"."""
     if not segment or ":" not in segment:
