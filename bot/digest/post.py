@@ -26,6 +26,7 @@ from bot.digest.chart import render_chart
 from bot.digest.checks import check_precision
 from bot.digest.message import build_digest, digest_text
 from bot.digest.rollup import Rollup, compute_rollup
+from bot.digest.verified import fixes_of_week
 from bot.judge.agreement import shown as judge_agreement
 from bot.sample.draw import ensure_batch, frames_reach, local_midnight, local_today
 
@@ -65,7 +66,10 @@ async def compose(db: Database, config: AuditConfig, week: str, now: dt.datetime
         checks = await check_precision(
             session, since=rollup.start, until=rollup.end, detectors=config.detectors
         )
-    return Digest(week, rollup, build_digest(rollup, tz, judge, checks), digest_text(rollup))
+        fixes = await fixes_of_week(
+            session, start=rollup.start, end=rollup.end, min_reviews=config.verify.min_reviews
+        )
+    return Digest(week, rollup, build_digest(rollup, tz, judge, checks, fixes=fixes), digest_text(rollup))
 
 
 async def post_weekly_digest(services: Services, week: str | None = None) -> DigestPost | None:
