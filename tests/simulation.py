@@ -385,7 +385,7 @@ class Simulation:
         """The replies the week's estimate describes: created in the week, in a cell with a review."""
         start, end = weeks.bounds(week, TZ)
         whens = [(Reply.flagged, "flagged")]
-        if self.verify_group is not None:  # the segment's replies are in the fix's stratum
+        if self.verify_group is not None and self.knobs.verify_size:  # the segment's own stratum
             whens.insert(0, (Reply.template_id == SEGMENT, f"verify:{self.verify_group}"))
         stratum = sa.case(*whens, else_="unflagged")
         stmt = (
