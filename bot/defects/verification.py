@@ -161,13 +161,14 @@ async def _matching(
 
 
 async def new_defects(session: AsyncSession, window: FixVerification) -> list[int]:
-    """Replies created in the window with a (not withdrawn) defect in the group."""
+    """Replies created in the window with a (not withdrawn) defect in the group filed since the fix."""
     stmt = (
         sa.select(Defect.reply_id)
         .join(Reply, Reply.id == Defect.reply_id)
         .where(
             Defect.group_id == window.group_id,
             Defect.status != "withdrawn",
+            Defect.created_at > window.started_at,  # the group's defects when it was fixed are not new
             Reply.created_at >= window.started_at,
             Reply.created_at < window.ends_at,
         )
