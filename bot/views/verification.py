@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from slack_sdk.models.blocks import Block, MarkdownTextObject, SectionBlock
 
-from bot.core.redact import safe_mrkdwn, truncate
+from bot.core.redact import escape_mrkdwn, redact, safe_mrkdwn, truncate
 
 SECTION_MAX = 3000
 LINES_SHOWN = 10
@@ -51,7 +51,8 @@ def segment_text(segment: str | None) -> str:
     if not segment or ":" not in segment:
         return "no segment"
     kind, _, value = segment.partition(":")
-    return f"{kind} `{truncate(safe_mrkdwn(value), 100)}`"
+    # in a code span nothing formats: escaping is enough, and no backtick may close it early
+    return f"{kind} `{truncate(escape_mrkdwn(redact(value)).replace('`', chr(39)), 100)}`"
 
 
 def _replies(count: int) -> str:
