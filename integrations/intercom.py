@@ -5,6 +5,11 @@ window `(lo, hi]` is being paged through, it also holds `hi` and the search page
 Conversations are searched by `updated_at > lo`, but a part is only taken when it was created
 inside the window, so a conversation that comes back because the customer wrote again later
 does not yield its earlier AI answers a second time.
+
+Fin cites help-centre articles by URL only. For a URL of the help centre's form
+(`…/articles/<id>-<slug>`) the article's `updated_at` is read once per client (`GET /articles/{id}`),
+so the stale-article check works on Intercom replies too. Intercom has no "re-checked" date:
+`reviewed_at` comes only through the reply record (`auditbot import`, `POST /ingest`).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import html
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +28,7 @@ import httpx
 
 from bot.core.clock import Clock, SystemClock
 from bot.core.records import Customer, KbArticle, ReplyRecord
-from integrations.base import NoteRef, PermanentError, SourcePage
+from integrations.base import AuthError, NoteRef, PermanentError, SourcePage
 from integrations.http import Sleep, make_client, send
 
 if TYPE_CHECKING:
@@ -35,6 +41,7 @@ FIRST_LOOKBACK = dt.timedelta(days=1)
 INDEX_LAG = dt.timedelta(minutes=1)  # search is eventually consistent: leave the last minute
 CUSTOMER_TYPES = {"user", "lead", "contact"}
 INBOX_URL = "https://app.intercom.com/a/inbox/_/inbox/conversation/{id}"
+ARTICLE_URL = re.compile(r"/articles/(\d{1,20})(?:[-/?#]|$)")
 
 
 class IntercomClient:
@@ -61,6 +68,8 @@ class IntercomClient:
         self._sleep = sleep
         self._clock = clock or SystemClock()
         self._admin_id: str | None = None
+        self._article_days: dict[str, dt.date | None] = {}
+        self._articles_readable = True  # False once the token proved it may not read articles
         self._http = make_client(
             base_url.rstrip("/"),
             headers={
@@ -110,7 +119,7 @@ class IntercomClient:
         for item in page.get("conversations") or []:
             conversation = await self._conversation(str(item["id"]))
             if conversation is not None:
-                records += self._replies(conversation, lo, hi)
+                records += [await self._dated(r) for r in self._replies(conversation, lo, hi)]
         following = (((page.get("pages") or {}).get("next")) or {}).get("starting_after")
         if following:
             return SourcePage(records, cursor=_dump_cursor(lo=lo, hi=hi, after=following), done=False)
@@ -170,6 +179,36 @@ class IntercomClient:
             if mine and marker in html_to_text(part.get("body") or ""):
                 return str(part["id"])
         return None
+
+    async def _dated(self, record: ReplyRecord) -> ReplyRecord:
+        """The record with each cited help-centre article's last update, where Intercom has it."""
+        if not any(article_id(a.url) for a in record.kb_articles):
+            return record
+        articles = []
+        for a in record.kb_articles:
+            found = article_id(a.url)
+            day = await self._article_day(found) if found else None
+            articles.append(a if day is None else replace(a, updated_at=day))
+        return replace(record, kb_articles=tuple(articles))
+
+    async def _article_day(self, aid: str) -> dt.date | None:
+        if aid in self._article_days or not self._articles_readable:
+            return self._article_days.get(aid)
+        try:
+            article = (await self._send("GET", f"/articles/{aid}")).json()
+        except AuthError:  # a token without the articles scope: replies still come in, undated
+            self._articles_readable = False
+            return None
+        except PermanentError as exc:
+            if exc.status != 404:  # deleted, or not an Intercom article after all
+                raise
+            article = {}
+        stamp = article.get("updated_at")
+        day = (
+            dt.datetime.fromtimestamp(stamp, dt.UTC).date() if isinstance(stamp, int) and stamp > 0 else None
+        )
+        self._article_days[aid] = day
+        return day
 
     def _is_ai(self, author: dict) -> bool:
         if author.get("from_ai_agent") or author.get("is_ai_answer"):
@@ -231,6 +270,12 @@ def _record(
             "ai_resolution_state": ai_agent.get("resolution_state"),
         },
     )
+
+
+def article_id(url: str | None) -> str | None:
+    """The Intercom article id in a help-centre URL (`…/articles/123-refunds`), else None."""
+    found = ARTICLE_URL.search(url) if url else None
+    return found.group(1) if found else None
 
 
 def _customer(conversation: dict) -> Customer:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 
-from bot.checks.words import KEY_NAMES, OS_VARIABLES
+from bot.checks.words import KEY_NAMES, OS_VARIABLES, SUBJECT_TAGS
 
 _IDENT = r"[A-Za-z_][\w.\-]{0,60}"
 # Each alternative is a template-variable syntax, and each starts with a literal character, which
@@ -88,13 +88,6 @@ def normalize(tag: str) -> str:
     return "".join(tag.split())
 
 
-def find_placeholders(
-    text: str, customer_message: str | None = None, allow: Collection[str] = ()
-) -> list[tuple[str, int, int]]:
-    """Distinct leaked template variables in `text`, in order, with their spans."""
-    return leaks(text, list(PLACEHOLDER.finditer(text)), 0, customer_message, allow)
-
-
 def leaks(
     text: str,
     matches: list[re.Match[str]],
@@ -154,6 +147,8 @@ def _system(text: str, tag: str, start: int, end: int) -> bool:
         return _SHELL.search(text[line_start : line_end if line_end >= 0 else len(text)]) is not None
     if tag[0] in "[<" and not tag.startswith(("[[", "<<", "<%")):
         if inner in KEY_NAMES or all(part.strip() in KEY_NAMES for part in inner.split("+")):
+            return True
+        if inner in SUBJECT_TAGS:
             return True
         if _UI_AFTER.match(after):
             return True

@@ -84,6 +84,14 @@ KEY_NAMES = words(
     "f1 f2 f3 f4 f5 f6 f7 f8 f9 f10 f11 f12"
 )
 
+# Status and subject-line tags: "[UPDATE] We've fixed it", "[SOLVED]", "Status: [RESOLVED]" label a
+# message or thread; they are not template slots, which name what goes in them ([FNAME], [PLAN]).
+SUBJECT_TAGS = words(
+    "update updated updates edit edited solved resolved fixed closed open reopened pending done "
+    "answered urgent important note notice info warning alert reminder announcement news new fyi "
+    "draft final spam bump sticky pinned duplicate dupe outage maintenance incident"
+)
+
 # Variables every shell or Windows session has: "%TEMP%", "${HOME}" are paths, not template slots.
 OS_VARIABLES = words(
     "path home user username userprofile temp tmp tmpdir appdata localappdata programdata "

@@ -53,10 +53,6 @@ def async_url(url: str) -> str:
     raise ConfigError(f"DATABASE_URL: unsupported database {backend!r}; use sqlite or postgresql")
 
 
-def is_sqlite(engine: AsyncEngine) -> bool:
-    return engine.dialect.name == "sqlite"
-
-
 def create_engine(url: str, **kw: object) -> AsyncEngine:
     """An async engine; SQLite gets WAL, a busy timeout and enforced foreign keys.
 

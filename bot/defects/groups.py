@@ -250,8 +250,3 @@ async def recount(session: AsyncSession, group: DefectGroup) -> None:
 
 def severity_rank(severity: str) -> int:
     return SEVERITIES.index(severity) if severity in SEVERITIES else 1
-
-
-async def group_counts(session: AsyncSession) -> dict[str, int]:
-    rows = await session.execute(sa.select(DefectGroup.status, sa.func.count()).group_by(DefectGroup.status))
-    return {status: count for status, count in rows.all()}

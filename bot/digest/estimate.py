@@ -50,12 +50,6 @@ class Estimate:
     uncovered: int = 0  # replies in strata that nobody reviewed
     strata: int = 0  # strata with at least one review
 
-    @property
-    def half_width(self) -> float | None:
-        if self.low is None or self.high is None:
-            return None
-        return (self.high - self.low) / 2
-
 
 def estimate(strata: Iterable[Stratum], z: float = Z95) -> Estimate:
     """Stratified estimate of the defect rate over every stratum's population, with its interval."""

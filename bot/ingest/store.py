@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.checks.findings import Finding, PriorReply
+from bot.checks.findings import Finding
 from bot.core.db import WRITE, Database
 from bot.core.models import Finding as FindingRow
 from bot.core.models import Reply
@@ -202,18 +202,6 @@ def _insert(dialect: str, table: sa.Table):  # type: ignore[no-untyped-def]
     if dialect == "sqlite":
         return sqlite.insert(table)
     raise RuntimeError(f"unsupported database {dialect!r}")
-
-
-async def load_earlier(
-    session: AsyncSession,
-    source: str,
-    records: Sequence[ReplyRecord],
-    *,
-    checks: Checks,
-) -> dict[str, list[PriorReply]]:
-    """Stored replies on the batch's tickets as the checks across replies read them."""
-    rows = [(source, r.id, r.ticket_id, r.created_at) for r in records]
-    return await load_priors(session, source, rows, checks.window)
 
 
 async def _insert_core(session: AsyncSession, rows: list[Row], dialect: str) -> dict[str, int]:

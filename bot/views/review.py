@@ -12,7 +12,6 @@ from slack_sdk.models.blocks import (
     Option,
     PlainTextInputElement,
     PlainTextObject,
-    SectionBlock,
     StaticSelectElement,
 )
 from slack_sdk.models.views import View
@@ -176,10 +175,6 @@ def disagreement_text(first: VerdictLike, second: VerdictLike) -> str:
     )
 
 
-def agreement_text(first: VerdictLike, second: VerdictLike) -> str:
-    return f"⚖️ Calibration: both verdicts agree ({verdict_line(first)}, {verdict_line(second)})."
-
-
 def hidden_verdict_text(verdict: str) -> str:
     return (
         f"{VERDICT_ICONS.get(verdict, '')} Your verdict ({VERDICT_NAMES.get(verdict, verdict)}) is recorded. "
@@ -189,13 +184,6 @@ def hidden_verdict_text(verdict: str) -> str:
 
 def unknown_item_text() -> str:
     return "This sample item no longer exists in auditbot's database, so nothing was recorded."
-
-
-def verdicts_section(lines: Sequence[str]) -> SectionBlock | None:
-    """A section for the verdict lines, for builders that place it themselves."""
-    if not lines:
-        return None
-    return SectionBlock(text="\n".join(lines)[:3000])
 
 
 def _clip(text: str | None) -> str | None:

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import jsonschema
+import yaml
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
@@ -105,7 +106,9 @@ def _load(spec_path: str) -> _Spec:
         path = SPECS / path
     if not path.exists():
         raise AssertionError(f"spec {path} not found: set AUDITBOT_SHARED to the shared folder")
-    doc = _openapi_to_jsonschema(json.loads(path.read_text(encoding="utf-8")))
+    text = path.read_text(encoding="utf-8")
+    raw = yaml.load(text, Loader=yaml.CSafeLoader) if path.suffix in (".yaml", ".yml") else json.loads(text)
+    doc = _openapi_to_jsonschema(raw)
     resource = Resource(contents=doc, specification=DRAFT7)
     return _Spec(doc, Registry().with_resource(_BASE, resource))
 

@@ -14,10 +14,11 @@ from bot.core.clock import FrozenClock
 from bot.core.config import AuditConfig, SourcesConfig
 from bot.core.settings import Settings
 from integrations.base import AuthError, PermanentError
-from integrations.intercom import IntercomClient, html_to_text
+from integrations.intercom import IntercomClient, article_id, html_to_text
 from tests.integrations.specs import validate_httpx_request, validate_request, validate_response
 
 SPEC = "intercom/api.intercom.io.v2.14.conversations-subset.json"
+ARTICLES_SPEC = "intercom/api.intercom.io.v2.14.yaml"  # the subset has no /articles
 BASE = "https://api.intercom.test"
 NOW = 1_763_700_000
 ME = "991267459"  # the admin behind the token
@@ -117,6 +118,8 @@ class FakeIntercom:
         self.conversations: dict[str, dict] = {}
         self.requests: list[httpx.Request] = []
         self.queued: list[httpx.Response] = []
+        self.articles: dict[str, int] = {}  # article id -> updated_at (unix seconds)
+        self.articles_status = 200
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
@@ -131,6 +134,8 @@ class FakeIntercom:
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
+        if request.url.path.startswith("/articles/"):
+            return self.article(request)
         validate_httpx_request(SPEC, request)
         if self.queued:
             return self.queued.pop(0)
@@ -153,6 +158,27 @@ class FakeIntercom:
             author = {"type": "admin", "id": body["admin_id"], "name": "Audit Bot"}
             self.append(cid, part(note_id, author, NOW, body["body"], kind=body["message_type"]))
         return 200, self.conversations[cid]
+
+    def article(self, request: httpx.Request) -> httpx.Response:
+        validate_httpx_request(ARTICLES_SPEC, request)
+        aid = request.url.path.split("/")[2]
+        if self.articles_status != 200 or aid not in self.articles:
+            status = self.articles_status if self.articles_status != 200 else 404
+            payload: dict = {"type": "error.list", "errors": [{"code": "not_found", "message": "x"}]}
+            return httpx.Response(status, json=payload)
+        payload = {
+            "type": "article",
+            "id": aid,
+            "workspace_id": "ecahpwf5",
+            "title": "Refunds",
+            "author_id": 991267459,
+            "state": "published",
+            "created_at": 1_700_000_000,
+            "updated_at": self.articles[aid],
+            "url": f"https://help.acme.test/en/articles/{aid}-refunds",
+        }
+        validate_response(ARTICLES_SPEC, "GET", request.url.path, 200, payload)
+        return httpx.Response(200, json=payload)
 
     def search(self, body: dict) -> dict:
         query = body["query"]
@@ -265,6 +291,56 @@ async def test_record_maps_conversation_customer_and_html(fake: FakeIntercom) ->
     assert record.csat == 4
     assert [a.url for a in record.kb_articles] == ["/help/articles/refunds"]
     assert record.metadata["tags"] == ["billing"]
+
+
+def cite(conv: dict, *urls: str) -> dict:
+    sources = [{"content_type": "article", "url": u, "title": "Refunds", "locale": "en"} for u in urls]
+    conv["ai_agent"]["content_sources"] = {
+        "type": "content_source.list",
+        "total_count": len(sources),
+        "content_sources": sources,
+    }
+    return conv
+
+
+async def test_cited_articles_carry_their_last_update_read_once(fake: FakeIntercom) -> None:
+    fake.conversations.clear()
+    for cid, ts in [("701", NOW - 900), ("702", NOW - 800)]:
+        fake.add(cite(qa(cid, ts), "https://help.acme.test/en/articles/8123-refunds", "/help/old-faq"))
+    fake.articles["8123"] = 1_700_000_000  # 2023-11-14
+
+    records = (await client(fake).fetch(None)).records
+
+    assert [[a.updated_at for a in r.kb_articles] for r in records] == [[dt.date(2023, 11, 14), None]] * 2
+    assert [a.id for a in records[0].kb_articles] == [
+        "https://help.acme.test/en/articles/8123-refunds",
+        "/help/old-faq",
+    ]
+    assert [r.url.path for r in fake.requests].count("/articles/8123") == 1  # cached across replies
+
+
+async def test_an_unreadable_article_leaves_the_reply_undated_not_lost(fake: FakeIntercom) -> None:
+    fake.conversations.clear()
+    fake.add(cite(qa("711", NOW - 900), "https://help.acme.test/en/articles/404-gone"))
+    fake.add(cite(qa("712", NOW - 800), "https://help.acme.test/en/articles/405-other"))
+
+    missing = (await client(fake).fetch(None)).records  # 404s: deleted articles
+    fake.articles_status = 403  # a token without the articles scope: asked once, then not again
+    denied = client(fake)
+    asked = len(fake.requests)
+    forbidden = (await denied.fetch(None)).records
+
+    assert [r.kb_articles[0].updated_at for r in [*missing, *forbidden]] == [None] * 4
+    article_calls = [r for r in fake.requests[asked:] if r.url.path.startswith("/articles/")]
+    assert len(article_calls) == 1
+
+
+def test_article_id_is_read_only_from_help_centre_urls() -> None:
+    assert article_id("https://intercom.help/acme/en/articles/6213-how-refunds-work") == "6213"
+    assert article_id("https://help.acme.test/articles/77") == "77"
+    assert article_id("/help/articles/refunds") is None
+    assert article_id("https://acme.test/blog/articles-2024") is None
+    assert article_id(None) is None
 
 
 async def test_only_ai_comment_parts_are_replies(fake: FakeIntercom) -> None:

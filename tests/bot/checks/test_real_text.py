@@ -106,6 +106,9 @@ def test_names_flagged(text: str, greeted: str, kw: dict) -> None:
         ("Hit [CTRL]+[SHIFT]+[R] to reload the page.", {}),
         ("Fill in the [Display Name] field and save.", {}),
         ("Click [Account Number] under Billing to copy it.", {}),
+        ("[SOLVED] The sync error came from an expired token; reconnecting fixed it.", {}),
+        ("Thread status: [RESOLVED]. Reopen it any time if the crash comes back.", {}),
+        ("[Update] Engineering shipped the fix this morning, so exports work again.", {}),
     ],
 )
 def test_placeholders_not_flagged(text: str, kw: dict) -> None:
@@ -122,6 +125,8 @@ def test_placeholders_not_flagged(text: str, kw: dict) -> None:
         ("We have credited <%= credit_amount %> to your wallet.", "<%= credit_amount %>"),
         ("Hey ${customer_first}, the fix is live.", "${customer_first}"),
         ("Your reference is %ORDER_REF%.", "%ORDER_REF%"),
+        ("Hello [FNAME], the replacement ships on Monday.", "[FNAME]"),
+        ("Your [PLAN] subscription renews next week.", "[PLAN]"),
     ],
 )
 def test_placeholders_flagged(text: str, tag: str) -> None:
