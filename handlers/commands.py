@@ -12,6 +12,7 @@ from bot.defects.effects import deliver_pending
 from bot.defects.overview import config_view
 from bot.defects.windows import latest_window
 from bot.review import stats as review_stats
+from bot.sample.draw import batch_items
 from bot.sample.posting import run_daily_sample
 from bot.views.config import build_config_message, config_text
 from bot.views.home import stats_text
@@ -60,9 +61,9 @@ async def audit_sample(ack, command, args, context, client) -> None:  # type: ig
     services = context["services"]
     await ack(text="Drawing and posting today's sample…")
     batch = await run_daily_sample(services)
-    text = sample_summary(
-        batch.day, batch.channel, batch.flagged_drawn + batch.unflagged_drawn, batch.population
-    )
+    async with services.db.session() as session:
+        drawn = len(await batch_items(session, batch.id))  # the verification strata's items too
+    text = sample_summary(batch.day, batch.channel, drawn, batch.population)
     await client.chat_postEphemeral(channel=command["channel_id"], user=command["user_id"], text=text)
 
 

@@ -331,6 +331,8 @@ async def test_no_recurrence_and_enough_reviews_verify_the_fix(short_rig: Rig, c
                 # Monday's frame holds Friday to Sunday (15 of the segment), Tuesday's Monday (5)
                 assert (cell.population, cell.drawn) == ((15, 3) if offset == 3 else (5, 3))
                 assert set(probs.scalars()) == {3 / cell.population}
+            headers = [all_text(m) for m in rig.fake.messages("C0AUDIT") if "Daily audit" in all_text(m)]
+            assert "3 checking that a fix held" in headers[-1]  # reviewers see why these are there
             for item, ts, _, _ in await rig.items(stratum=stratum):
                 if item not in reviewed:
                     reviewed.add(item)
