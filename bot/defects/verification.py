@@ -37,6 +37,7 @@ from bot.defects.queue import queue_card
 from bot.defects.recurrence import recur
 from bot.defects.windows import close_window
 from bot.delivery.outbox import enqueue
+from bot.sample.frames import lock_replies
 from bot.sample.verify import VERIFYING, in_segment
 from bot.views.verification import segment_text
 
@@ -95,6 +96,9 @@ async def check_window(
         return None
     group = await session.get(DefectGroup, window.group_id)
     assert group is not None
+    # An import in flight holds reply ids it has not committed yet; the census reads past the last id
+    # it saw, so it waits for such imports (as a sample draw does) rather than skip their replies.
+    await lock_replies(session)
     cases = await census(session, window, group.category)
     cases += await new_defects(session, window)
     window.reviewed = await reviewed_items(session, window)
