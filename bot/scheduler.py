@@ -65,6 +65,7 @@ def jobs_for(services: Services) -> list[Job]:
             "bot.defects.status_sync:sync_tracker_status",
             IntervalTrigger(minutes=15, timezone=tz),
         ),
+        Job("verify", "bot.defects.verification:check_fixes", IntervalTrigger(minutes=15, timezone=tz)),
     ]
     if config.judge.mode == "all":  # judge new replies as they come, within the daily budget
         jobs.append(Job("judge", "bot.judge.runner:judge_pending", IntervalTrigger(minutes=10, timezone=tz)))

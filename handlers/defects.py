@@ -46,8 +46,9 @@ async def _record(services, body, client, change) -> bool:  # type: ignore[no-un
     return True
 
 
-def _group_button(name: str, operation, doc: str):  # type: ignore[no-untyped-def]
-    """A card button (access rule `name`) that applies `operation(session=, group_id=, user=, now=)`."""
+def _group_button(name: str, operation, doc: str, *, configured: bool = False):  # type: ignore[no-untyped-def]
+    """A card button (access rule `name`) that applies `operation(session=, group_id=, user=, now=)`
+    (and `config=` the team config, when `configured`)."""
 
     async def handle(ack, body, action, context, client) -> None:  # type: ignore[no-untyped-def]
         await ack()
@@ -56,11 +57,12 @@ def _group_button(name: str, operation, doc: str):  # type: ignore[no-untyped-de
         if group_id is None:
             return
         now = services.clock.now()
+        extra = {"config": services.config} if configured else {}
         await _record(
             services,
             body,
             client,
-            lambda s: operation(session=s, group_id=group_id, user=user, now=now),
+            lambda s: operation(session=s, group_id=group_id, user=user, now=now, **extra),
         )
 
     handle.__doc__ = doc
@@ -69,7 +71,10 @@ def _group_button(name: str, operation, doc: str):  # type: ignore[no-untyped-de
 
 handle_take = _group_button(TAKE, defects.take_group, "Take it: the clicker becomes the owner.")
 handle_fixed = _group_button(
-    FIXED, defects.fix_group, 'Fixed: for `tracker = "none"` or a fix made outside the tracker.'
+    FIXED,
+    defects.fix_group,
+    'Fixed: for `tracker = "none"` or a fix made outside the tracker; its verification starts.',
+    configured=True,
 )
 
 

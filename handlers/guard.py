@@ -69,12 +69,14 @@ async def may_submit(
     return short_refusal(rule.doing, rule.roles)
 
 
-async def may_run(name: str, context: Any, user: str) -> str | None:
-    """None when `user` may run the command `name`, else what to answer them."""
+async def may_run(name: str, context: Any, user: str, group_id: int | None = None) -> str | None:
+    """None when `user` may run the command `name` (on the defect group `group_id`, whose owners
+    count), else what to answer them."""
     services = context["services"]
-    if await access_of(services).allows(name, user):
+    place = await _place(services, "group", group_id) if group_id is not None else None
+    if await access_of(services).allows(name, user, place.owners if place else ()):
         return None
-    log.info("refused %s by %s: role", name, user)
+    log.info("refused %s by %s%s: role", name, user, f" on group {group_id}" if group_id is not None else "")
     rule = RULES[name]
     return refusal_text(rule.doing, rule.roles, services.config.slack.admins)
 

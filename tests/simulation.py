@@ -30,7 +30,7 @@ from bot.core import weeks
 from bot.core.clock import FrozenClock
 from bot.core.config import AuditConfig
 from bot.core.db import Database
-from bot.core.models import FrameCell, Reply, SampleItem
+from bot.core.models import DefectGroup, FixVerification, FrameCell, Reply, SampleItem
 from bot.core.records import Customer, ReplyRecord
 from bot.core.services import Services
 from bot.core.settings import Settings
@@ -58,6 +58,14 @@ class Knobs:
     answered: float = 0.70  # items a reviewer answers
     size: int = 10  # sample size
     start: dt.date = dt.date(2024, 1, 1)  # a Monday
+    # A fix being verified all along: this share of the replies is its segment (template SEGMENT),
+    # defective at `p_segment`, and each sample draws `verify_size` of them (bot.sample.verify).
+    segment_share: float = 0.0
+    p_segment: float = 0.15
+    verify_size: int = 4
+
+
+SEGMENT = "tpl_verified"
 
 
 @dataclass
@@ -80,6 +88,7 @@ class WeekFigures:
 @dataclass
 class Outcome:
     truth: dict[str, tuple[int, int]] = field(default_factory=dict)  # week -> (replies, defective)
+    verify_items: int = 0  # items drawn from the verification stratum
     posted: dict[str, WeekFigures] = field(default_factory=dict)  # at the week's digest
     final: dict[str, WeekFigures] = field(default_factory=dict)  # everything drawn and reviewed
     late_framed: int = 0  # replies whose frame was drawn after a frame covering their day
@@ -104,7 +113,7 @@ class Outcome:
         return {week: bad / n for week, (n, bad) in self.truth.items() if n}
 
 
-def config_for(size: int) -> AuditConfig:
+def config_for(size: int, verify_size: int = 4) -> AuditConfig:
     return AuditConfig.model_validate(
         {
             "slack": {
@@ -115,6 +124,7 @@ def config_for(size: int) -> AuditConfig:
             },
             "sampling": {"size": size, "risk_share": 0.3},
             "review": {"double_review_share": 0.1},
+            "verify": {"sample_size": verify_size},
         }
     )
 
@@ -131,7 +141,7 @@ class Simulation:
         self.rng = random.Random(knobs.seed)
         self.clock = FrozenClock(local(knobs.start, dt.time(0)))
         settings = Settings(_env_file=None, database_url=db.url)
-        self.services = Services(settings, config_for(knobs.size), db, self.clock)
+        self.services = Services(settings, config_for(knobs.size, knobs.verify_size), db, self.clock)
         self.checks = Checks.from_config(self.services.config.detectors)
         self.jobs = {job.name: job for job in jobs_for(self.services)}
         self.defective: set[str] = set()
@@ -140,6 +150,9 @@ class Simulation:
         self.order = itertools.count()
         self.ids = itertools.count(1)
         self.out = Outcome()
+        self.verify_group: int | None = (
+            None  # the fixed group whose segment is verified (Knobs.segment_share)
+        )
 
     # -- the timeline ----------------------------------------------------------------------------
 
@@ -188,6 +201,9 @@ class Simulation:
             n = next(self.ids)
             flagged = rng.random() < knobs.flagged_share
             bad = rng.random() < (knobs.p_flagged if flagged else knobs.p_unflagged)
+            segment = knobs.segment_share > 0 and rng.random() < knobs.segment_share
+            if segment:
+                bad = rng.random() < knobs.p_segment
             record = ReplyRecord(
                 id=f"R-{n}",
                 ticket_id=f"T-{n}",
@@ -195,6 +211,7 @@ class Simulation:
                 reply=f"Hello, here is the answer to ticket {n}.",
                 customer=Customer(name="Dana"),
                 csat=1 if flagged else 5,
+                template_id=SEGMENT if segment else None,
             )
             if bad:
                 self.defective.add(record.id)
@@ -206,8 +223,40 @@ class Simulation:
             )
             heapq.heappush(self.pending, (created + delay, n, record))
 
+    async def verifying(self) -> None:
+        """A fixed group whose fix is verified for the whole run (its fingerprint is not one the
+        reviewers' categories give, so nothing recurs)."""
+        start = self.clock.now()
+        async with self.db.transaction() as session:
+            group = DefectGroup(
+                fingerprint=f"tpl:template_error:{SEGMENT}",
+                title="Template error",
+                category="template_error",
+                severity="high",
+                status="fixed",
+                occurrences=1,
+                template_id=SEGMENT,
+                created_at=start,
+                fixed_at=start,
+            )
+            session.add(group)
+            await session.flush()
+            window = FixVerification(
+                group_id=group.id,  # type: ignore[arg-type]
+                active_group_id=group.id,
+                started_at=start,
+                ends_at=start + dt.timedelta(days=3650),
+                fingerprint=group.fingerprint,
+                kinds=[],
+                segment=f"template:{SEGMENT}",
+            )
+            session.add(window)
+            self.verify_group = group.id
+
     async def run(self) -> Outcome:
         end = self.plan()
+        if self.knobs.segment_share > 0:
+            await self.verifying()
         first = weeks.label_of(self.knobs.start)
         while self.events:
             when, _, kind, arg = heapq.heappop(self.events)
@@ -247,8 +296,17 @@ class Simulation:
     async def draw(self, day: dt.date) -> None:
         batch = await ensure_batch(self.db, self.services.config, day, self.clock.now())
         self.out.late_framed += batch.late_population
+        if self.verify_group is not None:
+            self.out.verify_items += await self.verify_drawn(batch.id)  # type: ignore[arg-type]
         review_at = local(day, REVIEW_AT)
         self.at(max(review_at, self.clock.now() + dt.timedelta(minutes=30)), "review", batch.id)
+
+    async def verify_drawn(self, batch_id: int) -> int:
+        stmt = sa.select(sa.func.count()).where(
+            SampleItem.batch_id == batch_id, SampleItem.stratum.like("verify:%")
+        )
+        async with self.db.session() as session:
+            return int(await session.scalar(stmt) or 0)
 
     async def restart(self, missed: dt.datetime) -> None:
         """The bot comes back: the scheduler's catch-up runs a job missed within its grace; a sample
@@ -326,7 +384,10 @@ class Simulation:
     async def described(self, week: str) -> list[str]:
         """The replies the week's estimate describes: created in the week, in a cell with a review."""
         start, end = weeks.bounds(week, TZ)
-        stratum = sa.case((Reply.flagged, "flagged"), else_="unflagged")
+        whens = [(Reply.flagged, "flagged")]
+        if self.verify_group is not None and self.knobs.verify_size:  # the segment's own stratum
+            whens.insert(0, (Reply.template_id == SEGMENT, f"verify:{self.verify_group}"))
+        stratum = sa.case(*whens, else_="unflagged")
         stmt = (
             sa.select(Reply.external_id)
             .join(FrameCell, sa.and_(FrameCell.batch_id == Reply.frame_id, FrameCell.stratum == stratum))

@@ -47,7 +47,7 @@ _GROUP = frozenset({Role.REVIEWER, Role.ADMIN, Role.OWNER})
 VERDICT, FULL_TEXT, FINDING_FEEDBACK = "verdict", "full_text", "finding_feedback"
 TAKE, FIXED, WONT_FIX, MERGE, MOVE = "take", "fixed", "wont_fix", "merge", "move"
 HOME, COMMAND_HELP, COMMAND_STATS, COMMAND_SAMPLE = "home", "command:help", "command:stats", "command:sample"
-COMMAND_CONFIG = "command:config"
+COMMAND_CONFIG, COMMAND_FIXED = "command:config", "command:fixed"
 RULES: dict[str, Rule] = {
     VERDICT: Rule(_REVIEW, "record verdicts on sample items (Correct, Defect…, Not sure)"),
     FULL_TEXT: Rule(_REVIEW, "open the full conversation of a sample item"),
@@ -62,6 +62,7 @@ RULES: dict[str, Rule] = {
     COMMAND_STATS: Rule(_REVIEW, "use `/audit stats`"),
     COMMAND_SAMPLE: Rule(frozenset({Role.ADMIN}), "post today's sample with `/audit sample`"),
     COMMAND_CONFIG: Rule(frozenset({Role.ADMIN}), "see the team config and the outbox with `/audit config`"),
+    COMMAND_FIXED: Rule(_GROUP, "mark a defect group fixed with `/audit fixed`"),
 }
 
 

@@ -162,6 +162,14 @@ class DigestConfig(_Section):
     _at = field_validator("at")(classmethod(lambda cls, v: _check_time(v)))
 
 
+class VerifyConfig(_Section):
+    """`[verify]`: how a fix is verified (README "Fix verification")."""
+
+    days: int = Field(7, ge=1, le=90)  # the window: replies created this long after the fix
+    sample_size: int = Field(4, ge=0, le=50)  # extra items per daily sample from each fix's segment
+    min_reviews: int = Field(10, ge=1)  # reviewed items of the segment needed to call a fix verified
+
+
 class RoutingRule(_Section):
     categories: list[str] = Field(default_factory=list)
     tracker: Literal["jira", "linear", "github", "none"] = "none"
@@ -252,6 +260,7 @@ class AuditConfig(_Section):
     routing: list[RoutingRule] = Field(default_factory=list)
     sources: SourcesConfig = Field(default_factory=SourcesConfig)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    verify: VerifyConfig = Field(default_factory=VerifyConfig)
     path: str | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")

@@ -46,10 +46,8 @@ def _text(**kw: Any) -> Any:
 
 class Reply(SQLModel, table=True):
     __tablename__ = "replies"
-    # Indexes are what the queries need, no more (each one costs a large import its writes): the
-    # sampling frame, the digest's counts and the export read a created_at window (flagged and
-    # frame_id ride along so the frame and "not yet sampled" are read from the index); duplicates
-    # look up tickets.
+    # Indexes only where queries need them (each costs a large import its writes): created_at windows
+    # (flagged and frame_id ride along: frames and "not yet sampled" read the index); tickets.
     __table_args__ = (
         sa.UniqueConstraint("source", "external_id", name="uq_replies_source_id"),
         sa.Index("ix_replies_created_flagged", "created_at", "flagged", "frame_id"),
@@ -104,20 +102,18 @@ class SampleBatch(SQLModel, table=True):
     window_start: dt.datetime = _utc(nullable=False)
     window_end: dt.datetime = _utc(nullable=False)
     seed: int
-    population: int = 0  # replies in the frame: arrived since the previous frame, created before window_end
+    population: int = 0  # the frame's replies; the verification strata's: population - flagged - unflagged
     flagged_population: int = 0
     unflagged_population: int = 0
     flagged_drawn: int = 0
     unflagged_drawn: int = 0
-    # Items per stratum with an outcome, and those found defective: kept by bot.review.verdicts in the
-    # verdict's transaction, so the rollup's trend reads one row per batch instead of every item.
+    # Items per stratum with an outcome, and those defective: kept with every verdict (bot.review.verdicts)
     flagged_reviewed: int = 0
     flagged_defective: int = 0
     unflagged_reviewed: int = 0
     unflagged_defective: int = 0
     # The frame (bot.sample.frames): late_population of its replies were created before window_start
-    # (they arrived after the frame that covers their time was drawn); high_reply_id is the largest
-    # reply id when it was drawn (NULL: drawn before frames existed, adopted at the next draw).
+    # (arrived late); high_reply_id: the largest reply id when drawn (NULL: drawn before frames existed)
     late_population: int = 0
     high_reply_id: int | None = None
     header_ts: str | None = Field(default=None, max_length=32)
@@ -137,7 +133,7 @@ class SampleItem(SQLModel, table=True):
     batch_id: int = Field(foreign_key="sample_batches.id", index=True)
     reply_id: int = Field(foreign_key="replies.id")
     position: int
-    stratum: str = Field(max_length=16)  # flagged | unflagged
+    stratum: str = Field(max_length=16)  # flagged | unflagged | verify:<group id>
     inclusion_prob: float
     double_review: bool = False
     channel: str | None = Field(default=None, max_length=64)
@@ -151,12 +147,9 @@ class SampleItem(SQLModel, table=True):
 
 
 class FrameCell(SQLModel, table=True):
-    """One (frame, stratum, week) of a sample: the digest's unit of estimation.
-
-    `population` replies of the frame's stratum were created in `week` (team time zone, when drawn);
-    `drawn` items of the batch come from them; `reviewed`/`defective` are kept by
-    bot.review.verdicts with every verdict, like the batch's per-stratum counts.
-    """
+    """One (frame, stratum, week) of a sample, the digest's unit of estimation: `population` replies of
+    the frame's stratum created in `week`, `drawn` items from them, `reviewed`/`defective` kept with
+    every verdict (bot.review.verdicts)."""
 
     __tablename__ = "frame_cells"
     __table_args__ = (sa.UniqueConstraint("batch_id", "week", "stratum", name="uq_cells_batch_week_stratum"),)
@@ -164,7 +157,7 @@ class FrameCell(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     batch_id: int = Field(foreign_key="sample_batches.id")  # uq_cells_batch_week_stratum leads with it
     week: str = Field(max_length=10, index=True)  # ISO week, 2026-W48
-    stratum: str = Field(max_length=16)  # flagged | unflagged
+    stratum: str = Field(max_length=16)  # flagged | unflagged | verify:<group id> (bot.sample.verify)
     population: int = 0
     drawn: int = 0
     reviewed: int = 0
@@ -251,6 +244,27 @@ class DefectGroup(SQLModel, table=True):
     status_changed_at: dt.datetime | None = _utc()
 
 
+class FixVerification(SQLModel, table=True):
+    __tablename__ = "fix_verifications"  # did the failure stop after the fix? (bot.defects.verification)
+    __table_args__ = (sa.UniqueConstraint("active_group_id", name="uq_verifications_active"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    group_id: int = Field(foreign_key="defect_groups.id", index=True)
+    active_group_id: int | None = None  # the group's id while verifying, NULL once decided: one open window
+    status: str = Field(default="verifying", max_length=16)  # then recurred|verified|unverified|cancelled
+    started_at: dt.datetime = _utc(nullable=False)  # the fix: replies created from here on count
+    ends_at: dt.datetime = _utc(nullable=False)
+    fingerprint: str = Field(max_length=255)  # the group's
+    kinds: list[str] | None = _json(default=None)  # finding kinds on the group's replies: the census's
+    segment: str | None = Field(default=None, max_length=300)  # template:<id> | article:<id> | intent:<name>
+    scanned_to: int = 0  # census: every reply up to this id was read
+    traffic: int = 0  # census: replies of the segment created in the window
+    matches: int = 0  # census: replies with the group's finding fingerprint created in the window
+    reviewed: int = 0  # reviewed sample items of the segment created in the window
+    cases: list[int] | None = _json(default=None)  # ids of the replies that recurred (the first few)
+    decided_at: dt.datetime | None = _utc()
+
+
 class Defect(SQLModel, table=True):
     __tablename__ = "defects"
     __table_args__ = (sa.UniqueConstraint("review_id", name="uq_defects_review"),)
@@ -319,11 +333,8 @@ class DigestPost(SQLModel, table=True):
 
 
 class JudgeRun(SQLModel, table=True):
-    """One call of the AI judge on one reply: claimed before the call, never repeated for its key.
-
-    The key is (reply, prompt version, model); the prompt version is a hash of the prompt's wording
-    and the criteria, so a changed criterion or another model is a new key (bot.judge.criteria).
-    """
+    """One call of the AI judge on one reply, claimed before the call, never repeated for its key
+    (reply, prompt version: a hash of the prompt and criteria, model; bot.judge.criteria)."""
 
     __tablename__ = "judge_runs"
     __table_args__ = (

@@ -26,11 +26,14 @@ from bot.core.redact import truncate
 from bot.core.services import Services
 from bot.defects import content as issue_content
 from bot.defects.queue import queue_card, wake_tracker_effects
+from bot.defects.recurrence import recurrence_sections
+from bot.defects.windows import latest_window
 from bot.delivery import outbox
 from bot.delivery.outbox import AfterEffect, Deferred, DeliveryReport, Effects, Outcome
 from bot.delivery.slack import call_slack, may_have_happened, post_once, slack_client
 from bot.delivery.vendors import vendors
 from bot.views.defect import GroupCard, build_group_card, build_thread_post, card_text, link
+from bot.views.verification import VerificationView, verification_line
 from integrations.base import IssueRef, PermanentError, Section
 
 HELPDESK_TAGS = ("auditbot",)
@@ -86,6 +89,9 @@ async def _comment(services: Services, row: OutboxItem) -> Outcome:
     if payload.get("defect_id"):
         async with services.db.session() as session:
             sections = await issue_content.occurrence_sections(session, group, payload["defect_id"])
+    elif payload.get("verification_id"):  # the fix did not hold: the new cases
+        async with services.db.session() as session:
+            sections = await recurrence_sections(session, payload["verification_id"])
     else:
         sections = [Section("Update from auditbot", payload.get("text") or "")]
     await tracker.add_comment(issue, sections, key=row.idempotency_key, retry=may_have_happened(row))
@@ -118,8 +124,8 @@ async def _helpdesk_note(services: Services, row: OutboxItem) -> Outcome:
     return Outcome({"ticket_id": note.ticket_id, "note_id": note.note_id})
 
 
-async def load_card(session: AsyncSession, group_id: int) -> GroupCard:
-    """The card as the database says it is now."""
+async def load_card(session: AsyncSession, group_id: int, min_reviews: int = 10) -> GroupCard:
+    """The card as the database says it is now (`min_reviews`: `[verify] min_reviews`)."""
     from bot.defects.groups import reviewers
 
     group = await session.get(DefectGroup, group_id, populate_existing=True)
@@ -129,6 +135,14 @@ async def load_card(session: AsyncSession, group_id: int) -> GroupCard:
     if group.merged_into_id:
         target = await session.get(DefectGroup, group.merged_into_id)
         merged_into = target.title if target else None
+    window = await latest_window(session, group_id)
+    verification = None
+    if window is not None:
+        view = VerificationView(
+            window.status, window.started_at, window.ends_at, window.segment, min_reviews,
+            window.traffic, window.matches, window.reviewed, window.decided_at,
+        )  # fmt: skip
+        verification = verification_line(view)
     return GroupCard(
         group_id=group_id,
         title=group.title,
@@ -143,13 +157,14 @@ async def load_card(session: AsyncSession, group_id: int) -> GroupCard:
         caught_by=tuple(await reviewers(session, group_id)),
         reason=group.reason,
         merged_into=merged_into,
+        verification=verification,
     )
 
 
 async def _group_card(services: Services, row: OutboxItem) -> Outcome:
     group_id = (row.payload or {})["group_id"]
     async with services.db.session() as session:
-        card = await load_card(session, group_id)
+        card = await load_card(session, group_id, services.config.verify.min_reviews)
         group = await session.get(DefectGroup, group_id)
         assert group is not None
     blocks = [b.to_dict() for b in build_group_card(card)]

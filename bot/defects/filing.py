@@ -21,7 +21,9 @@ from bot.core.config import AuditConfig
 from bot.core.models import Defect, DefectGroup, Finding, Reply, Review, SampleItem
 from bot.core.redact import safe_mrkdwn, truncate
 from bot.defects import queue as effects
-from bot.defects.groups import SEVERITIES, announce, locked_group, recount, rerank, severity_rank
+from bot.defects.groups import SEVERITIES, announce, locked_group, open_group, recount, rerank, severity_rank
+from bot.defects.recurrence import recur
+from bot.defects.windows import window_for
 from bot.delivery.outbox import insert_ignore
 
 _WORDS = re.compile(r"\w+")
@@ -104,8 +106,13 @@ async def _join_open_group(
     now: dt.datetime,
 ) -> tuple[DefectGroup, bool]:
     """The open group of the defect's fingerprint, locked (made, and routed, if there is none); and
-    whether this call made it."""
+    whether this call made it. A fixed group of that fingerprint whose fix is being verified, and
+    whose window the reply was created in, recurred: it is reopened and the defect joins it."""
     key = fingerprint(category=category, reply=reply, findings=findings)
+    if await open_group(session, key) is None:
+        window = await window_for(session, key, reply.created_at)
+        if window is not None:
+            await recur(session, window, [reply.id], config, now)  # type: ignore[list-item]
     route = config.route(category)
     created = await insert_ignore(
         session,

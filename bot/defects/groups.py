@@ -14,9 +14,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
+from bot.core.config import AuditConfig
 from bot.core.models import Defect, DefectGroup, Review
 from bot.core.redact import safe_mrkdwn, truncate
 from bot.defects import queue as effects
+from bot.defects.windows import CANCELLED, close_window, open_window
 
 SEVERITIES = ["low", "medium", "high", "critical"]
 CLOSED = ("fixed", "wont_fix", "merged")
@@ -43,8 +45,10 @@ async def fix_group(
     user: str | None = None,
     via_tracker: bool = False,
     at: dt.datetime | None = None,
+    config: AuditConfig | None = None,
 ) -> DefectGroup:
-    """Mark fixed (from the card, or because the tracker issue is done) and credit who caught it.
+    """Mark fixed (from the card, `/audit fixed`, or because the tracker issue is done), credit who
+    caught it, and open the fix's verification window (`config.verify`; bot.defects.windows).
 
     `at`: when the tracker says it happened (default now); `fixed_at` is written once per fix."""
     group = await locked_group(session, group_id)
@@ -54,6 +58,7 @@ async def fix_group(
         await require_open(session, group, "mark it fixed")
     group.status, group.fixed_at, group.open_key, group.reason = "fixed", now, None, None
     group.status_changed_at = at or now
+    await open_window(session, group, now, config.verify if config else None)
     thanks = await reviewer_mentions(session, group.id)
     text = f"✅ Fixed{_by(user, via_tracker)}" + (f" — thanks {thanks} who caught it" if thanks else "")
     await _announce_state(session, group, text, now, via_tracker, f"Marked fixed in Slack by {user}.", "done")
@@ -88,13 +93,18 @@ async def reopen_group(
     group = await locked_group(session, group_id)
     if group.status == "open":
         return group
-    holder = await open_group(session, group.fingerprint)
-    group.status, group.fixed_at, group.reason, group.merged_into_id = "open", None, None, None
-    group.status_changed_at = at or now
-    group.open_key = group.fingerprint if holder is None else None
+    await close_window(session, group.id, CANCELLED, now)  # type: ignore[arg-type]
+    take_back(group, await open_group(session, group.fingerprint), at or now)
     text = f"🔁 Reopened{_by(user, via_tracker)}."
     await _announce_state(session, group, text, now, via_tracker, "Reopened in Slack.", "open")
     return group
+
+
+def take_back(group: DefectGroup, holder: DefectGroup | None, at: dt.datetime) -> None:
+    """Open the group again: it takes its fingerprint back unless `holder`, another open group, has it."""
+    group.status, group.fixed_at, group.reason, group.merged_into_id = "open", None, None, None
+    group.status_changed_at = at
+    group.open_key = group.fingerprint if holder is None else None
 
 
 def _by(user: str | None, via_tracker: bool) -> str:
@@ -144,6 +154,15 @@ async def open_groups(
         stmt = stmt.where(DefectGroup.id != exclude)
     stmt = stmt.order_by(DefectGroup.occurrences.desc(), DefectGroup.id).limit(limit)
     return list((await session.execute(stmt)).scalars())
+
+
+async def group_by_reference(session: AsyncSession, reference: str) -> DefectGroup | None:
+    """A group named by its number (`7`, `#7`) or its tracker issue's key (`SUP-12`)."""
+    text = reference.strip().removeprefix("#")
+    if text.isdigit() and len(text) < 10:
+        return await session.get(DefectGroup, int(text))
+    stmt = select(DefectGroup).where(DefectGroup.tracker_key == text).order_by(DefectGroup.id.desc())
+    return (await session.execute(stmt.limit(1))).scalars().first()
 
 
 async def group_for_issue(session: AsyncSession, tracker: str, key: str) -> DefectGroup | None:

@@ -103,10 +103,20 @@ async def apply_issue_state(
         if at is not None and group.status_changed_at is not None and at < group.status_changed_at:
             log.info("%s %s: a change from %s is older than the group's last", tracker, key, at.isoformat())
             return OLDER
+        # Our own pending "done"/"open" (a fix in Slack, a reopening after a recurrence) must not be
+        # undone by reading the old state back.
         if state == "done" and group.status == "open":
-            await fix_group(session=session, group_id=group.id, now=now, via_tracker=True, at=at)  # type: ignore[arg-type]
+            if await state_change_pending(session, group.id):  # type: ignore[arg-type]
+                return None
+            await fix_group(
+                session=session,
+                group_id=group.id,
+                now=now,
+                via_tracker=True,
+                at=at,
+                config=services.config,  # type: ignore[arg-type]
+            )
             return "fixed"
-        # Our own pending "done"/"open" must not be undone by reading the old state back.
         if state == "open" and group.status in ("fixed", "wont_fix"):
             if await state_change_pending(session, group.id):  # type: ignore[arg-type]
                 return None

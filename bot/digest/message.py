@@ -30,6 +30,7 @@ from bot.views.checks import CheckPrecision, precision_blocks
 from bot.views.defect import link, mention
 from bot.views.judge import CriterionAgreement, agreement_blocks, agreement_title
 from bot.views.review import category_label
+from bot.views.verification import FixesSummary, build_fixes_section
 
 MAX_BLOCKS = 50
 SECTION_MAX = 3000
@@ -234,6 +235,7 @@ def build_digest(
     judge: Sequence[CriterionAgreement] | None = None,
     checks: Sequence[CheckPrecision] = (),
     breakdown: Breakdown | None = None,
+    fixes: FixesSummary | None = None,
 ) -> list[Block]:
     """The digest message blocks (≤ 50), every reviewer of the week named; the judge's agreement if on."""
     blocks: list[Block] = [
@@ -257,6 +259,7 @@ def build_digest(
     blocks += sections(
         fixed_title, fix_lines(rollup.fixes) or ["Nothing fixed this week."], total=rollup.fixes.total or 1
     )
+    blocks += build_fixes_section(fixes) if fixes is not None else []  # bot.digest.verified
     open_title = f"*Still open* — {plural(rollup.open_groups.total, 'root cause')}"
     blocks += sections(open_title, open_lines(rollup) or ["Nothing open. 🎉"])
     if judge is not None:

@@ -27,6 +27,7 @@ from bot.digest.chart import render_chart
 from bot.digest.checks import check_precision
 from bot.digest.message import build_digest, digest_text
 from bot.digest.rollup import Rollup, compute_rollup
+from bot.digest.verified import fixes_of_week
 from bot.judge.agreement import shown as judge_agreement
 from bot.sample.draw import ensure_batch, frames_reach, local_midnight, local_today
 
@@ -74,7 +75,10 @@ async def compose(db: Database, config: AuditConfig, week: str, now: dt.datetime
         breakdown = await compute_breakdown(
             session, week=week, tz=tz, start=rollup.start, end=rollup.end, now=now
         )
-    blocks = build_digest(rollup, tz, judge, checks, breakdown=breakdown)
+        fixes = await fixes_of_week(
+            session, start=rollup.start, end=rollup.end, min_reviews=config.verify.min_reviews
+        )
+    blocks = build_digest(rollup, tz, judge, checks, breakdown=breakdown, fixes=fixes)
     return Digest(week, rollup, blocks, digest_text(rollup), breakdown)
 
 

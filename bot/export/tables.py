@@ -25,6 +25,7 @@ from bot.core.models import (
     DefectGroup,
     Finding,
     FindingFeedback,
+    FixVerification,
     JudgeRun,
     Judgment,
     Reply,
@@ -34,6 +35,15 @@ from bot.core.models import (
 from bot.export.articles import COLUMNS as ARTICLE_COLUMNS
 from bot.export.articles import article_rows
 
+VERIFICATION_COLUMNS = (
+    "verification",  # verifying | verified | recurred | unverified
+    "verification_segment",
+    "verification_ends_at",
+    "verification_traffic",
+    "verification_matches",
+    "verification_reviewed",
+    "verification_decided_at",
+)
 COLUMNS: dict[str, tuple[str, ...]] = {
     "replies": ("id", "source", "ticket_id", "created_at", "template_id", "intent", "channel"),
     # context: the sentence the check matched in, the match between « »; feedback: a reviewer's
@@ -53,6 +63,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "owner",
         "created_at",
         "fixed_at",
+        # the latest verification of its fix (bot.defects.verification); empty when never fixed
+        *VERIFICATION_COLUMNS,
     ),
     "corrections": ("customer_message", "reply", "expected", "category", "template_id", "group_id"),
     "judgments": (
@@ -135,8 +147,7 @@ def query(kind: str, since: dt.datetime | None = None) -> sa.Select:
         )
         created = D.c.created_at
     elif kind == "groups":
-        stmt = sa.select(*(G.c[name] for name in COLUMNS["groups"])).order_by(G.c.id)
-        created = G.c.created_at
+        stmt, created = _groups()
     elif kind == "corrections":
         stmt = (
             sa.select(
@@ -223,6 +234,32 @@ def _csv_cell(value: Any) -> Any:
     if isinstance(value, dict | list):
         return orjson.dumps(value).decode()
     return "" if value is None else cell(value)
+
+
+def _groups() -> tuple[sa.Select, sa.ColumnElement]:
+    """Each group with the latest (not cancelled) verification of its fix."""
+    V = FixVerification.__table__
+    latest = (
+        sa.select(sa.func.max(V.c.id).label("id"))
+        .where(V.c.status != "cancelled")
+        .group_by(V.c.group_id)
+        .subquery("latest")
+    )
+    own = (name for name in COLUMNS["groups"] if name not in VERIFICATION_COLUMNS)
+    shown = [
+        V.c[name.removeprefix("verification_") if name != "verification" else "status"]
+        for name in VERIFICATION_COLUMNS
+    ]
+    stmt = (
+        sa.select(
+            *(G.c[name] for name in own),
+            *(c.label(n) for c, n in zip(shown, VERIFICATION_COLUMNS, strict=True)),
+        )
+        .select_from(G)
+        .outerjoin(V, sa.and_(V.c.group_id == G.c.id, V.c.id.in_(sa.select(latest.c.id))))
+        .order_by(G.c.id)
+    )
+    return stmt, G.c.created_at
 
 
 def _judgments() -> tuple[sa.Select, sa.ColumnElement]:

@@ -90,7 +90,8 @@ async def _move_counts(
         "more_reviewed": int(after is not None) - int(before is not None),
         "more_defective": int(after == DEFECT) - int(before == DEFECT),
     }
-    await session.execute(_batch_counts_update(item.stratum), delta)
+    if item.stratum in _BATCH_STRATA:  # the verification strata are counted in their cells only
+        await session.execute(_batch_counts_update(item.stratum), delta)
     if item.cell_id is not None:
         await session.execute(_CELL_COUNTS_UPDATE, delta)
 
@@ -117,6 +118,7 @@ ITEM_FOR_UPDATE = (
     .execution_options(populate_existing=True)
 )
 _SETTLE_ATTEMPTS = 5
+_BATCH_STRATA = ("flagged", "unflagged")
 _CELL = FrameCell.__table__
 _CELL_COUNTS_UPDATE = (
     sa.update(_CELL)

@@ -2,10 +2,12 @@
 
 The frame is every reply created before the day's local midnight that no earlier frame holds
 (bot.sample.frames). Its replies are split into two strata, "flagged" (a finding, or CSAT <= 2)
-and "unflagged". Each stratum gets a fixed number of draws (n_h) decided by the stratum sizes
-alone, and within a stratum every reply is equally likely, so a reply's inclusion probability is
-exactly n_h / N_h. Those probabilities are stored on each item, and the frame's cells (stratum ×
-week) with their sizes, so the digest can weight reviewed items back to all replies without bias.
+and "unflagged", and, while fixes are being verified, one verification stratum per fix for the
+replies of its segment (bot.sample.verify). Each stratum gets a fixed number of draws (n_h)
+decided by the stratum sizes alone, and within a stratum every reply is equally likely, so a
+reply's inclusion probability is exactly n_h / N_h. Those probabilities are stored on each item,
+and the frame's cells (stratum × week) with their sizes, so the digest can weight reviewed items
+back to all replies without bias.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import hashlib
 import logging
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
@@ -37,7 +39,9 @@ from bot.sample.frames import (
     gather_frame,
     lock_replies,
     store_cells,
+    unframed,
 )
+from bot.sample.verify import open_windows, split_frame
 
 log = logging.getLogger("auditbot.sampling")
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -100,10 +104,12 @@ class Draw:
     unflagged_population: int
     flagged_drawn: int
     unflagged_drawn: int
+    verify_population: int = 0  # the verification strata's replies, together
+    verify_drawn: int = 0
 
     @property
     def population(self) -> int:
-        return self.flagged_population + self.unflagged_population
+        return self.flagged_population + self.unflagged_population + self.verify_population
 
 
 def stratum_sizes(n_flagged: int, n_unflagged: int, size: int, risk_share: float) -> tuple[int, int]:
@@ -121,16 +127,25 @@ def draw_sample(
     risk_share: float,
     double_share: float,
     seed: int,
+    verify: Mapping[str, Sequence[int]] | None = None,
+    verify_size: int = 0,
 ) -> Draw:
-    """Simple random sampling without replacement within each stratum; same inputs, same draw."""
+    """Simple random sampling without replacement within each stratum; same inputs, same draw.
+
+    `verify`: the verification strata (name -> reply ids), `verify_size` draws each (all if fewer)."""
     rng = random.Random(seed)
     n_f, n_u = stratum_sizes(len(flagged), len(unflagged), size, risk_share)
     chosen = [(rid, FLAGGED, n_f / len(flagged)) for rid in rng.sample(sorted(flagged), n_f)]
     chosen += [(rid, UNFLAGGED, n_u / len(unflagged)) for rid in rng.sample(sorted(unflagged), n_u)]
+    verify = {name: ids for name, ids in sorted((verify or {}).items()) if ids}
+    for name, ids in verify.items():
+        n_v = min(verify_size, len(ids))
+        chosen += [(rid, name, n_v / len(ids)) for rid in rng.sample(sorted(ids), n_v)]
     rng.shuffle(chosen)  # reviewers should not see the strata as two blocks
     doubles = set(rng.sample(range(len(chosen)), math.floor(double_share * len(chosen) + 0.5)))
     picks = [Pick(rid, stratum, prob, i in doubles) for i, (rid, stratum, prob) in enumerate(chosen)]
-    return Draw(picks, len(flagged), len(unflagged), n_f, n_u)
+    verified = sum(min(verify_size, len(ids)) for ids in verify.values())
+    return Draw(picks, len(flagged), len(unflagged), n_f, n_u, sum(map(len, verify.values())), verified)
 
 
 # -- storage ---------------------------------------------------------------------------------
@@ -165,7 +180,11 @@ async def plan_draw(
     # judge, mode = all: replies the judge failed on a trusted criterion join the flagged stratum
     since = EPOCH if frame.late else frame.window_start  # late members were created before the window
     flagged, unflagged = await tilt(session, config, (since, frame.cutoff), frame.flagged, frame.unflagged)
-    frame = replace(frame, flagged=flagged, unflagged=unflagged)
+    # fixes being verified: the replies of their segments get strata of their own
+    windows = await open_windows(session) if config.verify.sample_size else []
+    members = unframed(frame.cutoff, frame.after)
+    flagged, unflagged, verify = await split_frame(session, windows, members, flagged, unflagged)
+    frame = replace(frame, flagged=flagged, unflagged=unflagged, verify=verify)
     draw = draw_sample(
         frame.flagged,
         frame.unflagged,
@@ -173,6 +192,8 @@ async def plan_draw(
         risk_share=config.sampling.risk_share,
         double_share=config.review.double_review_share,
         seed=seed,
+        verify=frame.verify,
+        verify_size=config.verify.sample_size,
     )
     return frame, draw
 

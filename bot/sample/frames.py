@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -50,15 +50,18 @@ class Frame:
     late: int  # members created before window_start
     high_reply_id: int  # the largest reply id when the frame was gathered
     after: tuple[int, dt.datetime] | None  # the previous frame's (high_reply_id, cutoff), if any
+    verify: dict[str, list[int]] = field(default_factory=dict)  # verification strata (bot.sample.verify)
 
     @property
     def population(self) -> int:
-        return len(self.flagged) + len(self.unflagged)
+        return len(self.flagged) + len(self.unflagged) + sum(len(ids) for ids in self.verify.values())
 
     def cells(self, drawn: Iterable[tuple[int, str]]) -> dict[tuple[str, str], tuple[int, int]]:
         """(week, stratum) -> (population, drawn), for the drawn (reply id, stratum) pairs."""
         population = Counter((self.weeks[rid], FLAGGED) for rid in self.flagged)
         population.update((self.weeks[rid], UNFLAGGED) for rid in self.unflagged)
+        for stratum, ids in self.verify.items():
+            population.update((self.weeks[rid], stratum) for rid in ids)
         picked = Counter((self.weeks[rid], stratum) for rid, stratum in drawn)
         return {key: (count, picked[key]) for key, count in sorted(population.items())}
 
@@ -85,19 +88,19 @@ async def last_frame(session: AsyncSession) -> tuple[int, dt.datetime] | None:
     return (int(row[0]), row[1]) if row is not None else None
 
 
-def _unframed(cutoff: dt.datetime, after: tuple[int, dt.datetime] | None) -> list[sa.ColumnElement[bool]]:
+def unframed(cutoff: dt.datetime, after: tuple[int, dt.datetime] | None) -> list[sa.ColumnElement[bool]]:
     """Conditions selecting the frame's members, one per part (each served by an index)."""
-    unframed = R.c.frame_id.is_(None)
+    free = R.c.frame_id.is_(None)
     if after is None:
-        return [sa.and_(unframed, R.c.created_at < cutoff)]
+        return [sa.and_(free, R.c.created_at < cutoff)]
     high, previous_cutoff = after
     # arrived since the last frame (the primary key; coalesce keeps SQLite off the created_at index,
     # which would make it read all history before the cutoff)
-    arrived = sa.and_(unframed, R.c.id > high, sa.func.coalesce(R.c.created_at, R.c.created_at) < cutoff)
+    arrived = sa.and_(free, R.c.id > high, sa.func.coalesce(R.c.created_at, R.c.created_at) < cutoff)
     parts = [arrived]
     if previous_cutoff < cutoff:  # created since the last frame's cutoff, seen by it (created_at index)
         parts.append(
-            sa.and_(unframed, R.c.id <= high, R.c.created_at >= previous_cutoff, R.c.created_at < cutoff)
+            sa.and_(free, R.c.id <= high, R.c.created_at >= previous_cutoff, R.c.created_at < cutoff)
         )
     return parts
 
@@ -108,7 +111,7 @@ async def gather_frame(
     """The frame a draw with this cutoff takes now (nothing is stored)."""
     after = await last_frame(session)
     members: list[tuple[int, bool, dt.datetime]] = []
-    for condition in _unframed(cutoff, after):
+    for condition in unframed(cutoff, after):
         members += (await session.execute(sa.select(*_COLUMNS).where(condition))).all()  # type: ignore[arg-type]
     members.sort()
     reach = await session.scalar(sa.select(sa.func.max(SampleBatch.window_end)))
@@ -130,7 +133,7 @@ async def gather_frame(
 async def assign(session: AsyncSession, frame: Frame, batch_id: int) -> None:
     """Put the frame's members in the batch's frame (inside the draw's locked transaction)."""
     updated = 0
-    for condition in _unframed(frame.cutoff, frame.after):
+    for condition in unframed(frame.cutoff, frame.after):
         result = await session.execute(sa.update(R).where(condition).values(frame_id=batch_id))
         updated += result.rowcount  # type: ignore[attr-defined]
     if updated != frame.population:  # the lock makes this impossible; never store a wrong frame

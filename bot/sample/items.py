@@ -150,4 +150,5 @@ def header_view(services: Services, batch: SampleBatch, shown: int, double_revie
         double_review=double_review,
         thread=services.config.sampling.thread,
         late=batch.late_population,
+        verifying=max(0, shown - batch.flagged_drawn - batch.unflagged_drawn),  # bot.sample.verify
     )

@@ -52,6 +52,7 @@ class GroupCard:
     caught_by: Sequence[str] = field(default_factory=tuple)
     reason: str | None = None
     merged_into: str | None = None
+    verification: str | None = None  # the fix's verification (bot.views.verification.verification_line)
 
 
 def mention(who: str | None) -> str:
@@ -109,6 +110,8 @@ def build_group_card(card: GroupCard) -> list[Block]:
         SectionBlock(fields=[MarkdownTextObject(text=f) for f in fields]),
         ContextBlock(elements=[MarkdownTextObject(text=status_line(card))]),
     ]
+    if card.verification:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(card.verification, 2900))]))
     if card.status == "open":
         value = str(card.group_id)
         blocks.append(

@@ -56,6 +56,7 @@ class HeaderView:
     late: int = (
         0  # replies in the frame created before window_start (arrived late, or before the first sample)
     )
+    verifying: int = 0  # items from the segments of fixes being verified (their own strata)
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,8 @@ def header_text(view: HeaderView) -> str:
         if view.late:  # arrived after the sample of their day, or older than the first sample
             head += f" (incl. {view.late:,} created earlier, not sampled before)"
     parts = [head, f"{view.flagged_drawn} flagged by checks"]
+    if view.verifying:
+        parts.append(f"{view.verifying} checking that a fix held")
     mention = reviewer_mention(view.reviewer_group, view.reviewers)
     if mention:
         parts.append(f"reviewers: {mention}")

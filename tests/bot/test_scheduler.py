@@ -63,11 +63,13 @@ def test_jobs_and_their_targets(config: AuditConfig, settings: Settings, db: Dat
         "poll": "bot.ingest.polling:poll_sources",
         "outbox": "bot.defects.effects:deliver_pending",
         "status_sync": "bot.defects.status_sync:sync_tracker_status",
+        "verify": "bot.defects.verification:check_fixes",
     }
     assert isinstance(jobs["poll"].trigger, IntervalTrigger)
     assert jobs["poll"].trigger.interval == dt.timedelta(minutes=config.sources.poll_minutes)
     assert jobs["outbox"].trigger.interval == dt.timedelta(minutes=1)  # type: ignore[attr-defined]
     assert jobs["status_sync"].trigger.interval == dt.timedelta(minutes=15)  # type: ignore[attr-defined]
+    assert jobs["verify"].trigger.interval == dt.timedelta(minutes=15)  # type: ignore[attr-defined]
 
 
 def test_sample_fires_at_0930_berlin_on_weekdays_only(
@@ -156,8 +158,8 @@ async def test_started_scheduler_registers_jobs_with_coalesce_one_instance_and_g
     handle = start_scheduler(services_for(settings, config, db, at_night))
     try:
         jobs = {job.id: job for job in handle.scheduler.get_jobs()}
-        assert set(jobs) == {"sample", "digest", "poll", "outbox", "status_sync", "heartbeat"}
-        for name in ("sample", "digest", "poll", "outbox", "status_sync"):
+        assert set(jobs) == {"sample", "digest", "poll", "outbox", "status_sync", "verify", "heartbeat"}
+        for name in ("sample", "digest", "poll", "outbox", "status_sync", "verify"):
             assert jobs[name].coalesce and jobs[name].max_instances == 1
         assert jobs["sample"].misfire_grace_time == 6 * 3600
         assert str(jobs["sample"].trigger.timezone) == "Europe/Berlin"

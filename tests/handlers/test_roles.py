@@ -56,6 +56,7 @@ TABLE = {
     "audit_stats": REVIEW,
     "audit_sample": {"admin"},
     "audit_config": {"admin"},
+    "audit_fixed": GROUP,
     "home": EVERYONE,
 }
 CUSTOMER_TEXT = "dana@example.com"  # in every seeded defect's note: never in a log line
@@ -357,6 +358,32 @@ async def test_audit_config(rig: Rig, who: str) -> None:
     else:
         assert "Only admins can see the team config" in response.text
         assert rig.fake.ephemerals() == []
+
+
+@pytest.mark.parametrize("who", USERS)
+async def test_audit_fixed(rig: Rig, who: str, caplog) -> None:  # type: ignore[no-untyped-def]
+    group_id, _ = await rig.card()
+    effects = await rig.count(OutboxItem)
+    response = await _command(rig, f"fixed #{group_id}", who)
+    assert response.status_code == 200
+    group = await rig.get(DefectGroup, group_id)
+    [answer] = rig.refused(who)  # the answer, whatever it is, goes to the caller alone
+    if who in TABLE["audit_fixed"]:
+        assert group.status == "fixed" and answer.startswith("✅ Marked") and "verified until" in answer
+    else:
+        assert group.status == "open" and await rig.count(OutboxItem) == effects
+        _assert_refused(rig, who, "mark a defect group fixed with `/audit fixed`", caplog)
+
+
+async def test_audit_fixed_names_a_group_by_number_or_issue_and_says_what_is_wrong(rig: Rig) -> None:
+    await _command(rig, "fixed #999", "admin")
+    await _command(rig, "fixed", "admin")
+    group_id, _ = await rig.card()
+    await _command(rig, f"fixed {group_id}", "admin")
+    await _command(rig, f"fixed {group_id}", "admin")  # again: it is fixed already
+    answers = rig.refused("admin")
+    assert "There is no defect group `#999`" in answers[0]
+    assert answers[1].startswith("✅ Marked") and "already fixed" in answers[2]
 
 
 @pytest.mark.parametrize("who", USERS)
