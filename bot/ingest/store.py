@@ -35,7 +35,7 @@ from bot.ingest.rows import (
     read_time,
     stored_time,
 )
-from bot.ingest.staging import insert_staged
+from bot.ingest.staging import begin_staging, insert_staged
 from bot.ingest.stored import IN_LIST, apply_changes, driver_of, load_priors
 
 REPLIES = Reply.__table__
@@ -173,6 +173,10 @@ async def _store_source(
     now: dt.datetime,
     as_text: bool,
 ) -> IngestResult:
+    dialect = session.get_bind().dialect.name
+    copy = as_text and dialect == "postgresql"
+    if copy:
+        await begin_staging(session)
     earlier = await load_priors(session, source, rows, checks.window)
     changes = None
     if earlier:  # the batch's own tickets were compared where it was prepared
@@ -183,10 +187,9 @@ async def _store_source(
     for i in with_findings:
         if not rows[i][FLAGGED]:
             rows[i] = (*rows[i][:FLAGGED], True, *rows[i][FLAGGED + 1 :])
-    dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
         imported, inserted = await _insert_sqlite(session, source, rows, found, now)
-    elif as_text:
+    elif copy:
         staged = [(source, rows[i][EXTERNAL_ID], f.kind, f.evidence) for i in with_findings for f in found[i]]
         imported, inserted = await insert_staged(session, rows, staged, now)
     else:
