@@ -137,7 +137,7 @@ async def apply_changes(session: AsyncSession, changes: StoredChanges, now: dt.d
     """Rewrite the stored replies' findings as `changes` says, and their `flagged`; rows inserted."""
     if not changes:
         return 0
-    for reply_id, kind in changes.delete:
+    for reply_id, kind in sorted(changes.delete):  # in one order: two imports lock rows alike
         await session.execute(
             sa.delete(FINDINGS).where(FINDINGS.c.reply_id == reply_id, FINDINGS.c.kind == kind)
         )

@@ -25,6 +25,7 @@ from bot.core.config import DetectorsConfig
 from bot.core.db import Database
 from bot.core.models import Finding, Reply
 from bot.ingest.store import Checks, ingest
+from tests.bot.cli.conftest import migrate
 from tests.bot.replies import record
 from tests.conftest import DEV_DATA, REPO, backend
 
@@ -54,12 +55,6 @@ async def snapshot(url: str) -> Snapshot:
     return replies, findings
 
 
-async def migrate(url: str) -> None:
-    db = Database(url)
-    await db.upgrade()
-    await db.dispose()
-
-
 def run_import(
     url: str, path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> str:
@@ -70,20 +65,20 @@ def run_import(
 
 
 @pytest.fixture
-def small_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Many batches (so the forked worker runs and each batch is a transaction), no team config."""
+def imports(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A migrated database, the CLI pointed at it, in many batches (so the forked worker runs and
+    each batch is a transaction), without a team config."""
+    asyncio.run(migrate(database_url))
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.delenv("AUDITBOT_CONFIG", raising=False)
     monkeypatch.setattr("bot.ingest.pipeline.BATCH_LINES", 250)
+    return database_url
 
 
 @pytest.mark.skipif(backend() != "postgresql", reason="compares PostgreSQL's COPY path with SQLite's")
 def test_copy_path_stores_what_the_sqlite_path_stores(
-    small_batches: None,
-    database_url: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    imports: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # The dev set in two interleaved halves: the second half's replies come before and after
     # stored ones on the same tickets, so the checks across batches rewrite stored findings too.
@@ -93,15 +88,15 @@ def test_copy_path_stores_what_the_sqlite_path_stores(
     halves[1].write_bytes(b"".join(lines[1::2]))
     sqlite_url = f"sqlite:///{tmp_path / 'sqlite.db'}"
     summaries: dict[str, list[str]] = {}
-    for url in (sqlite_url, database_url):
-        asyncio.run(migrate(url))
+    asyncio.run(migrate(sqlite_url))
+    for url in (sqlite_url, imports):
         summaries[url] = [run_import(url, path, monkeypatch, capsys) for path in (*halves, *halves)]
-    assert summaries[database_url] == summaries[sqlite_url]
-    assert summaries[database_url][2:] == [
+    assert summaries[imports] == summaries[sqlite_url]
+    assert summaries[imports][2:] == [
         "read 1504, imported 0, already present 1500, rejected 4",
         "read 1503, imported 0, already present 1500, rejected 3",
     ]
-    on_sqlite, on_postgres = asyncio.run(snapshot(sqlite_url)), asyncio.run(snapshot(database_url))
+    on_sqlite, on_postgres = asyncio.run(snapshot(sqlite_url)), asyncio.run(snapshot(imports))
     assert len(on_postgres[0]) == 3000
     assert {kind for _, _, kind, _ in on_postgres[1]} >= {"placeholder_leak", "duplicate_reply", "stale_kb"}
     assert on_postgres[0] == on_sqlite[0]
@@ -109,16 +104,11 @@ def test_copy_path_stores_what_the_sqlite_path_stores(
 
 
 def test_replies_stored_before_keep_their_row_and_findings(
-    small_batches: None,
-    database_url: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    imports: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    asyncio.run(migrate(database_url))
     stored = [record("R-1", reply="Hi {{first_name}}, done."), record("R-2", ticket="T-2")]
-    asyncio.run(_ingest(database_url, stored))  # the webhook's path (INSERT … RETURNING on PostgreSQL)
-    before = asyncio.run(snapshot(database_url))
+    asyncio.run(_ingest(imports, stored))  # the webhook's path (INSERT … RETURNING on PostgreSQL)
+    before = asyncio.run(snapshot(imports))
     path = tmp_path / "r.jsonl"
     items = [
         {"id": "R-1", "ticket_id": "T-1", "created_at": "2026-11-20T10:00:00Z", "reply": "Other text."},
@@ -130,20 +120,20 @@ def test_replies_stored_before_keep_their_row_and_findings(
         ),
     ]
     path.write_text("".join(json.dumps(item) + "\n" for item in items))
-    assert run_import(database_url, path, monkeypatch, capsys) == (
+    assert run_import(imports, path, monkeypatch, capsys) == (
         "read 602, imported 600, already present 2, rejected 0"
     )
-    replies, findings = asyncio.run(snapshot(database_url))
+    replies, findings = asyncio.run(snapshot(imports))
     assert {k: v for k, v in replies.items() if k in before[0]} == before[0]  # R-1, R-2 as they were
     assert {f for f in findings if not f[1].startswith("N-")} == before[1]
     leaks = {i for _, i, kind, _ in findings if kind == "placeholder_leak" and i.startswith("N-")}
     assert leaks == {f"N-{n}" for n in range(1, 600, 2)}
     flagged = {i for (_, i), row in replies.items() if row[COMPARED.index(Reply.__table__.c.flagged)]}
     assert flagged >= leaks and not flagged & {f"N-{n}" for n in range(0, 600, 2)}
-    assert run_import(database_url, path, monkeypatch, capsys) == (
+    assert run_import(imports, path, monkeypatch, capsys) == (
         "read 602, imported 0, already present 602, rejected 0"
     )
-    assert asyncio.run(snapshot(database_url)) == (replies, findings)
+    assert asyncio.run(snapshot(imports)) == (replies, findings)
 
 
 async def _ingest(url: str, records: list[Any]) -> None:
@@ -166,13 +156,8 @@ ODD_TEXTS = [
 
 
 def test_odd_text_is_stored_as_it_came_and_nul_is_rejected(
-    small_batches: None,
-    database_url: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    imports: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    asyncio.run(migrate(database_url))
     base = {"ticket_id": "T-1", "created_at": "2026-11-20T10:00:00Z"}
     items: list[dict[str, Any]] = [
         {**base, "id": f"O-{n}", "ticket_id": f"T-{n}", "reply": text, "customer_message": text[::-1][:5000]}
@@ -184,12 +169,11 @@ def test_odd_text_is_stored_as_it_came_and_nul_is_rejected(
     path = tmp_path / "odd.jsonl"
     lines = [json.dumps(item, ensure_ascii=False) for item in items]
     path.write_text("\n".join([*lines, json.dumps(nul)]) + "\n", encoding="utf-8")
-    monkeypatch.setenv("DATABASE_URL", database_url)
     assert main(["import", str(path), "--no-progress"]) == 0
     out, err = capsys.readouterr()
     assert out.strip() == f"read {len(items) + 1}, imported {len(items)}, already present 0, rejected 1"
     assert f"odd.jsonl:{len(items) + 1}: " in err and "NUL" in err
-    replies, _ = asyncio.run(snapshot(database_url))
+    replies, _ = asyncio.run(snapshot(imports))
     column = {c.name: COMPARED.index(c) for c in COMPARED}
     for item in items:
         row = replies[("import", item["id"])]
