@@ -323,11 +323,15 @@ def main() -> int:
                 imports.append(auditbot_import(path, round_dir, f"sqlite:///{round_dir / 'auditbot.db'}"))
             else:
                 name = asyncio.run(scratch.create("floor"))
-                floors.append(asyncio.run(floor_postgres(path, scratch.dsn(name))))
-                asyncio.run(scratch.drop(name))
+                try:
+                    floors.append(asyncio.run(floor_postgres(path, scratch.dsn(name))))
+                finally:
+                    asyncio.run(scratch.drop(name))
                 name = asyncio.run(scratch.create("import"))
-                imports.append(auditbot_import(path, round_dir, scratch.dsn(name)))
-                asyncio.run(scratch.drop(name))
+                try:
+                    imports.append(auditbot_import(path, round_dir, scratch.dsn(name)))
+                finally:
+                    asyncio.run(scratch.drop(name))
             shutil.rmtree(round_dir)  # each round's databases: as large as the input
         load = os.getloadavg()
     rows = floors[0][2]
