@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # imported once the worker runs: loading SQLAlchemy takes a w
     from bot.core.db import Database
 
 BATCH_LINES = 2000  # JSONL lines per batch (and per transaction)
-READ_BYTES = 1 << 20  # read this much at a time, then make batches of it
+READ_BYTES = 1 << 20  # read this much at a time, then cut it into batches
 COMMIT_ROWS = 20_000
 SQLITE_CACHE_KB = 32_768
 
@@ -250,17 +250,10 @@ def _unpack(message: bytes) -> Item | str | None:
 
 
 def _chunks(stream: BinaryIO) -> Iterator[tuple[list[bytes], int]]:
-    """Lines (with their ends) in batches of BATCH_LINES (the last may be shorter), and the first
-    one's number. A read of READ_BYTES holds fewer lines than a batch (about 1,300 replies of
-    800 bytes): what is left over waits for the next read, so that every batch is full and an
-    import makes a third fewer transactions and round trips."""
-    number, pending = 1, []
-    while True:
-        lines = stream.readlines(READ_BYTES)
-        pending += lines
-        while len(pending) >= BATCH_LINES or (pending and not lines):
-            part, pending = pending[:BATCH_LINES], pending[BATCH_LINES:]
+    """Lines (with their ends) in batches of at most BATCH_LINES, and the first one's number."""
+    number = 1
+    while lines := stream.readlines(READ_BYTES):
+        for start in range(0, len(lines), BATCH_LINES):
+            part = lines[start : start + BATCH_LINES]
             yield part, number
             number += len(part)
-        if not lines:
-            return
