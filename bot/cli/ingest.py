@@ -40,7 +40,8 @@ async def command_import(args: argparse.Namespace, env: CliEnv) -> int:
     try:
         checks = Checks.from_config(env.config.detectors)
         sqlite = env.settings.database_url.partition(":")[0].partition("+")[0] == "sqlite"
-        preparer = Preparer(checks.detector, default_source=source, sqlite=sqlite)
+        # Rows as text on both databases: SQLite stores that, PostgreSQL's COPY path stages it.
+        preparer = Preparer(checks.detector, default_source=source, as_text=True)
         batches = Batches(stream, fmt, preparer, env.clock)
         # Forked before the database opens its driver thread, and before the database code
         # loads: the worker starts on the input meanwhile.

@@ -41,7 +41,10 @@ SQLITE_CACHE_KB = 32_768
 
 
 class Transactions:
-    """One transaction per COMMIT_ROWS rows: fewer, larger commits write each index page less often.
+    """On SQLite, one transaction per COMMIT_ROWS rows: fewer, larger commits write each index
+    page less often. On PostgreSQL, one per batch: its one insert takes the new keys in key order
+    (bot.ingest.staging), so a transaction that holds no other keys cannot deadlock with another
+    import's, and PostgreSQL's commits cost little.
 
     On a failure the open transaction is rolled back; those committed before it stay.
     """
@@ -65,7 +68,7 @@ class Transactions:
 
     async def done(self, rows: int) -> None:
         self._rows += rows
-        if self._rows >= COMMIT_ROWS:
+        if self._rows >= COMMIT_ROWS or not self._sqlite:
             await self._end(None)
 
     async def _end(self, exc: BaseException | None) -> None:
@@ -223,8 +226,8 @@ def _work(
 
 
 def _pack(batch: Prepared, now: dt.datetime, position: int) -> bytes:
-    """A batch as bytes for the pipe. Rows made for SQLite hold only str, int, bool and None: they
-    go with marshal, which the main process reads back faster than pickle (rows for PostgreSQL
+    """A batch as bytes for the pipe. Rows as text hold only str, int, bool and None: they go
+    with marshal, which the main process reads back faster than pickle (rows of Python values
     hold datetimes, and are pickled). The rest is pickled without a memo: little in it repeats."""
     rows: bytes | None = None
     with suppress(ValueError):  # "unmarshallable object"

@@ -1,9 +1,11 @@
 """Reply rows ready for the database, built in bulk from JSONL lines or from validated records.
 
-A large import runs `Preparer` in a worker process (see bot/ingest_cli.py): JSON parsing,
+A large import runs `Preparer` in a worker process (bot.ingest.pipeline): JSON parsing,
 validation and the per-reply detectors there, the database work in the main process. Rows are
 plain tuples in `COLUMNS` order so that they cross the process boundary and reach the driver
-without per-value conversions; on SQLite they already hold the stored text of each value.
+without per-value conversions. Rows `as_text` hold the stored text of each value (times as
+naive UTC text, JSON as text): what SQLite stores, and what PostgreSQL's COPY path stages
+(bot.ingest.staging); otherwise they hold Python values (datetimes, dicts) for SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class Prepared:
     rejects: list[Reject] = field(default_factory=list)
     lines: int = 0  # input lines (records) read, good and bad
     repeated: int = 0  # good records whose (source, id) came earlier in the batch
+    as_text: bool = False  # rows hold each value's stored text (see the module's docstring)
 
 
 def stored_time(when: dt.datetime) -> str:
@@ -106,16 +109,16 @@ class _Scanned(NamedTuple):
 class Preparer:
     """Validation, rows and per-reply detectors for one import; picklable, cheap to call per batch."""
 
-    def __init__(self, detector: Detector, *, default_source: str = "import", sqlite: bool) -> None:
+    def __init__(self, detector: Detector, *, default_source: str = "import", as_text: bool) -> None:
         self.detector = detector
         self.default_source = default_source
-        self.sqlite = sqlite
+        self.as_text = as_text
 
     def lines(self, lines: Sequence[bytes], first: int, now: dt.datetime) -> Prepared:
         """Parse JSONL `lines` (numbered from `first`, with their line ends) into a batch."""
-        out = Prepared(lines=len(lines))
+        out = Prepared(lines=len(lines), as_text=self.as_text)
         rows, scanned = out.rows, []
-        ingested = stored_time(now) if self.sqlite else now
+        ingested = stored_time(now) if self.as_text else now
         fast = self._fast
         for number, raw in enumerate(lines, first):
             built = fast(raw, ingested)
@@ -132,8 +135,8 @@ class Preparer:
 
     def records(self, records: Sequence[ReplyRecord], now: dt.datetime) -> Prepared:
         """Rows for records validated elsewhere (the webhook, helpdesk polling, CSV)."""
-        ingested = stored_time(now) if self.sqlite else now
-        out = Prepared(lines=len(records))
+        ingested = stored_time(now) if self.as_text else now
+        out = Prepared(lines=len(records), as_text=self.as_text)
         out.rows = [self._from_record(r, ingested)[0] for r in records]
         self._finish(out, list(records))
         return out
@@ -162,7 +165,7 @@ class Preparer:
         kb: Any = articles or None
         extra: Any = r.metadata or None
         created: Any = r.created_at
-        if self.sqlite:
+        if self.as_text:
             created = stored_time(created)
             kb = None if kb is None else orjson.dumps(kb).decode()
             extra = None if extra is None else orjson.dumps(extra).decode()
@@ -219,9 +222,9 @@ class Preparer:
             if plain is None:
                 return None
             articles = plain
-            # As _from_record stores them (the raw date is its own isoformat): on SQLite the
+            # As _from_record stores them (the raw date is its own isoformat): as text, the
             # JSON text, which msgspec writes byte for byte as orjson does from the dicts.
-            if self.sqlite:  # (the articles have no reviewed_at: see _plain_articles)
+            if self.as_text:  # (the articles have no reviewed_at: see _plain_articles)
                 kb_value = _encode(r.kb_articles).decode().replace(',"reviewed_at":null', "")
             else:
                 kb_value = [{"id": a.id, "url": a.url, "updated_at": a.updated_at} for a in r.kb_articles]
@@ -240,7 +243,7 @@ class Preparer:
             extra = extra or None
         csat = r.csat
         stored: Any = created
-        if self.sqlite:
+        if self.as_text:
             # "2026-11-20T10:04:11Z": its stored text by slicing, which is exact for this form
             # (fromisoformat has read it, so the rest are digits and dashes where they belong).
             plain = len(when) == 20 and when[19] == "Z" and when[10] == "T" and when[4] == when[7] == "-"

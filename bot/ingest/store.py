@@ -35,6 +35,7 @@ from bot.ingest.rows import (
     read_time,
     stored_time,
 )
+from bot.ingest.staging import begin_staging, insert_staged
 from bot.ingest.stored import IN_LIST, apply_changes, driver_of, load_priors
 
 REPLIES = Reply.__table__
@@ -83,7 +84,7 @@ async def store_records(
     The checks run in a worker thread: however slow a check, the event loop (Slack's acks,
     /healthz) goes on meanwhile.
     """
-    preparer = Preparer(checks.detector, sqlite=session.get_bind().dialect.name == "sqlite")
+    preparer = Preparer(checks.detector, as_text=session.get_bind().dialect.name == "sqlite")
     prepared = await asyncio.to_thread(preparer.records, records, now)
     return await store_prepared(session, prepared, checks=checks, now=now)
 
@@ -95,7 +96,13 @@ async def store_prepared(
     checks: Checks,
     now: dt.datetime,
 ) -> IngestResult:
-    """Insert a prepared batch (rows made for this session's database) inside the caller's transaction."""
+    """Insert a prepared batch inside the caller's transaction.
+
+    On SQLite the rows must be `as_text`. On PostgreSQL rows `as_text` go through COPY and a
+    staging table (bot.ingest.staging: the bulk import), rows of Python values through
+    `INSERT … RETURNING` (a webhook's or a poll's few replies, where COPY's extra round trips
+    would cost more than they save).
+    """
     rows, found = batch.rows, batch.found
     result = IngestResult(received=len(rows) + batch.repeated)
     sources = {row[SOURCE] for row in rows}
@@ -107,7 +114,9 @@ async def store_prepared(
             position = {i: j for j, i in enumerate(indexes)}
             part_rows = [rows[i] for i in indexes]
             part_found = {position[i]: f for i, f in found.items() if i in position}
-        part = await _store_source(session, source, part_rows, part_found, checks=checks, now=now)
+        part = await _store_source(
+            session, source, part_rows, part_found, checks=checks, now=now, as_text=batch.as_text
+        )
         result.imported += part.imported
         result.findings += part.findings
     result.already_present = result.received - result.imported
@@ -162,7 +171,12 @@ async def _store_source(
     *,
     checks: Checks,
     now: dt.datetime,
+    as_text: bool,
 ) -> IngestResult:
+    dialect = session.get_bind().dialect.name
+    copy = as_text and dialect == "postgresql"
+    if copy:
+        await begin_staging(session)
     earlier = await load_priors(session, source, rows, checks.window)
     changes = None
     if earlier:  # the batch's own tickets were compared where it was prepared
@@ -173,27 +187,15 @@ async def _store_source(
     for i in with_findings:
         if not rows[i][FLAGGED]:
             rows[i] = (*rows[i][:FLAGGED], True, *rows[i][FLAGGED + 1 :])
-    dialect = session.get_bind().dialect
-    if dialect.name == "sqlite":
-        imported, new_ids = await _insert_sqlite(session, source, rows, with_findings)
+    if dialect == "sqlite":
+        imported, inserted = await _insert_sqlite(session, source, rows, found, now)
+    elif copy:
+        staged = [(source, rows[i][EXTERNAL_ID], f.kind, f.evidence) for i in with_findings for f in found[i]]
+        imported, inserted = await insert_staged(session, rows, staged, now)
     else:
-        by_external_id = await _insert_core(session, rows, dialect.name)
-        imported = len(by_external_id)
-        new_ids = {
-            i: by_external_id[rows[i][EXTERNAL_ID]]
-            for i in with_findings
-            if rows[i][EXTERNAL_ID] in by_external_id
-        }
-    finding_rows = [(new_ids[i], f.kind, f.evidence) for i in with_findings if i in new_ids for f in found[i]]
-    if dialect.name == "sqlite":
-        await _insert_findings_sqlite(session, finding_rows, now)
-    else:
-        dicts = [{"reply_id": r, "kind": k, "evidence": e, "created_at": now} for r, k, e in finding_rows]
-        for start in range(0, len(dicts), INSERT_ROWS):
-            stmt = _insert(dialect.name, FINDINGS).on_conflict_do_nothing(index_elements=["reply_id", "kind"])
-            await session.execute(stmt, dicts[start : start + INSERT_ROWS])
+        imported, inserted = await _insert_core(session, rows, found, now, dialect)
     restated = await apply_changes(session, changes, now) if changes else 0
-    return IngestResult(imported=imported, findings=len(finding_rows) + restated)
+    return IngestResult(imported=imported, findings=inserted + restated)
 
 
 def _insert(dialect: str, table: sa.Table):  # type: ignore[no-untyped-def]
@@ -204,8 +206,11 @@ def _insert(dialect: str, table: sa.Table):  # type: ignore[no-untyped-def]
     raise RuntimeError(f"unsupported database {dialect!r}")
 
 
-async def _insert_core(session: AsyncSession, rows: list[Row], dialect: str) -> dict[str, int]:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING: the ids of the rows that are new."""
+async def _insert_core(
+    session: AsyncSession, rows: list[Row], found: dict[int, list[Finding]], now: dt.datetime, dialect: str
+) -> tuple[int, int]:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING, then the findings of the rows that are new:
+    (replies inserted, findings inserted)."""
     dicts = [dict(zip(COLUMNS, row, strict=True)) for row in rows]
     new_ids: dict[str, int] = {}
     for start in range(0, len(dicts), INSERT_ROWS):
@@ -216,7 +221,16 @@ async def _insert_core(session: AsyncSession, rows: list[Row], dialect: str) -> 
         )
         returned = await session.execute(stmt, dicts[start : start + INSERT_ROWS])
         new_ids.update((external_id, rid) for rid, external_id in returned)
-    return new_ids
+    findings = [
+        {"reply_id": new_ids[rows[i][EXTERNAL_ID]], "kind": f.kind, "evidence": f.evidence, "created_at": now}
+        for i in sorted(found)
+        if rows[i][EXTERNAL_ID] in new_ids
+        for f in found[i]
+    ]
+    for start in range(0, len(findings), INSERT_ROWS):
+        stmt = _insert(dialect, FINDINGS).on_conflict_do_nothing(index_elements=["reply_id", "kind"])
+        await session.execute(stmt, findings[start : start + INSERT_ROWS])
+    return len(new_ids), len(findings)
 
 
 _INSERT_REPLIES = (
@@ -230,10 +244,10 @@ _INSERT_FINDINGS = (
 
 
 async def _insert_sqlite(
-    session: AsyncSession, source: str, rows: list[Row], with_findings: list[int]
-) -> tuple[int, dict[int, int]]:
-    """Rows sent straight to the driver in the session's transaction: (rows inserted, the new ids
-    of the rows at the `with_findings` indexes).
+    session: AsyncSession, source: str, rows: list[Row], found: dict[int, list[Finding]], now: dt.datetime
+) -> tuple[int, int]:
+    """Rows sent straight to the driver in the session's transaction, then the findings of the
+    rows that are new: (replies inserted, findings inserted).
 
     SQLAlchemy's per-value processing costs more than SQLite's insert itself on a large import,
     so the rows already hold the stored text of each value (bot.ingest.rows), and one
@@ -248,16 +262,26 @@ async def _insert_sqlite(
     if not conn.sync_connection.get_execution_options().get(WRITE):  # type: ignore[union-attr]
         raise RuntimeError("replies are stored in a write transaction (bot.core.db.writing)")
     driver = await driver_of(session)
+    with_findings = sorted(found)
     keys = [rows[i][EXTERNAL_ID] for i in with_findings]
     stored_before = set(await _ids_sqlite(driver, source, keys)) if with_findings else set()
     cursor = await driver.executemany(_INSERT_REPLIES, rows)
     imported = cursor.rowcount
     await cursor.close()
     if not with_findings:
-        return imported, {}
+        return imported, 0
     ids = await _ids_sqlite(driver, source, [key for key in keys if key not in stored_before])
-    new = ((i, ids.get(rows[i][EXTERNAL_ID])) for i in with_findings)
-    return imported, {i: rid for i, rid in new if rid is not None}
+    created, dumps = stored_time(now), orjson.dumps
+    params = [
+        (rid, f.kind, dumps(f.evidence).decode(), created)
+        for i in with_findings
+        if (rid := ids.get(rows[i][EXTERNAL_ID])) is not None
+        for f in found[i]
+    ]
+    if params:
+        cursor = await driver.executemany(_INSERT_FINDINGS, params)
+        await cursor.close()
+    return imported, len(params)
 
 
 async def _ids_sqlite(driver: Any, source: str, external_ids: list[str]) -> dict[str, int]:
@@ -271,15 +295,3 @@ async def _ids_sqlite(driver: Any, source: str, external_ids: list[str]) -> dict
         )
         ids.update(await driver.execute_fetchall(sql, [source, *part]))
     return ids
-
-
-async def _insert_findings_sqlite(
-    session: AsyncSession, rows: list[tuple[int, str, dict]], now: dt.datetime
-) -> None:
-    if not rows:
-        return
-    created, dumps = stored_time(now), orjson.dumps
-    params = [(reply_id, kind, dumps(evidence).decode(), created) for reply_id, kind, evidence in rows]
-    driver = await driver_of(session)
-    cursor = await driver.executemany(_INSERT_FINDINGS, params)
-    await cursor.close()

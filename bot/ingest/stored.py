@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.checks.findings import PriorReply, StoredChanges, finding_key, text_key
@@ -67,6 +68,9 @@ async def load_priors(
             sql = _STORED_SQLITE.format(", ".join("?" * len(part)))
             stored += await driver.execute_fetchall(sql, [*span, *span, source, *part])
     else:
+        # One array parameter, so one statement for every batch. `source || ''` keeps PostgreSQL
+        # on the ticket_id index: an import's replies share one source, and with statistics
+        # older than the import the unique (source, id) index looks selective and reads them all.
         inside = REPLIES.c.created_at.between(low, high)
         result = await session.execute(
             sa.select(
@@ -78,7 +82,10 @@ async def load_priors(
                 REPLIES.c.text_key.is_(None),
                 sa.case((inside, REPLIES.c.customer_message)),
                 REPLIES.c.channel,
-            ).where(REPLIES.c.source == source, REPLIES.c.ticket_id.in_(tickets))
+            ).where(
+                REPLIES.c.source.concat("") == source,
+                REPLIES.c.ticket_id == sa.any_(sa.bindparam("tickets", tickets, type_=ARRAY(sa.Text))),
+            )
         )
         stored = [tuple(row) for row in result]
     if not stored:
@@ -112,16 +119,14 @@ async def _findings(session: AsyncSession, reply_ids: list[int]) -> dict[int, di
             sql = _FINDINGS_SQLITE.format(", ".join("?" * len(part)))
             rows += [(r, k, e and orjson.loads(e)) for r, k, e in await driver.execute_fetchall(sql, part)]
     else:
-        rows = []
-        for start in range(0, len(reply_ids), IN_LIST):
-            part = reply_ids[start : start + IN_LIST]
-            rows += list(
-                await session.execute(
-                    sa.select(FINDINGS.c.reply_id, FINDINGS.c.kind, FINDINGS.c.evidence).where(
-                        FINDINGS.c.reply_id.in_(part)
-                    )
+        ids = sa.bindparam("ids", reply_ids, type_=ARRAY(sa.Integer))
+        rows = list(
+            await session.execute(
+                sa.select(FINDINGS.c.reply_id, FINDINGS.c.kind, FINDINGS.c.evidence).where(
+                    FINDINGS.c.reply_id == sa.any_(ids)
                 )
             )
+        )
     found: dict[int, dict[str, dict]] = {}
     for reply_id, kind, evidence in rows:
         found.setdefault(reply_id, {})[kind] = evidence or {}
@@ -132,7 +137,7 @@ async def apply_changes(session: AsyncSession, changes: StoredChanges, now: dt.d
     """Rewrite the stored replies' findings as `changes` says, and their `flagged`; rows inserted."""
     if not changes:
         return 0
-    for reply_id, kind in changes.delete:
+    for reply_id, kind in sorted(changes.delete):  # in one order: two imports lock rows alike
         await session.execute(
             sa.delete(FINDINGS).where(FINDINGS.c.reply_id == reply_id, FINDINGS.c.kind == kind)
         )

@@ -114,7 +114,7 @@ def _parse(body: bytes, checks: Checks, sqlite: bool, now: dt.datetime) -> Parse
             records.append(parse_record(item, default_source=DEFAULT_SOURCE))
         except RecordError as exc:
             errors.append({"index": index, "error": str(exc)})
-    prepared = Preparer(checks.detector, default_source=DEFAULT_SOURCE, sqlite=sqlite).records(records, now)
+    prepared = Preparer(checks.detector, default_source=DEFAULT_SOURCE, as_text=sqlite).records(records, now)
     return Parsed(len(items), prepared, errors)
 
 

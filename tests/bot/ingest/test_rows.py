@@ -62,14 +62,14 @@ VARIANTS = [
 ]
 
 
-@pytest.mark.parametrize("sqlite", [True, False])
+@pytest.mark.parametrize("as_text", [True, False])
 @pytest.mark.parametrize("change", [{}, *VARIANTS])
-def test_fast_row_equals_the_validated_record_row(sqlite: bool, change: dict) -> None:
+def test_fast_row_equals_the_validated_record_row(as_text: bool, change: dict) -> None:
     obj = {**BASE, **change}
     line = json.dumps(obj).encode()  # the standard library writes integers of any size
-    preparer = Preparer(DETECTOR, default_source="import", sqlite=sqlite)
+    preparer = Preparer(DETECTOR, default_source="import", as_text=as_text)
     record = parse_record(orjson.loads(line))
-    expected, _ = preparer._from_record(record, stored_time(NOW) if sqlite else NOW)
+    expected, _ = preparer._from_record(record, stored_time(NOW) if as_text else NOW)
     batch = preparer.lines([line + b"\n"], 1, NOW)
     assert batch.rows == [expected]
     assert not batch.rejects
@@ -82,7 +82,7 @@ FAST = [0, 2, 3, 4, 5, 7, 8, 9, 11, 15, 16, 20, 21, 22, 23, 24, 27, 28]
 
 
 def test_which_variants_take_the_fast_path() -> None:
-    preparer = Preparer(DETECTOR, sqlite=True)
+    preparer = Preparer(DETECTOR, as_text=True)
     taken = [
         i
         for i, change in enumerate([{}, *VARIANTS])
@@ -117,7 +117,7 @@ HEAD = b'{"id": "R-1", "ticket_id": "T-1", "created_at": "2026-11-20T10:04:11Z"'
     ],
 )
 def test_lines_the_fast_path_leaves_are_rejected_with_a_reason(line: bytes) -> None:
-    preparer = Preparer(DETECTOR, sqlite=True)
+    preparer = Preparer(DETECTOR, as_text=True)
     assert preparer._fast(line, "now") is None
     batch = preparer.lines([line + b"\n"], 1, NOW)
     assert not batch.rows and len(batch.rejects) == 1 and batch.rejects[0].reason
@@ -142,7 +142,7 @@ def batch_scan_input(obj: dict) -> object:
 
 def test_dev_set_rows_and_rejects_match_full_validation() -> None:
     raw = (DEV_DATA / "replies.jsonl").read_bytes()
-    preparer = Preparer(DETECTOR, default_source="import", sqlite=True)
+    preparer = Preparer(DETECTOR, default_source="import", as_text=True)
     lines = io.BytesIO(raw).readlines()
     batch = preparer.lines(lines, 1, NOW)
     slow = [b for b in read_batches(io.BytesIO(raw), batch_size=10_000)]
@@ -159,7 +159,7 @@ def test_dev_set_rows_and_rejects_match_full_validation() -> None:
 
 def test_line_numbers_start_where_the_batch_does() -> None:
     good = json.dumps({k: BASE[k] for k in ("id", "ticket_id", "created_at", "reply")}).encode()
-    batch = Preparer(DETECTOR, sqlite=True).lines([good + b"\n", b"\n", b"{nope\n", b"[]\n"], 4001, NOW)
+    batch = Preparer(DETECTOR, as_text=True).lines([good + b"\n", b"\n", b"{nope\n", b"[]\n"], 4001, NOW)
     assert [(r.line, r.reason.split(" (")[0]) for r in batch.rejects] == [
         (4002, "empty line"),
         (4003, "bad JSON"),
@@ -171,7 +171,7 @@ def test_line_numbers_start_where_the_batch_does() -> None:
 def test_a_repeated_id_in_a_batch_is_counted_once_and_scanned_once() -> None:
     line = orjson.dumps({**BASE, "reply": "Hi {{first_name}},"}) + b"\n"
     other = orjson.dumps({**BASE, "id": "R-2"}) + b"\n"
-    batch = Preparer(DETECTOR, sqlite=True).lines([line, other, line], 1, NOW)
+    batch = Preparer(DETECTOR, as_text=True).lines([line, other, line], 1, NOW)
     assert [row[1] for row in batch.rows] == ["R-1", "R-2"]
     assert batch.repeated == 1 and batch.lines == 3
     # R-2 cites the same stale article on the same ticket: that finding stays on R-1 alone.
