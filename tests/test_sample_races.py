@@ -24,10 +24,19 @@ SIZE = 3
 
 
 def config_due_now() -> str:
-    """Sampled every day at a time two minutes ago (UTC): the scheduler catches it up at start."""
-    due = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=2)
+    """Sampled every day at a time two minutes ago (UTC): the scheduler catches it up at start.
+
+    The weekly digest is due tomorrow, so a run on the digest's own day does not catch it up too.
+    """
+    now = dt.datetime.now(dt.UTC)
+    due = now - dt.timedelta(minutes=2)
     days = '["mon", "tue", "wed", "thu", "fri", "sat", "sun"]'
-    return TEAM_CONFIG + f'\n[sampling]\nsize = {SIZE}\ndays = {days}\nat = "{due:%H:%M}"\n'
+    tomorrow = (now + dt.timedelta(days=1)).strftime("%a").lower()
+    return (
+        TEAM_CONFIG
+        + f'\n[sampling]\nsize = {SIZE}\ndays = {days}\nat = "{due:%H:%M}"\n'
+        + f'\n[digest]\nday = "{tomorrow}"\n'
+    )
 
 
 async def yesterdays_replies(database_url: str, count: int = 12) -> None:
