@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -145,11 +146,14 @@ class SchedulerHandle:
         await release(self.services.db, LEADER, process_holder(self.services))
 
 
-def start_scheduler(services: Services, *, catch_up: bool = True) -> SchedulerHandle:
-    """Start the jobs on the running event loop; returns a handle to stop them."""
+def start_scheduler(
+    services: Services, *, catch_up: bool = True, without: Collection[str] = ()
+) -> SchedulerHandle:
+    """Start the jobs (but those named in `without`) on the running event loop; returns a handle
+    to stop them."""
     scheduler = AsyncIOScheduler(timezone=services.config.slack.tz)
     handle = SchedulerHandle(services, scheduler)
-    jobs = jobs_for(services)
+    jobs = [job for job in jobs_for(services) if job.name not in without]
     for job in jobs:
         cron = isinstance(job.trigger, CronTrigger)
         scheduler.add_job(

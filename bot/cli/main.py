@@ -23,6 +23,7 @@ Command = Callable[[argparse.Namespace, CliEnv], Awaitable[int]]
 # subcommand -> "module:function", imported only when that command runs.
 COMMANDS: dict[str, str] = {
     "run": "bot.cli.run:command_run",
+    "worker": "bot.cli.run:command_worker",
     "import": "bot.cli.ingest:command_import",
     "sample": "bot.cli.sample:command_sample",
     "digest": "bot.cli.digest:command_digest",
@@ -71,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, help="HTTP port (default $PORT or 3000)")
     run.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
     run.add_argument("--no-scheduler", action="store_true", help="do not run scheduled jobs")
+
+    worker = sub.add_parser("worker", help="deliver the outbox and run the schedule; serves nothing")
+    worker.add_argument("--no-scheduler", action="store_true", help="only deliver the outbox")
 
     imp = sub.add_parser("import", help="import AI replies from a JSONL or CSV file (- for stdin)")
     imp.add_argument("path", help="file path, or - for standard input")

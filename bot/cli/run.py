@@ -1,4 +1,5 @@
-"""`auditbot run [--http] [--port N]`: the bot, Socket Mode when SLACK_APP_TOKEN is set, else HTTP."""
+"""`auditbot run [--http] [--port N]`: the bot, Socket Mode when SLACK_APP_TOKEN is set, else HTTP;
+`auditbot worker`: the outbox and the schedule, without serving anything."""
 
 from __future__ import annotations
 
@@ -31,4 +32,15 @@ async def command_run(args: argparse.Namespace, env: CliEnv) -> int:
         app_token=env.settings.slack_app_token or "",
         scheduler=not args.no_scheduler,
     )
+    return 0
+
+
+async def command_worker(args: argparse.Namespace, env: CliEnv) -> int:
+    from bot.server import check_slack, work
+
+    services = await env.services(slack=True)
+    assert services.client is not None
+    await check_slack(services.client, None)  # a refused token stops here, with one line
+    services.db.patience = DB_PATIENCE_S
+    await work(services, scheduler=not args.no_scheduler)
     return 0

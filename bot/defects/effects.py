@@ -16,6 +16,7 @@ latest count, and each returns an `Outcome` whose DB changes commit with the row
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -240,8 +241,16 @@ async def deliver_pending(
     limit: int = 100,
     keys: Sequence[str] | None = None,
     after_effect: AfterEffect | None = None,
+    stop: asyncio.Event | None = None,
 ) -> DeliveryReport:
-    """Deliver the due defect effects (optionally only `keys`); `include_dead` revives dead letters."""
+    """Deliver the due defect effects (optionally only `keys`); `include_dead` revives dead letters;
+    once `stop` is set, no further row is claimed."""
     return await outbox.deliver_due(
-        services, EFFECTS, include_dead=include_dead, limit=limit, keys=keys, after_effect=after_effect
+        services,
+        EFFECTS,
+        include_dead=include_dead,
+        limit=limit,
+        keys=keys,
+        after_effect=after_effect,
+        stop=stop,
     )

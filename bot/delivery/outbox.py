@@ -1,7 +1,9 @@
 """The outbox: every external effect is a row written with the change that caused it, delivered here.
 
 A worker claims a row by moving it from `pending` to `delivering` with one conditional UPDATE
-(rowcount 1 means it won), so two workers never deliver the same row. While a row is
+(rowcount 1 means it won), so two workers never deliver the same row; on PostgreSQL the row is
+first locked with `FOR UPDATE SKIP LOCKED`, so workers draining the outbox side by side pass over
+the rows the others are claiming instead of queueing behind their locks. While a row is
 `delivering`, `next_attempt_at` is its lease: a worker killed mid-delivery leaves the row to be
 reclaimed once the lease expires, and the effect runs again. Effects are written to survive
 that: tracker issues are found by their group's marker (or created under a client-chosen id)
@@ -15,6 +17,7 @@ were dead posts it; `auditbot deliver --retry-dead` revives them all.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import random
@@ -104,8 +107,11 @@ async def deliver_due(
     limit: int = 100,
     keys: Sequence[str] | None = None,
     after_effect: AfterEffect | None = None,
+    stop: asyncio.Event | None = None,
 ) -> DeliveryReport:
-    """Deliver due effects (optionally only `keys`); `include_dead` first revives dead letters."""
+    """Deliver due effects (optionally only `keys`); `include_dead` first revives dead letters.
+
+    Once `stop` is set no further row is claimed (the one being delivered finishes)."""
     report = DeliveryReport()
     now = services.clock.now()
     if include_dead:
@@ -116,6 +122,8 @@ async def deliver_due(
         if not ids:
             break
         for row_id in ids:
+            if stop is not None and stop.is_set():
+                break
             tried.add(row_id)
             await _deliver_one(services, effects, row_id, report, after_effect)
     if report.dead_ids:
@@ -155,14 +163,20 @@ async def _deliver_one(
 ) -> None:
     now = services.clock.now()
     lease_until = now + LEASE
+    due = (
+        OutboxItem.id == row_id,
+        OutboxItem.status.in_(("pending", "delivering")),
+        OutboxItem.next_attempt_at <= now,
+    )
     async with services.db.transaction() as session:
+        # PostgreSQL: a row another worker is claiming right now is skipped, not waited for
+        # (SQLite has no row locks: its writing transactions take turns).
+        free = sa.select(OutboxItem.id).where(*due).with_for_update(skip_locked=True)
+        if (await session.execute(free)).scalar_one_or_none() is None:
+            return  # another worker has it, or is taking it
         claimed = await session.execute(
             sa.update(OutboxItem)
-            .where(
-                OutboxItem.id == row_id,
-                OutboxItem.status.in_(("pending", "delivering")),
-                OutboxItem.next_attempt_at <= now,
-            )
+            .where(*due)
             .values(status="delivering", next_attempt_at=lease_until, attempts=OutboxItem.attempts + 1)
         )
         if claimed.rowcount != 1:

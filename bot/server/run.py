@@ -53,7 +53,7 @@ async def serve(
     """Serve until SIGTERM/SIGINT: /slack/events (HTTP mode), /ingest, /webhooks/* and /healthz."""
     services = services_of(app)
     stop = asyncio.Event()
-    _on_signals(stop)
+    on_signals(stop)
     config = uvicorn.Config(
         build_web(app),
         host=host,
@@ -110,7 +110,8 @@ async def _stop(
     log.info("auditbot: stopped%s", f" ({cancelled} unfinished task(s) cancelled)" if cancelled else "")
 
 
-def _on_signals(stop: asyncio.Event) -> None:
+def on_signals(stop: asyncio.Event) -> None:
+    """Set `stop` on the first SIGTERM/SIGINT; exit at once on the second."""
     loop = asyncio.get_running_loop()
 
     def received(signum: int) -> None:

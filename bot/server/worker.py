@@ -1,0 +1,70 @@
+"""`work`: a worker process, for deployments that run web processes and workers apart.
+
+A worker serves nothing: it drains the outbox and runs the schedule. Every worker drains the
+outbox, so N workers share it: each row is claimed by one of them (on PostgreSQL the claim skips
+rows another worker is claiming, `FOR UPDATE SKIP LOCKED`, then moves the row to `delivering`
+with a conditional UPDATE), and none delivers a row another has. Only the worker holding the
+leader lease runs the scheduled jobs; the others take over within the lease's minute if it stops.
+
+On SIGTERM or SIGINT: no new outbox row or job is taken, the delivery and the jobs under way
+finish, the leader lease is released, and the process exits 0; at most STOP_TIMEOUT seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from bot.core.services import Services
+from bot.defects.effects import deliver_pending
+from bot.scheduler import start_scheduler
+from bot.server.run import CLEANUP_RESERVE, STOP_TIMEOUT, on_signals
+
+log = logging.getLogger("auditbot")
+
+DRAIN_EVERY = 2.0  # seconds between looks at the outbox when it is empty
+BATCH = 100  # rows looked at per pass (each claimed on its own)
+
+
+async def work(services: Services, *, scheduler: bool = True, drain_every: float = DRAIN_EVERY) -> None:
+    """Drain the outbox and run the schedule until SIGTERM/SIGINT."""
+    stop = asyncio.Event()
+    on_signals(stop)
+    # The leader's scheduled outbox pass would only repeat this process's own drain.
+    jobs = start_scheduler(services, without=("outbox",)) if scheduler else None
+    log.info("auditbot: worker started (outbox every %.0f s%s)", drain_every, ", schedule" if jobs else "")
+    drain = asyncio.create_task(_drain(services, stop, drain_every))
+    try:
+        await stop.wait()
+    finally:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STOP_TIMEOUT
+        services.inflight.stopping = True
+        log.info("auditbot: stopping; no new work taken, %d task(s) to finish", len(services.inflight) + 1)
+        if jobs is not None:
+            jobs.pause()
+        done, _ = await asyncio.wait({drain}, timeout=max(deadline - loop.time() - CLEANUP_RESERVE, 0.0))
+        if not done:
+            drain.cancel()
+            log.error("stop deadline passed: the outbox delivery under way was cancelled")
+        cancelled = await services.inflight.drain(max(deadline - loop.time() - CLEANUP_RESERVE, 0.0))
+        if jobs is not None:
+            await jobs.stop()
+        log.info("auditbot: stopped%s", f" ({cancelled} unfinished job(s) cancelled)" if cancelled else "")
+
+
+async def _drain(services: Services, stop: asyncio.Event, every: float) -> None:
+    """Deliver due rows until `stop`; after an empty pass, wait `every` seconds (or the stop)."""
+    while not stop.is_set():
+        try:
+            report = await deliver_pending(services, limit=BATCH, stop=stop)
+        except Exception:  # the database away, say: keep the loop, the rows wait in the outbox
+            log.exception("outbox pass failed; trying again in %.0f s", every)
+            report = None
+        if report is not None and (report.delivered or report.retried or report.dead):
+            counts = report.delivered, report.retried, report.dead
+            log.info("outbox: delivered %d, retrying later %d, dead %d", *counts)
+            continue  # more may be due already
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every)
