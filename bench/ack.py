@@ -108,8 +108,8 @@ async def wait_stored(db: Database, expected: int) -> None:
         await asyncio.sleep(0.02)
 
 
-async def seed(url: str, slack_url: str, token: str, count: int) -> list[int]:
-    """`count` sample items, each posted as a message in the fake (so chat.update finds it)."""
+async def seed(url: str, slack_url: str, token: str, count: int) -> list[tuple[int, str]]:
+    """`count` sample items with their message ts, each posted in the fake (so chat.update finds it)."""
     from slack_sdk.web.async_client import AsyncWebClient
 
     db = Database(url)
@@ -118,16 +118,17 @@ async def seed(url: str, slack_url: str, token: str, count: int) -> list[int]:
     stamps = [(await poster.chat_postMessage(channel="C0AUDIT", text="item"))["ts"] for _ in range(count)]
     items = await seed_items(db, count, message_ts=stamps)
     await db.dispose()
-    return items
+    return list(zip(items, stamps, strict=True))
 
 
 # -- load ----------------------------------------------------------------------------------------
 
 
-def bodies(item_ids: list[int]) -> list[bytes]:
+def bodies(items: list[tuple[int, str]]) -> list[bytes]:
+    """A "Correct" click on each item, on its own message (a click elsewhere is refused)."""
     return [
-        interaction_body(block_actions_payload(ids.VERDICT_CORRECT, str(i), user_id="U0REV1"))
-        for i in item_ids
+        interaction_body(block_actions_payload(ids.VERDICT_CORRECT, str(i), user_id="U0REV1", message_ts=ts))
+        for i, ts in items
     ]
 
 
