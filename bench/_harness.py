@@ -30,6 +30,7 @@ sys.path.insert(0, str(REPO))  # run as a script from anywhere
 
 from bot.core.db import create_engine  # noqa: E402
 
+GENERATOR = Path(os.environ.get("AUDITBOT_SHARED", REPO.parent / "shared")) / "tools" / "gen_replies.py"
 START_TIMEOUT = 60.0
 BOT_TOKEN = "xoxb-test-token"
 CONFIG = """
@@ -48,6 +49,16 @@ def free_port() -> int:
 
 def quantile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q * 100) - 1]
+
+
+def generate(n: int, workdir: Path) -> Path:
+    out = workdir / "generated"
+    subprocess.run(
+        [sys.executable, str(GENERATOR), "--plain", "-n", str(n), "--out", str(out)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return out / "replies.jsonl"
 
 
 # -- processes -----------------------------------------------------------------------------------
