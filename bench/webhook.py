@@ -197,12 +197,10 @@ async def measure(args: argparse.Namespace, url: str, fake: FakeSlackProcess, wo
     env = auditbot_env(url, fake.url, workdir, INGEST_SECRET=SECRET)
     port = free_port()
     floor = [sys.executable, str(Path(__file__).resolve()), "--serve-bare", str(port), url]
-    servers = {
-        "bare": Server("bare", floor, env, port, workdir, "/ingest"),
-        "auditbot": auditbot_server(env, workdir, wrap=args.wrap, path="/ingest"),
-    }
+    servers = {"bare": Server("bare", floor, env, port, workdir, "/ingest")}
     rounds: list[Round] = []
     try:
+        servers["auditbot"] = auditbot_server(env, workdir, wrap=args.wrap, path="/ingest")
         for server in servers.values():
             await server.ready()
         # One client (and pool of kept-alive connections) per app; a round opens at most `n` connections.
