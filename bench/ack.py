@@ -18,32 +18,30 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
-import shlex
-import signal
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
+from _harness import (  # first: it puts the repository on sys.path
+    BOT_TOKEN,
+    FakeSlackProcess,
+    Server,
+    auditbot_env,
+    auditbot_server,
+    free_port,
+    quantile,
+    scratch_database,
+)
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # run as a script from anywhere
-
-from bot.core.db import Database, create_engine  # noqa: E402
-from bot.core.models import Review  # noqa: E402
-from bot.views import ids  # noqa: E402
-from tests.bot.seed_reviews import seed_items  # noqa: E402
-from tests.fakes.signing import (  # noqa: E402
+from bot.core.db import Database
+from bot.core.models import Review
+from bot.views import ids
+from tests.bot.seed_reviews import seed_items
+from tests.fakes.signing import (
     TEST_SIGNING_SECRET,
     block_actions_payload,
     interaction_body,
@@ -53,35 +51,10 @@ from tests.fakes.signing import (  # noqa: E402
 TARGET = 1.5
 ROUNDS = 10
 WARMUP = 40
-START_TIMEOUT = 60.0
 STORE_TIMEOUT = 120.0
-CONFIG = """
-[slack]
-audit_channel = "C0AUDIT"
-reviewers = ["U0REV1"]
-timezone = "Europe/Berlin"
-"""
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-# -- the two helper processes: fake Slack and the bare app -------------------------------------
-
-
-def serve_fake_slack() -> int:
-    """Fake Slack in this process: prints its URL, answers "updates" with the chat.update count."""
-    from tests.fakes.slack_api import FakeSlack
-
-    with FakeSlack() as fake:
-        print(fake.url, flush=True)
-        for line in sys.stdin:  # until the bench closes our stdin
-            if line.strip() == "updates":
-                print(len(fake.calls("chat.update")), flush=True)
-    return 0
+# -- the floor: the bare app, in its own process ----------------------------------------------
 
 
 def serve_bare(port: int, slack_url: str) -> int:
@@ -119,105 +92,7 @@ def serve_bare(port: int, slack_url: str) -> int:
     return 0
 
 
-# -- processes -----------------------------------------------------------------------------------
-
-
-class Server:
-    """A server subprocess on a loopback port; stderr goes to a file shown if it fails."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], port: int, workdir: Path) -> None:
-        self.name, self.port = name, port
-        self.url = f"http://127.0.0.1:{port}/slack/events"
-        self.log = workdir / f"{name}.log"
-        with self.log.open("wb") as log:
-            self.proc = subprocess.Popen(argv, env=env, cwd=workdir, stdout=log, stderr=log)
-
-    async def ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        async with httpx.AsyncClient(timeout=2) as client:
-            while True:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"{self.name} exited {self.proc.returncode}:\n{self.tail()}")
-                with contextlib.suppress(httpx.TransportError):
-                    if (await client.get(f"http://127.0.0.1:{self.port}/healthz")).status_code == 200:
-                        return
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{self.name} did not start:\n{self.tail()}")
-                await asyncio.sleep(0.1)
-
-    def cpu_seconds(self) -> float:
-        """CPU time (user + system, all threads) the server has used; 0 where /proc is missing."""
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)  # uvicorn shuts down cleanly (a profiler writes out)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-class FakeSlackProcess:
-    """The fake Slack Web API in a child process, asked over its stdin."""
-
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--serve-fake-slack"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=REPO,
-        )
-        assert self.proc.stdout is not None and self.proc.stdin is not None
-        self.url = self.proc.stdout.readline().strip()
-        if not self.url:
-            raise RuntimeError("fake Slack did not start")
-
-    def updates(self) -> int:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write("updates\n")
-        self.proc.stdin.flush()
-        return int(self.proc.stdout.readline())
-
-    def stop(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        self.proc.wait(timeout=10)
-
-
 # -- database ------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def scratch_database(url: str | None) -> Iterator[str]:
-    """A temporary SQLite file, or a PostgreSQL database created next to `url` and dropped after."""
-    if not url or make_url(url).get_backend_name() == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="auditbot-bench-") as tmp:
-            yield url or f"sqlite:///{tmp}/bench.db"
-        return
-    base = make_url(url)
-    name = f"auditbot_bench_{uuid.uuid4().hex[:10]}"
-
-    async def admin(sql: str) -> None:
-        engine = create_engine(str(base.render_as_string(hide_password=False)), isolation_level="AUTOCOMMIT")
-        async with engine.connect() as conn:
-            await conn.execute(sa.text(sql))
-        await engine.dispose()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def stored(db: Database) -> int:
@@ -233,8 +108,8 @@ async def wait_stored(db: Database, expected: int) -> None:
         await asyncio.sleep(0.02)
 
 
-async def seed(url: str, slack_url: str, token: str, count: int) -> list[int]:
-    """`count` sample items, each posted as a message in the fake (so chat.update finds it)."""
+async def seed(url: str, slack_url: str, token: str, count: int) -> list[tuple[int, str]]:
+    """`count` sample items with their message ts, each posted in the fake (so chat.update finds it)."""
     from slack_sdk.web.async_client import AsyncWebClient
 
     db = Database(url)
@@ -243,16 +118,17 @@ async def seed(url: str, slack_url: str, token: str, count: int) -> list[int]:
     stamps = [(await poster.chat_postMessage(channel="C0AUDIT", text="item"))["ts"] for _ in range(count)]
     items = await seed_items(db, count, message_ts=stamps)
     await db.dispose()
-    return items
+    return list(zip(items, stamps, strict=True))
 
 
 # -- load ----------------------------------------------------------------------------------------
 
 
-def bodies(item_ids: list[int]) -> list[bytes]:
+def bodies(items: list[tuple[int, str]]) -> list[bytes]:
+    """A "Correct" click on each item, on its own message (a click elsewhere is refused)."""
     return [
-        interaction_body(block_actions_payload(ids.VERDICT_CORRECT, str(i), user_id="U0REV1"))
-        for i in item_ids
+        interaction_body(block_actions_payload(ids.VERDICT_CORRECT, str(i), user_id="U0REV1", message_ts=ts))
+        for i, ts in items
     ]
 
 
@@ -274,27 +150,11 @@ async def fire(client: httpx.AsyncClient, url: str, payloads: list[bytes], concu
     return list(await asyncio.gather(*(one(b) for b in payloads)))
 
 
-def quantile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q * 100) - 1]
-
-
 async def measure(args: argparse.Namespace, url: str, fake: FakeSlackProcess, workdir: Path) -> int:
-    token = "xoxb-test-token"
     count = args.clicks + WARMUP
-    items = await seed(url, fake.url, token, count)
-    (workdir / "auditbot.toml").write_text(CONFIG)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "AUDITBOT_", "DATABASE_"))}
-    env.update(
-        PYTHONPATH=str(REPO),
-        SLACK_BOT_TOKEN=token,
-        SLACK_SIGNING_SECRET=TEST_SIGNING_SECRET,
-        SLACK_API_URL=fake.url,
-        DATABASE_URL=url,
-        AUDITBOT_CONFIG=str(workdir / "auditbot.toml"),
-    )
-    port = free_port()
-    run = [sys.executable, "-m", "bot.cli", "run", "--http", "--no-scheduler", "--host", "127.0.0.1"]
-    real = Server("auditbot", [*shlex.split(args.wrap or ""), *run, "--port", str(port)], env, port, workdir)
+    items = await seed(url, fake.url, BOT_TOKEN, count)
+    env = auditbot_env(url, fake.url, workdir)
+    real = auditbot_server(env, workdir, wrap=args.wrap, path="/slack/events")
     port = free_port()
     floor = [sys.executable, str(Path(__file__).resolve()), "--serve-bare", str(port), fake.url]
     bare = Server("bare", floor, env, port, workdir)
@@ -375,8 +235,6 @@ def report(
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.serve_fake_slack:
-        return serve_fake_slack()
     if args.serve_bare:
         return serve_bare(int(args.serve_bare[0]), args.serve_bare[1])
     fake = FakeSlackProcess()
@@ -394,6 +252,5 @@ if __name__ == "__main__":
     parser.add_argument("--database-url", help="default: a temporary SQLite file")
     parser.add_argument("--strict", action="store_true", help="exit 1 when the p99 target is missed")
     parser.add_argument("--wrap", help="prefix for the auditbot command, e.g. a profiler")
-    parser.add_argument("--serve-fake-slack", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve-bare", nargs=2, metavar=("PORT", "SLACK_URL"), help=argparse.SUPPRESS)
     sys.exit(main(parser.parse_args()))

@@ -44,10 +44,10 @@ from pathlib import Path
 from statistics import median
 
 import orjson
+from _harness import generate
 from sqlalchemy.engine import make_url
 
 REPO = Path(__file__).resolve().parents[1]
-GENERATOR = Path(os.environ.get("AUDITBOT_SHARED", REPO.parent / "shared")) / "tools" / "gen_replies.py"
 BATCH = 2000
 TARGET_RATIO_SQLITE = 1.5
 TARGET_RATIO_POSTGRES = 2.0
@@ -68,16 +68,6 @@ FLOOR_INSERT = (
     " channel, intent, language, csat) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
     " ON CONFLICT DO NOTHING"
 )
-
-
-def generate(n: int, workdir: Path) -> Path:
-    out = workdir / "generated"
-    subprocess.run(
-        [sys.executable, str(GENERATOR), "--plain", "-n", str(n), "--out", str(out)],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    return out / "replies.jsonl"
 
 
 def floor_sqlite(path: Path, db_path: Path) -> tuple[float, float, int]:
