@@ -28,6 +28,11 @@ from sqlalchemy.engine import make_url
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script from anywhere
 
+# Clients keep idle connections for less than uvicorn's timeout_keep_alive (5 s), so they never send
+# on a connection the server is closing: that request is reset, and httpx does not resend a POST
+# (ReadError). With httpx's default (also 5 s) a few requests in ten thousand were lost that way.
+KEEPALIVE_S = 2.0
+
 from bot.core.db import create_engine  # noqa: E402
 
 GENERATOR = Path(os.environ.get("AUDITBOT_SHARED", REPO.parent / "shared")) / "tools" / "gen_replies.py"

@@ -28,6 +28,7 @@ import httpx
 import sqlalchemy as sa
 from _harness import (  # first: it puts the repository on sys.path
     BOT_TOKEN,
+    KEEPALIVE_S,
     FakeSlackProcess,
     Server,
     auditbot_env,
@@ -164,7 +165,11 @@ async def measure(args: argparse.Namespace, url: str, fake: FakeSlackProcess, wo
         await real.ready()
         await bare.ready()
         # One client (and pool of kept-alive connections) per app, so no round opens connections.
-        limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
+        limits = httpx.Limits(
+            max_connections=args.concurrency,
+            max_keepalive_connections=args.concurrency,
+            keepalive_expiry=KEEPALIVE_S,
+        )
         async with (
             httpx.AsyncClient(limits=limits, timeout=30) as to_bare,
             httpx.AsyncClient(limits=limits, timeout=30) as to_real,

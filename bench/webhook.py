@@ -35,6 +35,7 @@ import httpx
 import orjson
 import sqlalchemy as sa
 from _harness import (  # first: it puts the repository on sys.path
+    KEEPALIVE_S,
     FakeSlackProcess,
     Server,
     auditbot_env,
@@ -52,10 +53,6 @@ from bot.web.ingest import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 SECRET = "bench-ingest-secret"
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 APPS = ("bare", "auditbot")
-# Below uvicorn's timeout_keep_alive (5 s), so the client never sends on a connection the server is
-# closing: that request is reset, and httpx does not resend a POST (ReadError). With httpx's default
-# (also 5 s) a few requests in ten thousand were lost that way, on both apps alike.
-KEEPALIVE_S = 2.0
 
 
 # -- the floor: a bare endpoint that inserts the same row, in its own process --------------------
