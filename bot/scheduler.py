@@ -7,6 +7,7 @@ runs once (the jobs are idempotent, so a run that already happened does nothing)
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import importlib
 import logging
@@ -20,6 +21,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bot.core.db import fail_fast
 from bot.delivery.lease import acquire_or_renew, process_holder, release
 
 if TYPE_CHECKING:
@@ -32,6 +34,7 @@ LEADER_TTL = dt.timedelta(seconds=60)
 HEARTBEAT = dt.timedelta(seconds=20)  # renew well before the lease runs out
 CRON_GRACE = dt.timedelta(hours=6)  # a deploy (or an outage) at 09:30 still gets the day's run
 INTERVAL_GRACE = dt.timedelta(minutes=5)
+RELEASE_TIMEOUT = 2.0  # seconds a stop gives the lease's release
 
 
 @dataclass(frozen=True)
@@ -119,7 +122,9 @@ class SchedulerHandle:
 
     services: Services
     scheduler: AsyncIOScheduler
+    jobs: list[Job] = field(default_factory=list)
     runs: list[tuple[str, bool]] = field(default_factory=list)
+    leading: bool | None = None  # as of the last heartbeat; None before the first
 
     async def _run(self, job: Job) -> None:
         self.services.inflight.add()  # a stop lets a running job finish
@@ -131,7 +136,23 @@ class SchedulerHandle:
         self.runs.append((job.name, ran))
 
     async def _heartbeat(self) -> None:
-        await is_leader(self.services)
+        """Renew the lease; on taking it over from another replica, catch up the cron runs it may
+        have missed while it stopped or died (they are idempotent: a run that happened does nothing)."""
+        try:
+            leading = await is_leader(self.services)
+        except Exception as exc:  # the database away: the next heartbeat tries again
+            log.warning("leader lease not renewed: %s: %s", type(exc).__name__, exc)
+            return
+        if leading and self.leading is False:
+            self._catch_up("taken over from another replica")
+        self.leading = leading
+
+    def _catch_up(self, why: str) -> None:
+        for job in missed_runs(self.jobs, self.services.clock.now()):
+            log.info("job %s missed its last run: running it now (%s)", job.name, why)
+            self.scheduler.add_job(
+                self._run, DateTrigger(), args=[job], id=f"{job.name}-catch-up", replace_existing=True
+            )
 
     def pause(self) -> None:
         """Start no new job run; the running ones go on (`services.inflight` knows them)."""
@@ -143,7 +164,13 @@ class SchedulerHandle:
         a server stop first `pause`s and lets the running ones finish)."""
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        await release(self.services.db, LEADER, process_holder(self.services))
+        try:  # a database that is away must not hold the exit: the lease then runs out by itself
+            with fail_fast():
+                await asyncio.wait_for(
+                    release(self.services.db, LEADER, process_holder(self.services)), RELEASE_TIMEOUT
+                )
+        except Exception as exc:
+            log.warning("leader lease not released (it expires within %s): %s", LEADER_TTL, exc)
 
 
 def start_scheduler(
@@ -152,8 +179,8 @@ def start_scheduler(
     """Start the jobs (but those named in `without`) on the running event loop; returns a handle
     to stop them."""
     scheduler = AsyncIOScheduler(timezone=services.config.slack.tz)
-    handle = SchedulerHandle(services, scheduler)
     jobs = [job for job in jobs_for(services) if job.name not in without]
+    handle = SchedulerHandle(services, scheduler, jobs)
     for job in jobs:
         cron = isinstance(job.trigger, CronTrigger)
         scheduler.add_job(
@@ -174,8 +201,6 @@ def start_scheduler(
         next_run_time=dt.datetime.now(dt.UTC),
     )
     if catch_up:
-        for job in missed_runs(jobs, services.clock.now()):
-            log.info("job %s missed its last run: running it now", job.name)
-            scheduler.add_job(handle._run, DateTrigger(), args=[job], id=f"{job.name}-catch-up")
+        handle._catch_up("at start")
     scheduler.start()
     return handle

@@ -15,6 +15,7 @@ from bot.core.clock import FrozenClock
 from bot.core.config import AuditConfig
 from bot.core.db import Database
 from bot.core.settings import Settings
+from tests.fakes.tcp_proxy import TcpProxy
 
 pytest_plugins = ["tests.fakes.plugin"]
 
@@ -92,6 +93,21 @@ async def db(database_url: str) -> AsyncIterator[Database]:
     await database.upgrade()
     yield database
     await database.dispose()
+
+
+@pytest.fixture
+async def proxy(database_url: str) -> AsyncIterator[tuple[TcpProxy, str]]:
+    """The test database (PostgreSQL), migrated, and a URL that reaches it through a proxy that
+    can cut it off (`tests/fakes/tcp_proxy.py`)."""
+    direct = Database(database_url)
+    await direct.upgrade()
+    await direct.dispose()
+    url = make_url(database_url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432).start()
+    try:
+        yield proxy, url.set(port=proxy.port).render_as_string(hide_password=False)
+    finally:
+        proxy.close()
 
 
 @pytest.fixture

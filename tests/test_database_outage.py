@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from bot.app import build_app, services_of
 from bot.core.config import AuditConfig
@@ -35,20 +33,6 @@ from tests.handlers.rig import Rig, drain, posted_items, until
 pytestmark = pytest.mark.skipif(
     backend() != "postgresql", reason="a database server that goes away: PostgreSQL"
 )
-
-
-@pytest.fixture
-async def proxy(database_url: str) -> AsyncIterator[tuple[TcpProxy, str]]:
-    """The test database, migrated, and a URL that reaches it through the proxy."""
-    direct = Database(database_url)
-    await direct.upgrade()
-    await direct.dispose()
-    url = make_url(database_url)
-    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432).start()
-    try:
-        yield proxy, url.set(port=proxy.port).render_as_string(hide_password=False)
-    finally:
-        proxy.close()
 
 
 async def test_an_outage_refuses_new_clicks_politely_and_loses_no_acknowledged_one(

@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.db import Database
@@ -22,10 +23,13 @@ from bot.core.models import DefectGroup
 from bot.delivery.outbox import enqueue
 from bot.delivery.slack import OUTBOX_EVENT
 from bot.sample.posting import HEADER_EVENT, ITEM_EVENT
+from tests.conftest import backend
 from tests.fakes.slack_api import FakeSlack
+from tests.fakes.tcp_proxy import TcpProxy
 from tests.processes import (
     STARTUP_DEADLINE_S,
     STOP_DEADLINE_S,
+    TEAM_CONFIG,
     Bot,
     bot_env,
     count_rows,
@@ -37,8 +41,9 @@ from tests.test_sample_races import SIZE, config_due_now, yesterdays_replies
 POSTS = 40
 
 
-async def queued_thread_posts(fake: FakeSlack, database_url: str, count: int) -> str:
-    """A defect group whose card is in the defects channel, and `count` thread posts queued for it."""
+async def queued_thread_posts(fake: FakeSlack, database_url: str, count: int, first: int = 0) -> str:
+    """A defect group whose card is in the defects channel, and `count` thread posts queued for it
+    (numbered from `first`)."""
     client = AsyncWebClient(token=fake.token, base_url=fake.url)
     card = (await client.chat_postMessage(channel="C0DEFECTS", text="defect group card"))["ts"]
     now = dt.datetime.now(dt.UTC)
@@ -46,8 +51,8 @@ async def queued_thread_posts(fake: FakeSlack, database_url: str, count: int) ->
     try:
         async with db.transaction() as session:
             group = DefectGroup(
-                fingerprint="fp-worker",
-                open_key="fp-worker",
+                fingerprint=f"fp-worker-{first}",
+                open_key=f"fp-worker-{first}",
                 title="Wrong plan in the greeting",
                 category="wrong_plan",
                 severity="major",
@@ -57,7 +62,7 @@ async def queued_thread_posts(fake: FakeSlack, database_url: str, count: int) ->
             )
             session.add(group)
             await session.flush()
-            for n in range(count):
+            for n in range(first, first + count):
                 payload = {"group_id": group.id, "text": f"thread post {n}"}
                 await enqueue(session, "slack.thread_post", f"worker-test:{n}", payload, now)
     finally:
@@ -111,7 +116,7 @@ async def test_two_workers_deliver_each_outbox_item_and_the_sample_once(
     kinds = Counter(m["event_type"] for m in sample)
     assert kinds == Counter({HEADER_EVENT: 1, ITEM_EVENT: SIZE}), logs
     assert len({str(m["event_payload"]) for m in sample}) == SIZE + 1  # each message once
-    assert sum("job sample missed its last run" in line for w in workers for line in w.lines) >= 1
+    assert "Traceback" not in logs and "outbox pass failed" not in logs, logs
 
 
 async def test_a_stopped_worker_finishes_its_delivery_and_leaves_the_rest(
@@ -147,3 +152,34 @@ async def test_a_stopped_worker_finishes_its_delivery_and_leaves_the_rest(
         await second.stop()
     assert thread_posts(fake_slack) == Counter(f"thread post {n}" for n in range(5)), second.log()
     assert await count_rows(database_url, "outbox", "status = 'done'") == 5
+
+
+@pytest.mark.skipif(backend() != "postgresql", reason="a database server that goes away: PostgreSQL")
+async def test_a_worker_rides_out_a_database_outage_and_stops_during_one(
+    fake_slack: FakeSlack, database_url: str, proxy: tuple[TcpProxy, str], tmp_path: Path
+) -> None:
+    cable, through_proxy = proxy
+    tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).strftime("%a").lower()
+    no_catch_up = TEAM_CONFIG + f'\n[sampling]\ndays = []\n\n[digest]\nday = "{tomorrow}"\n'
+    env = bot_env(fake_slack, through_proxy, AUDITBOT_CONFIG=write_config(tmp_path, no_catch_up))
+    await queued_thread_posts(fake_slack, database_url, 3)
+    worker = Bot(["worker"], env, tmp_path)
+    try:
+        await worker.until(lambda: sum(thread_posts(fake_slack).values()) >= 3, "the first three posts")
+        cable.cut()
+        await worker.logged("the database cannot be reached")
+        await queued_thread_posts(fake_slack, database_url, 2, first=3)  # written while it is away
+        cable.restore()
+        await worker.logged("the database is back")
+        await worker.until(
+            lambda: sum(thread_posts(fake_slack).values()) >= 5, "the two posts queued meanwhile"
+        )
+        cable.cut()
+        took = await worker.stop()  # the leader lease cannot be released: it runs out by itself
+    finally:
+        worker.kill()
+        cable.restore()
+    assert worker.proc.returncode == 0, worker.log()
+    assert took < STOP_DEADLINE_S
+    assert "Traceback" not in worker.log(), worker.log()
+    assert thread_posts(fake_slack) == Counter(f"thread post {n}" for n in range(5)), worker.log()

@@ -114,18 +114,22 @@ async def deliver_due(
     Once `stop` is set no further row is claimed (the one being delivered finishes)."""
     report = DeliveryReport()
     now = services.clock.now()
+
+    def stopped() -> bool:
+        return stop is not None and stop.is_set()
+
     if include_dead:
         report.revived = await _revive(services, now)
     tried: set[int] = set()
     for _ in range(MAX_PASSES):
-        ids = [i for i in await _due(services, now, limit, keys) if i not in tried]
-        if not ids:
-            break
+        ids = [] if stopped() else [i for i in await _due(services, now, limit, keys) if i not in tried]
         for row_id in ids:
-            if stop is not None and stop.is_set():
+            if stopped():
                 break
             tried.add(row_id)
             await _deliver_one(services, effects, row_id, report, after_effect)
+        if not ids or stopped():
+            break
     if report.dead_ids:
         await announce_dead_letters(services, report.dead_ids)
     return report

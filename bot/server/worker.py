@@ -16,6 +16,8 @@ import asyncio
 import contextlib
 import logging
 
+from bot.core.db import fail_fast, is_unavailable
+from bot.core.inflight import CANCEL_GRACE
 from bot.core.services import Services
 from bot.defects.effects import deliver_pending
 from bot.scheduler import start_scheduler
@@ -48,6 +50,7 @@ async def work(services: Services, *, scheduler: bool = True, drain_every: float
         if not done:
             drain.cancel()
             log.error("stop deadline passed: the outbox delivery under way was cancelled")
+            await asyncio.wait({drain}, timeout=CANCEL_GRACE)
         cancelled = await services.inflight.drain(max(deadline - loop.time() - CLEANUP_RESERVE, 0.0))
         if jobs is not None:
             await jobs.stop()
@@ -55,13 +58,26 @@ async def work(services: Services, *, scheduler: bool = True, drain_every: float
 
 
 async def _drain(services: Services, stop: asyncio.Event, every: float) -> None:
-    """Deliver due rows until `stop`; after an empty pass, wait `every` seconds (or the stop)."""
+    """Deliver due rows until `stop`; after an empty pass, wait `every` seconds (or the stop).
+
+    The drain does not wait out an unreachable database (the scheduled jobs do): the rows wait in
+    the outbox, and a row claimed when the database went away is delivered again, looking first,
+    once its lease runs out. So a stop is never held by an outage."""
+    away = False
     while not stop.is_set():
         try:
-            report = await deliver_pending(services, limit=BATCH, stop=stop)
-        except Exception:  # the database away, say: keep the loop, the rows wait in the outbox
-            log.exception("outbox pass failed; trying again in %.0f s", every)
-            report = None
+            with fail_fast():
+                report = await deliver_pending(services, limit=BATCH, stop=stop)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                log.exception("outbox pass failed; trying again in %.0f s", every)
+            elif not away:
+                log.warning("outbox: the database cannot be reached; trying every %.0f s", every)
+            away, report = is_unavailable(exc), None
+        else:
+            if away:
+                log.info("outbox: the database is back")
+            away = False
         if report is not None and (report.delivered or report.retried or report.dead):
             counts = report.delivered, report.retried, report.dead
             log.info("outbox: delivered %d, retrying later %d, dead %d", *counts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from zoneinfo import ZoneInfo
@@ -16,11 +17,13 @@ from bot.core.db import Database
 from bot.core.services import Services
 from bot.core.settings import Settings
 from bot.delivery.lease import holder_of as lease_holder
+from bot.delivery.lease import release
 from bot.scheduler import (
     CRON_GRACE,
     LEADER,
     LEADER_TTL,
     Job,
+    is_leader,
     jobs_for,
     missed_runs,
     run_job,
@@ -132,6 +135,51 @@ async def test_only_the_lease_holder_runs_jobs_and_a_dead_holder_is_replaced(
         assert await lease_holder(db, LEADER, second.clock.now()) == "second"
     finally:
         await other_db.dispose()
+
+
+async def test_a_replica_taking_the_lease_over_catches_up_the_runs_the_leader_missed(
+    database_url: str, config: AuditConfig, settings: Settings, db: Database
+) -> None:
+    """The leader stopped (or died) around 09:30, when the other replicas skipped the run: the one
+    that takes the lease over, at its next heartbeat, runs the cron jobs missed within the grace."""
+    other_db = Database(database_url)
+    leader, replica = services_for(settings, config, db), services_for(settings, config, other_db)
+    leader.extras["holder"], replica.extras["holder"] = "leader", "replica"
+    assert await is_leader(leader)
+    handle = start_scheduler(replica, catch_up=False)
+    handle.jobs = [Job("record", RECORD, CronTrigger(day_of_week="fri", hour=9, minute=30, timezone=BERLIN))]
+    try:
+        await handle._heartbeat()
+        assert handle.leading is False
+        await release(db, LEADER, "leader")  # a clean stop hands the lease over
+        await handle._heartbeat()
+        assert handle.leading is True
+        deadline = asyncio.get_running_loop().time() + 10
+        while not handle.runs and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)  # the catch-up runs on the scheduler's own task
+        assert handle.runs == [("record", True)]
+        assert CALLS == ["replica"]
+        await handle._heartbeat()  # still the leader: nothing more to catch up
+        assert CALLS == ["replica"]
+    finally:
+        await handle.stop()
+        await other_db.dispose()
+
+
+async def test_a_stop_does_not_wait_for_a_database_that_is_away_to_release_the_lease(
+    config: AuditConfig, settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = services_for(settings, config, db)
+    handle = start_scheduler(services, catch_up=False)
+    await handle._heartbeat()
+
+    async def never(*_args: object) -> None:  # stands in for a connect that hangs
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr("bot.scheduler.release", never)
+    monkeypatch.setattr("bot.scheduler.RELEASE_TIMEOUT", 0.05)
+    await asyncio.wait_for(handle.stop(), timeout=5)
+    assert not handle.scheduler.running
 
 
 async def test_a_job_whose_module_is_missing_is_skipped(
