@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, NamedTuple, cast
+from typing import Annotated, Any, Literal, NamedTuple, cast
 
 import msgspec
 import orjson
@@ -217,17 +217,21 @@ class Preparer:
                 return None
         articles: tuple[KbArticle, ...] = ()
         kb_value: Any = None
-        if r.kb_articles:
-            plain = _plain_articles(r.kb_articles)
-            if plain is None:
+        kb_raw = bytes(r.kb_articles)
+        if kb_raw and kb_raw != b"null":
+            known = _kb_cache.get(kb_raw)
+            if known is None:
+                known = _kb_articles(kb_raw)
+                if len(_kb_cache) >= _KB_CACHE_SIZE:
+                    _kb_cache.clear()
+                _kb_cache[kb_raw] = known
+            if known is False:
                 return None
-            articles = plain
-            # As _from_record stores them (the raw date is its own isoformat): as text, the
-            # JSON text, which msgspec writes byte for byte as orjson does from the dicts.
-            if self.as_text:  # (the articles have no reviewed_at: see _plain_articles)
-                kb_value = _encode(r.kb_articles).decode().replace(',"reviewed_at":null', "")
-            else:
-                kb_value = [{"id": a.id, "url": a.url, "updated_at": a.updated_at} for a in r.kb_articles]
+            articles, kb_text = known
+            if self.as_text:
+                kb_value = kb_text
+            elif articles:  # the raw date is its own isoformat (see _plain_articles)
+                kb_value = [{"id": a.id, "url": a.url, "updated_at": str(a.updated_at)} for a in articles]
         extra: Any = None
         raw = bytes(r.metadata)
         # Only metadata that is surely within its bounds: JSON written again is at most about
@@ -298,13 +302,15 @@ class _PlainRecord(msgspec.Struct, forbid_unknown_fields=True):
     intent: _Intent | None = None
     language: _Language | None = None
     customer: _PlainCustomer | None = None
-    kb_articles: Annotated[list[_PlainArticle], msgspec.Meta(max_length=MAX_ARTICLES)] | None = None
+    kb_articles: msgspec.Raw = msgspec.Raw(b"")  # kept raw: read by _kb_articles, once per distinct value
     csat: Annotated[int, msgspec.Meta(ge=1, le=5)] | None = None
     metadata: msgspec.Raw = msgspec.Raw(b"")  # kept raw: read with orjson, as the long way does
 
 
 assert set(_PlainRecord.__struct_fields__) == KNOWN
 _decode_plain = msgspec.json.Decoder(_PlainRecord).decode
+_PlainArticles = Annotated[list[_PlainArticle], msgspec.Meta(max_length=MAX_ARTICLES)] | None
+_decode_articles = msgspec.json.Decoder(_PlainArticles).decode
 _loads = orjson.loads
 
 
@@ -325,6 +331,29 @@ def _article_json(a: KbArticle) -> dict[str, Any]:
     if a.reviewed_at is not None:
         out["reviewed_at"] = a.reviewed_at.isoformat()
     return out
+
+
+# A record's `kb_articles` JSON as it was written -> (articles, their stored JSON text), or False
+# when in doubt: an import cites the same few articles again and again, so each distinct value is
+# read once. Bounded: cleared when full.
+_kb_cache: dict[bytes, tuple[tuple[KbArticle, ...], str | None] | Literal[False]] = {}
+_KB_CACHE_SIZE = 4096
+
+
+def _kb_articles(raw: bytes) -> tuple[tuple[KbArticle, ...], str | None] | Literal[False]:
+    """The articles of a raw `kb_articles` value and their stored JSON text; False when in doubt."""
+    try:
+        items = _decode_articles(raw)
+    except (msgspec.MsgspecError, ValueError):
+        return False
+    if not items:
+        return (), None
+    articles = _plain_articles(items)
+    if articles is None:
+        return False
+    # As _from_record stores them: the JSON text, which msgspec writes byte for byte as orjson
+    # does from the dicts (the articles have no reviewed_at: see _plain_articles).
+    return articles, _encode(items).decode().replace(',"reviewed_at":null', "")
 
 
 def _plain_articles(items: list[_PlainArticle]) -> tuple[KbArticle, ...] | None:
