@@ -201,9 +201,8 @@ def _work(
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        # The heap inherited from the parent is never garbage: keep the collector from walking
-        # it again and again (and from copying its pages) while the batches come and go.
-        gc.freeze()
+        # The heap inherited from the parent is never garbage (and walking it would copy its pages).
+        calm_collector()
         sender.start()
         position = 0
         for lines, first in chunks:
@@ -223,6 +222,17 @@ def _work(
         if sender.is_alive():
             sender.join()
         os._exit(code if not broken.is_set() else 1)
+
+
+GC_THRESHOLD = (20_000, 20, 100)  # the default (700, 10, 10) collects several times per batch
+
+
+def calm_collector() -> None:
+    """Keep the garbage collector from walking, again and again, what is loaded (frozen: it lives
+    as long as the import) and each batch's short-lived rows (an import makes no cyclic garbage
+    to speak of, so collections can be rarer)."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLD)
 
 
 def _pack(batch: Prepared, now: dt.datetime, position: int) -> bytes:

@@ -259,13 +259,17 @@ class Preparer:
             r.ticket_url, cid, name, email, plan, r.template_id, kb_value, r.channel, r.intent,
             r.language, csat, extra, csat is not None and csat <= LOW_CSAT, ingested,
         )  # fmt: skip
-        customer = _Customer(cid, name, email, plan)
-        scanned = _Scanned(rid, ticket, created, reply, customer, articles, r.customer_message, r.channel)
+        # tuple.__new__: the named tuples without their Python-level __new__ (once per line)
+        customer = _tuple(_Customer, (cid, name, email, plan))
+        scanned = _tuple(
+            _Scanned, (rid, ticket, created, reply, customer, articles, r.customer_message, r.channel)
+        )
         return row, scanned
 
 
 # What the fast path decodes a line into. Field limits are parse_record's (MAX_LEN); a line with
 # anything else (unknown keys, integer ids, wrong types, nulls where a string must be) fails here.
+# gc=False: they never hold a cycle, so the collector need not track one per line.
 _Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_LEN["id"])]
 _Url = Annotated[str, msgspec.Meta(max_length=MAX_LEN["ticket_url"])]
 _Source = Annotated[str, msgspec.Meta(max_length=MAX_LEN["source"])]
@@ -275,21 +279,21 @@ _Language = Annotated[str, msgspec.Meta(max_length=MAX_LEN["language"])]
 _Short = Annotated[str, msgspec.Meta(max_length=255)]  # template_id and customer fields
 
 
-class _PlainCustomer(msgspec.Struct):
+class _PlainCustomer(msgspec.Struct, gc=False):
     id: _Short | None = None
     name: _Short | None = None
     email: _Short | None = None
     plan: _Short | None = None
 
 
-class _PlainArticle(msgspec.Struct):
+class _PlainArticle(msgspec.Struct, gc=False):
     id: _Id
     url: Annotated[str, msgspec.Meta(max_length=MAX_URL)] | None = None
     updated_at: Annotated[str, msgspec.Meta(min_length=10, max_length=10)] | None = None
     reviewed_at: str | None = None  # present: the long way reads it
 
 
-class _PlainRecord(msgspec.Struct, forbid_unknown_fields=True):
+class _PlainRecord(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     id: _Id
     ticket_id: _Id
     created_at: str
@@ -315,6 +319,7 @@ _loads = orjson.loads
 
 
 _UTC = dt.UTC
+_tuple = tuple.__new__
 # Years a created_at may have in the fast path: one either side of the range, so that converting
 # cannot overflow; the exact range is checked after converting (the days are the long way's).
 _MIN_YEAR, _MAX_YEAR = MIN_TIME.year, MAX_TIME.year - 1
