@@ -50,20 +50,21 @@ async def command_import(args: argparse.Namespace, env: CliEnv) -> int:
 
         totals = IngestResult()
         db = await env.database()
-        calm_collector()  # what is loaded by now (SQLAlchemy, the models) lives as long as the import
-        async with Transactions(db, sqlite) as transactions:
-            async for batch, now, position in batches:
-                read += batch.lines
-                for reject in batch.rejects:
+        # What is loaded by now (SQLAlchemy, the models) lives as long as the import.
+        with calm_collector():
+            async with Transactions(db, sqlite) as transactions:
+                async for batch, now, position in batches:
+                    read += batch.lines
+                    for reject in batch.rejects:
+                        if progress:
+                            progress.clear()
+                        rejects.add(reject)
+                    if batch.rows:
+                        session = await transactions.session()
+                        totals.add(await store_prepared(session, batch, checks=checks, now=now))
+                        await transactions.done(len(batch.rows))
                     if progress:
-                        progress.clear()
-                    rejects.add(reject)
-                if batch.rows:
-                    session = await transactions.session()
-                    totals.add(await store_prepared(session, batch, checks=checks, now=now))
-                    await transactions.done(len(batch.rows))
-                if progress:
-                    progress.show(position, read)
+                        progress.show(position, read)
     except OSError as exc:
         if is_disk_full(exc):
             raise Failure(_stopped(label, read, "the disk is full")) from exc

@@ -20,7 +20,7 @@ import signal
 import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AbstractAsyncContextManager, suppress
+from contextlib import AbstractAsyncContextManager, contextmanager, suppress
 from itertools import chain, islice
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, BinaryIO, NoReturn
@@ -202,7 +202,7 @@ def _work(
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         # The heap inherited from the parent is never garbage (and walking it would copy its pages).
-        calm_collector()
+        _calm()
         sender.start()
         position = 0
         for lines, first in chunks:
@@ -227,12 +227,23 @@ def _work(
 GC_THRESHOLD = (20_000, 20, 100)  # the default (700, 10, 10) collects several times per batch
 
 
-def calm_collector() -> None:
-    """Keep the garbage collector from walking, again and again, what is loaded (frozen: it lives
-    as long as the import) and each batch's short-lived rows (an import makes no cyclic garbage
-    to speak of, so collections can be rarer)."""
+def _calm() -> None:
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLD)
+
+
+@contextmanager
+def calm_collector() -> Iterator[None]:
+    """Keep the garbage collector from walking, again and again, what is loaded (frozen: it lives
+    as long as the import) and each batch's short-lived rows (an import makes no cyclic garbage
+    to speak of, so collections can be rarer); as before afterwards."""
+    before = gc.get_threshold()
+    _calm()
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
 
 
 def _pack(batch: Prepared, now: dt.datetime, position: int) -> bytes:
