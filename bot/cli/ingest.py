@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, BinaryIO, TextIO
 import orjson
 
 from bot.cli.env import CliEnv, Failure, UsageError
-from bot.ingest.pipeline import Batches, Transactions, calm_collector
+from bot.ingest.pipeline import Batches, Transactions, frozen_heap
 from bot.ingest.rows import Checks, Preparer
 from integrations.jsonl import Format, InputError, Reject
 
@@ -50,8 +50,7 @@ async def command_import(args: argparse.Namespace, env: CliEnv) -> int:
 
         totals = IngestResult()
         db = await env.database()
-        # What is loaded by now (SQLAlchemy, the models) lives as long as the import.
-        with calm_collector():
+        with frozen_heap():
             async with Transactions(db, sqlite) as transactions:
                 async for batch, now, position in batches:
                     read += batch.lines

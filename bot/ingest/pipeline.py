@@ -86,6 +86,9 @@ class Transactions:
 Item = tuple[Prepared, dt.datetime, int]  # a batch, its time of import, input bytes read after it
 WORKER_AHEAD = 8  # packed batches (~0.7 MB each) the worker may queue for sending
 PIPE_BYTES = 1 << 20  # kernel buffer between the worker and the main process (Linux): ~2 batches
+# The worker's collector: the default (700, 10, 10) collects several times per batch, walking
+# rows that live until the batch is sent; an import makes no cyclic garbage to speak of.
+WORKER_GC_THRESHOLD = (20_000, 10, 10)
 
 
 class Batches:
@@ -202,7 +205,8 @@ def _work(
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         # The heap inherited from the parent is never garbage (and walking it would copy its pages).
-        _calm()
+        gc.freeze()
+        gc.set_threshold(*WORKER_GC_THRESHOLD)
         sender.start()
         position = 0
         for lines, first in chunks:
@@ -224,25 +228,14 @@ def _work(
         os._exit(code if not broken.is_set() else 1)
 
 
-GC_THRESHOLD = (20_000, 20, 100)  # the default (700, 10, 10) collects several times per batch
-
-
-def _calm() -> None:
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLD)
-
-
 @contextmanager
-def calm_collector() -> Iterator[None]:
-    """Keep the garbage collector from walking, again and again, what is loaded (frozen: it lives
-    as long as the import) and each batch's short-lived rows (an import makes no cyclic garbage
-    to speak of, so collections can be rarer); as before afterwards."""
-    before = gc.get_threshold()
-    _calm()
+def frozen_heap() -> Iterator[None]:
+    """Keep the collector from walking again and again what is loaded by now (the code, the
+    settings, SQLAlchemy): it lives as long as the import."""
+    gc.freeze()
     try:
         yield
     finally:
-        gc.set_threshold(*before)
         gc.unfreeze()
 
 
