@@ -222,9 +222,10 @@ class Preparer:
             known = _kb_cache.get(kb_raw)
             if known is None:
                 known = _kb_articles(kb_raw)
-                if len(_kb_cache) >= _KB_CACHE_SIZE:
-                    _kb_cache.clear()
-                _kb_cache[kb_raw] = known
+                if len(kb_raw) <= _KB_CACHE_BYTES:
+                    if len(_kb_cache) >= _KB_CACHE_SIZE:
+                        _kb_cache.clear()
+                    _kb_cache[kb_raw] = known
             if known is False:
                 return None
             articles, kb_text = known
@@ -340,9 +341,10 @@ def _article_json(a: KbArticle) -> dict[str, Any]:
 
 # A record's `kb_articles` JSON as it was written -> (articles, their stored JSON text), or False
 # when in doubt: an import cites the same few articles again and again, so each distinct value is
-# read once. Bounded: cleared when full.
+# read once. Bounded (a few MB at most): short values only, cleared when full.
 _kb_cache: dict[bytes, tuple[tuple[KbArticle, ...], str | None] | Literal[False]] = {}
-_KB_CACHE_SIZE = 4096
+_KB_CACHE_SIZE = 2048
+_KB_CACHE_BYTES = 1024
 
 
 def _kb_articles(raw: bytes) -> tuple[tuple[KbArticle, ...], str | None] | Literal[False]:
