@@ -304,6 +304,7 @@ class Detector:
         return self._other_plans[plans]
 
 
+@lru_cache(maxsize=8192)  # per reply on an import; the same customers are greeted the same way
 def _plainly_named(people: tuple[str, ...], name: str | None) -> bool:
     """One of `people` is written exactly as words of the record's name ("Dana" of "Dana Lee")."""
     if not name:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, BinaryIO, TextIO
 import orjson
 
 from bot.cli.env import CliEnv, Failure, UsageError
-from bot.ingest.pipeline import Batches, Transactions
+from bot.ingest.pipeline import Batches, Transactions, frozen_heap
 from bot.ingest.rows import Checks, Preparer
 from integrations.jsonl import Format, InputError, Reject
 
@@ -50,19 +50,20 @@ async def command_import(args: argparse.Namespace, env: CliEnv) -> int:
 
         totals = IngestResult()
         db = await env.database()
-        async with Transactions(db, sqlite) as transactions:
-            async for batch, now, position in batches:
-                read += batch.lines
-                for reject in batch.rejects:
+        with frozen_heap():
+            async with Transactions(db, sqlite) as transactions:
+                async for batch, now, position in batches:
+                    read += batch.lines
+                    for reject in batch.rejects:
+                        if progress:
+                            progress.clear()
+                        rejects.add(reject)
+                    if batch.rows:
+                        session = await transactions.session()
+                        totals.add(await store_prepared(session, batch, checks=checks, now=now))
+                        await transactions.done(len(batch.rows))
                     if progress:
-                        progress.clear()
-                    rejects.add(reject)
-                if batch.rows:
-                    session = await transactions.session()
-                    totals.add(await store_prepared(session, batch, checks=checks, now=now))
-                    await transactions.done(len(batch.rows))
-                if progress:
-                    progress.show(position, read)
+                        progress.show(position, read)
     except OSError as exc:
         if is_disk_full(exc):
             raise Failure(_stopped(label, read, "the disk is full")) from exc

@@ -20,7 +20,7 @@ import signal
 import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AbstractAsyncContextManager, suppress
+from contextlib import AbstractAsyncContextManager, contextmanager, suppress
 from itertools import chain, islice
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, BinaryIO, NoReturn
@@ -86,6 +86,9 @@ class Transactions:
 Item = tuple[Prepared, dt.datetime, int]  # a batch, its time of import, input bytes read after it
 WORKER_AHEAD = 8  # packed batches (~0.7 MB each) the worker may queue for sending
 PIPE_BYTES = 1 << 20  # kernel buffer between the worker and the main process (Linux): ~2 batches
+# The worker's collector: the default (700, 10, 10) collects several times per batch, walking
+# rows that live until the batch is sent; an import makes no cyclic garbage to speak of.
+WORKER_GC_THRESHOLD = (20_000, 10, 10)
 
 
 class Batches:
@@ -201,9 +204,9 @@ def _work(
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        # The heap inherited from the parent is never garbage: keep the collector from walking
-        # it again and again (and from copying its pages) while the batches come and go.
+        # The heap inherited from the parent is never garbage (and walking it would copy its pages).
         gc.freeze()
+        gc.set_threshold(*WORKER_GC_THRESHOLD)
         sender.start()
         position = 0
         for lines, first in chunks:
@@ -223,6 +226,17 @@ def _work(
         if sender.is_alive():
             sender.join()
         os._exit(code if not broken.is_set() else 1)
+
+
+@contextmanager
+def frozen_heap() -> Iterator[None]:
+    """Keep the collector from walking again and again what is loaded by now (the code, the
+    settings, SQLAlchemy): it lives as long as the import."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _pack(batch: Prepared, now: dt.datetime, position: int) -> bytes:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, NamedTuple, cast
+from typing import Annotated, Any, Literal, NamedTuple, cast
 
 import msgspec
 import orjson
@@ -217,17 +217,22 @@ class Preparer:
                 return None
         articles: tuple[KbArticle, ...] = ()
         kb_value: Any = None
-        if r.kb_articles:
-            plain = _plain_articles(r.kb_articles)
-            if plain is None:
+        kb_raw = bytes(r.kb_articles)
+        if kb_raw and kb_raw != b"null":
+            known = _kb_cache.get(kb_raw)
+            if known is None:
+                known = _kb_articles(kb_raw)
+                if len(kb_raw) <= _KB_CACHE_BYTES:
+                    if len(_kb_cache) >= _KB_CACHE_SIZE:
+                        _kb_cache.clear()
+                    _kb_cache[kb_raw] = known
+            if known is False:
                 return None
-            articles = plain
-            # As _from_record stores them (the raw date is its own isoformat): as text, the
-            # JSON text, which msgspec writes byte for byte as orjson does from the dicts.
-            if self.as_text:  # (the articles have no reviewed_at: see _plain_articles)
-                kb_value = _encode(r.kb_articles).decode().replace(',"reviewed_at":null', "")
-            else:
-                kb_value = [{"id": a.id, "url": a.url, "updated_at": a.updated_at} for a in r.kb_articles]
+            articles, kb_text = known
+            if self.as_text:
+                kb_value = kb_text
+            elif articles:  # the raw date is its own isoformat (see _plain_articles)
+                kb_value = [{"id": a.id, "url": a.url, "updated_at": str(a.updated_at)} for a in articles]
         extra: Any = None
         raw = bytes(r.metadata)
         # Only metadata that is surely within its bounds: JSON written again is at most about
@@ -255,13 +260,17 @@ class Preparer:
             r.ticket_url, cid, name, email, plan, r.template_id, kb_value, r.channel, r.intent,
             r.language, csat, extra, csat is not None and csat <= LOW_CSAT, ingested,
         )  # fmt: skip
-        customer = _Customer(cid, name, email, plan)
-        scanned = _Scanned(rid, ticket, created, reply, customer, articles, r.customer_message, r.channel)
+        # tuple.__new__: the named tuples without their Python-level __new__ (once per line)
+        customer = _tuple(_Customer, (cid, name, email, plan))
+        scanned = _tuple(
+            _Scanned, (rid, ticket, created, reply, customer, articles, r.customer_message, r.channel)
+        )
         return row, scanned
 
 
 # What the fast path decodes a line into. Field limits are parse_record's (MAX_LEN); a line with
 # anything else (unknown keys, integer ids, wrong types, nulls where a string must be) fails here.
+# gc=False: they never hold a cycle, so the collector need not track one per line.
 _Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_LEN["id"])]
 _Url = Annotated[str, msgspec.Meta(max_length=MAX_LEN["ticket_url"])]
 _Source = Annotated[str, msgspec.Meta(max_length=MAX_LEN["source"])]
@@ -271,21 +280,21 @@ _Language = Annotated[str, msgspec.Meta(max_length=MAX_LEN["language"])]
 _Short = Annotated[str, msgspec.Meta(max_length=255)]  # template_id and customer fields
 
 
-class _PlainCustomer(msgspec.Struct):
+class _PlainCustomer(msgspec.Struct, gc=False):
     id: _Short | None = None
     name: _Short | None = None
     email: _Short | None = None
     plan: _Short | None = None
 
 
-class _PlainArticle(msgspec.Struct):
+class _PlainArticle(msgspec.Struct, gc=False):
     id: _Id
     url: Annotated[str, msgspec.Meta(max_length=MAX_URL)] | None = None
     updated_at: Annotated[str, msgspec.Meta(min_length=10, max_length=10)] | None = None
     reviewed_at: str | None = None  # present: the long way reads it
 
 
-class _PlainRecord(msgspec.Struct, forbid_unknown_fields=True):
+class _PlainRecord(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     id: _Id
     ticket_id: _Id
     created_at: str
@@ -298,17 +307,20 @@ class _PlainRecord(msgspec.Struct, forbid_unknown_fields=True):
     intent: _Intent | None = None
     language: _Language | None = None
     customer: _PlainCustomer | None = None
-    kb_articles: Annotated[list[_PlainArticle], msgspec.Meta(max_length=MAX_ARTICLES)] | None = None
+    kb_articles: msgspec.Raw = msgspec.Raw(b"")  # kept raw: read by _kb_articles, once per distinct value
     csat: Annotated[int, msgspec.Meta(ge=1, le=5)] | None = None
     metadata: msgspec.Raw = msgspec.Raw(b"")  # kept raw: read with orjson, as the long way does
 
 
 assert set(_PlainRecord.__struct_fields__) == KNOWN
 _decode_plain = msgspec.json.Decoder(_PlainRecord).decode
+_PlainArticles = Annotated[list[_PlainArticle], msgspec.Meta(max_length=MAX_ARTICLES)] | None
+_decode_articles = msgspec.json.Decoder(_PlainArticles).decode
 _loads = orjson.loads
 
 
 _UTC = dt.UTC
+_tuple = tuple.__new__
 # Years a created_at may have in the fast path: one either side of the range, so that converting
 # cannot overflow; the exact range is checked after converting (the days are the long way's).
 _MIN_YEAR, _MAX_YEAR = MIN_TIME.year, MAX_TIME.year - 1
@@ -325,6 +337,30 @@ def _article_json(a: KbArticle) -> dict[str, Any]:
     if a.reviewed_at is not None:
         out["reviewed_at"] = a.reviewed_at.isoformat()
     return out
+
+
+# A record's `kb_articles` JSON as it was written -> (articles, their stored JSON text), or False
+# when in doubt: an import cites the same few articles again and again, so each distinct value is
+# read once. Bounded (a few MB at most): short values only, cleared when full.
+_kb_cache: dict[bytes, tuple[tuple[KbArticle, ...], str | None] | Literal[False]] = {}
+_KB_CACHE_SIZE = 2048
+_KB_CACHE_BYTES = 1024
+
+
+def _kb_articles(raw: bytes) -> tuple[tuple[KbArticle, ...], str | None] | Literal[False]:
+    """The articles of a raw `kb_articles` value and their stored JSON text; False when in doubt."""
+    try:
+        items = _decode_articles(raw)
+    except (msgspec.MsgspecError, ValueError):
+        return False
+    if not items:
+        return (), None
+    articles = _plain_articles(items)
+    if articles is None:
+        return False
+    # As _from_record stores them: the JSON text, which msgspec writes byte for byte as orjson
+    # does from the dicts (the articles have no reviewed_at: see _plain_articles).
+    return articles, _encode(items).decode().replace(',"reviewed_at":null', "")
 
 
 def _plain_articles(items: list[_PlainArticle]) -> tuple[KbArticle, ...] | None:
