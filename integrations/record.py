@@ -70,7 +70,7 @@ def parse_record(obj: Any, *, default_source: str = "import") -> ReplyRecord:
         extra = {}
     elif type(extra) is not dict:
         raise RecordError("wrong type for 'metadata' (expected an object)")
-    unknown = obj.keys() - KNOWN
+    unknown = [k for k in obj if k not in KNOWN]  # in the record's order: stored the same every time
     if unknown:
         extra = {**extra, **{k: obj[k] for k in unknown}}
     if extra:

@@ -153,3 +153,10 @@ def test_a_csat_cell_of_other_digits_is_a_wrong_type_not_a_crash() -> None:
     ids, rejects = read_csv(data.encode())
     assert ids == ["R-2"]
     assert [r.reason for r in rejects] == ["wrong type for 'csat' (expected an integer 1-5 or null)"]
+
+
+def test_unknown_keys_join_the_metadata_in_the_records_order() -> None:
+    """Stored the same on every import of the same line (a set's order changes from run to run)."""
+    keys = [f"k{n:02d}" for n in range(40, 0, -1)]
+    obj = {**GOOD, "metadata": {"first": 1}} | {k: n for n, k in enumerate(keys)}
+    assert list(parse_record(obj).metadata or {}) == ["first", *keys]
