@@ -6,6 +6,7 @@ Run as a script, this module is the fake Slack process (`FakeSlackProcess` start
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -18,7 +19,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -215,3 +216,20 @@ def scratch_database(url: str | None) -> Iterator[str]:
 
 if __name__ == "__main__":
     sys.exit(serve_fake_slack())
+
+
+def bench_main(
+    args: argparse.Namespace,
+    serve_bare: Callable[[int, str], int],
+    measure: Callable[[argparse.Namespace, str, FakeSlackProcess, Path], Awaitable[int]],
+) -> int:
+    """A process bench's entry point: the bare server when this process is asked to be it, else
+    the fake Slack in its own process, a scratch database and the measurement."""
+    if args.serve_bare:
+        return serve_bare(int(args.serve_bare[0]), args.serve_bare[1])
+    fake = FakeSlackProcess()
+    try:
+        with scratch_database(args.database_url) as url, tempfile.TemporaryDirectory() as tmp:
+            return asyncio.run(measure(args, url, fake, Path(tmp)))
+    finally:
+        fake.stop()

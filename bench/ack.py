@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -33,9 +32,9 @@ from _harness import (  # first: it puts the repository on sys.path
     Server,
     auditbot_env,
     auditbot_server,
+    bench_main,
     free_port,
     quantile,
-    scratch_database,
 )
 
 from bot.core.db import Database
@@ -239,17 +238,6 @@ def report(
     return 0
 
 
-def main(args: argparse.Namespace) -> int:
-    if args.serve_bare:
-        return serve_bare(int(args.serve_bare[0]), args.serve_bare[1])
-    fake = FakeSlackProcess()
-    try:
-        with scratch_database(args.database_url) as url, tempfile.TemporaryDirectory() as tmp:
-            return asyncio.run(measure(args, url, fake, Path(tmp)))
-    finally:
-        fake.stop()
-
-
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clicks", type=int, default=1000)
@@ -258,4 +246,4 @@ if __name__ == "__main__":
     parser.add_argument("--strict", action="store_true", help="exit 1 when the p99 target is missed")
     parser.add_argument("--wrap", help="prefix for the auditbot command, e.g. a profiler")
     parser.add_argument("--serve-bare", nargs=2, metavar=("PORT", "SLACK_URL"), help=argparse.SUPPRESS)
-    sys.exit(main(parser.parse_args()))
+    sys.exit(bench_main(parser.parse_args(), serve_bare, measure))

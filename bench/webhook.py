@@ -25,7 +25,6 @@ import asyncio
 import os
 import statistics
 import sys
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -40,10 +39,10 @@ from _harness import (  # first: it puts the repository on sys.path
     Server,
     auditbot_env,
     auditbot_server,
+    bench_main,
     free_port,
     generate,
     quantile,
-    scratch_database,
 )
 
 from bot.core.db import Database
@@ -280,17 +279,6 @@ def report(args: argparse.Namespace, url: str, rounds: list[Round]) -> int:
     return 0
 
 
-def main(args: argparse.Namespace) -> int:
-    if args.serve_bare:
-        return serve_bare(int(args.serve_bare[0]), args.serve_bare[1])
-    fake = FakeSlackProcess()
-    try:
-        with scratch_database(args.database_url) as url, tempfile.TemporaryDirectory() as tmp:
-            return asyncio.run(measure(args, url, fake, Path(tmp)))
-    finally:
-        fake.stop()
-
-
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replies", type=int, default=2000, help="requests per app and round")
@@ -300,4 +288,4 @@ if __name__ == "__main__":
     parser.add_argument("--database-url", default=DEFAULT_URL, help=f"default: {DEFAULT_URL}")
     parser.add_argument("--wrap", help="prefix for the auditbot command, e.g. a profiler")
     parser.add_argument("--serve-bare", nargs=2, metavar=("PORT", "DATABASE_URL"), help=argparse.SUPPRESS)
-    sys.exit(main(parser.parse_args()))
+    sys.exit(bench_main(parser.parse_args(), serve_bare, measure))
