@@ -104,6 +104,13 @@ async def _stop(
     server.should_exit = True
     if not http.done():
         await asyncio.wait({http}, timeout=HTTP_GRACE + 1)
+    await finish(inflight, jobs, deadline)
+
+
+async def finish(inflight: Inflight, jobs: SchedulerHandle | None, deadline: float) -> None:
+    """The end of every stop: the work in flight finished (or cancelled at `deadline`, less the
+    time kept for cleaning up), then the schedule stopped and its lease released."""
+    loop = asyncio.get_running_loop()
     cancelled = await inflight.drain(max(deadline - loop.time() - CLEANUP_RESERVE, 0.0))
     if jobs is not None:
         await jobs.stop()

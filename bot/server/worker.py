@@ -4,10 +4,12 @@ A worker serves nothing: it drains the outbox and runs the schedule. Every worke
 outbox, so N workers share it: each row is claimed by one of them (on PostgreSQL the claim skips
 rows another worker is claiming, `FOR UPDATE SKIP LOCKED`, then moves the row to `delivering`
 with a conditional UPDATE), and none delivers a row another has. Only the worker holding the
-leader lease runs the scheduled jobs; the others take over within the lease's minute if it stops.
+leader lease runs the scheduled jobs; another takes them over once the lease is free (and first
+runs the cron jobs missed within their grace).
 
 On SIGTERM or SIGINT: no new outbox row or job is taken, the delivery and the jobs under way
-finish, the leader lease is released, and the process exits 0; at most STOP_TIMEOUT seconds.
+finish (the drain is registered with the jobs in `services.inflight`), the leader lease is
+released, and the process exits 0; at most STOP_TIMEOUT seconds.
 """
 
 from __future__ import annotations
@@ -17,11 +19,10 @@ import contextlib
 import logging
 
 from bot.core.db import fail_fast, is_unavailable
-from bot.core.inflight import CANCEL_GRACE
 from bot.core.services import Services
 from bot.defects.effects import deliver_pending
 from bot.scheduler import start_scheduler
-from bot.server.run import CLEANUP_RESERVE, STOP_TIMEOUT, on_signals
+from bot.server.run import STOP_TIMEOUT, finish, on_signals
 
 log = logging.getLogger("auditbot")
 
@@ -36,25 +37,17 @@ async def work(services: Services, *, scheduler: bool = True, drain_every: float
     # The leader's scheduled outbox pass would only repeat this process's own drain.
     jobs = start_scheduler(services, without=("outbox",)) if scheduler else None
     log.info("auditbot: worker started (outbox every %.0f s%s)", drain_every, ", schedule" if jobs else "")
-    drain = asyncio.create_task(_drain(services, stop, drain_every))
+    # The drain is work in flight like any other: a stop lets it finish the row it is delivering.
+    services.inflight.add(asyncio.create_task(_drain(services, stop, drain_every)))
     try:
         await stop.wait()
     finally:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + STOP_TIMEOUT
+        deadline = asyncio.get_running_loop().time() + STOP_TIMEOUT
         services.inflight.stopping = True
-        log.info("auditbot: stopping; no new work taken, %d task(s) to finish", len(services.inflight) + 1)
+        log.info("auditbot: stopping; no new work taken, %d task(s) to finish", len(services.inflight))
         if jobs is not None:
             jobs.pause()
-        done, _ = await asyncio.wait({drain}, timeout=max(deadline - loop.time() - CLEANUP_RESERVE, 0.0))
-        if not done:
-            drain.cancel()
-            log.error("stop deadline passed: the outbox delivery under way was cancelled")
-            await asyncio.wait({drain}, timeout=CANCEL_GRACE)
-        cancelled = await services.inflight.drain(max(deadline - loop.time() - CLEANUP_RESERVE, 0.0))
-        if jobs is not None:
-            await jobs.stop()
-        log.info("auditbot: stopped%s", f" ({cancelled} unfinished job(s) cancelled)" if cancelled else "")
+        await finish(services.inflight, jobs, deadline)
 
 
 async def _drain(services: Services, stop: asyncio.Event, every: float) -> None:
