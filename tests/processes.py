@@ -80,6 +80,19 @@ def run_cli(
     )
 
 
+def run_bench(
+    name: str, *args: str, database_url: str, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    """`python bench/NAME ARGS --database-url URL` from the repository, to its end."""
+    return subprocess.run(
+        [sys.executable, str(REPO / "bench" / name), *args, "--database-url", database_url],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+    )
+
+
 class Bot:
     """A running `auditbot` process; its merged stdout/stderr is collected line by line."""
 

@@ -8,22 +8,12 @@ not checked (the machine is shared).
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
-from tests.conftest import REPO
-
-SCRIPT = REPO / "bench" / "ack.py"
+from tests.processes import run_bench
 
 
 def test_the_ack_bench_stores_every_verdict(database_url: str) -> None:
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--clicks", "20", "--concurrency", "5", "--database-url", database_url],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        cwd=REPO,
-    )
+    done = run_bench("ack.py", "--clicks", "20", "--concurrency", "5", database_url=database_url)
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     assert out.rstrip().endswith(("OK", "x target")), out

@@ -7,27 +7,19 @@ reply is counted in the database; the figures themselves are not checked (the ma
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import REPO, SHARED
+from tests.conftest import SHARED
+from tests.processes import run_bench
 
-SCRIPT = REPO / "bench" / "webhook.py"
 GENERATOR = SHARED / "tools" / "gen_replies.py"  # the bench's reply records
 
 
 @pytest.mark.skipif(not GENERATOR.exists(), reason=f"the reply generator is missing: {GENERATOR}")
 def test_the_webhook_bench_stores_every_reply_on_both_apps(database_url: str) -> None:
     args = ["--replies", "20", "--rounds", "1", "--concurrency", "5", "--warmup", "5"]
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), *args, "--database-url", database_url],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-    )
+    done = run_bench("webhook.py", *args, database_url=database_url, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     assert out.rstrip().endswith("OK"), out
