@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.access import FULL_TEXT, VERDICT
 from bot.core.db import writing
@@ -10,7 +11,7 @@ from bot.review import verdicts as reviews
 from bot.sample.items import item_view
 from bot.views import ids
 from bot.views import review as review_views
-from bot.views.sample import build_full_text_modal
+from bot.views.sample import ItemView, build_full_text_modal
 from handlers import guard
 from handlers.publish import after_ack_gate, deliver_soon, edited_item, publish_outcome
 
@@ -25,22 +26,27 @@ async def handle_verdict(ack, body, action, context, client) -> None:  # type: i
     item_id = await guard.clicked("item", VERDICT, context, body, action, client)
     if item_id is None:
         return
+
+    async def record(session: AsyncSession) -> tuple[reviews.Outcome, ItemView | None]:
+        async with writing(session):
+            outcome = await reviews.record_verdict(
+                session=session,
+                item_id=item_id,
+                reviewer=user,
+                verdict=VERDICT_OF[action["action_id"]],
+                now=services.clock.now(),
+            )
+        # Read after the commit, in the same session: the item is already loaded.
+        return outcome, await edited_item(session, outcome)
+
     async with after_ack_gate(services):
-        async with services.db.session() as session:
-            try:
-                async with writing(session):
-                    outcome = await reviews.record_verdict(
-                        session=session,
-                        item_id=item_id,
-                        reviewer=user,
-                        verdict=VERDICT_OF[action["action_id"]],
-                        now=services.clock.now(),
-                    )
-            except reviews.UnknownItem:
-                await guard.refuse(client, body, review_views.unknown_item_text())
-                return
-            # Read after the commit, in the same session: the item is already loaded.
-            view = await edited_item(session, outcome)
+        try:
+            # Acknowledged already: a connection lost midway is waited out and the (idempotent)
+            # verdict written again, not dropped.
+            outcome, view = await services.db.patiently(record)
+        except reviews.UnknownItem:
+            await guard.refuse(client, body, review_views.unknown_item_text())
+            return
         deliver_soon(services, outcome.slack_effects)  # a withdrawn defect: its card changes
         await publish_outcome(services, client, outcome, view)
 

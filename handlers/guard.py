@@ -106,9 +106,11 @@ async def refuse(client: Any, body: dict, text: str) -> None:  # type: ignore[ty
 
 
 async def _place(services: Any, kind: Kind, wanted: int | None) -> Place | None:
+    """The target, read again if the connection drops midway: the click may be acknowledged."""
     if wanted is None:
         return None
-    async with services.db.session() as session:
+
+    async def read(session: Any) -> Place | None:
         if kind == "item":
             return await item_place(session, wanted)
         if kind == "group":
@@ -116,3 +118,5 @@ async def _place(services: Any, kind: Kind, wanted: int | None) -> Place | None:
         if kind == "finding":
             return await finding_place(session, wanted)
         return await occurrence_place(session, wanted, services.config)
+
+    return await services.db.patiently(read)

@@ -98,3 +98,54 @@ async def claimed(rig: Rig, count: int) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("the click was never claimed")
+
+
+async def test_a_connection_lost_midway_is_waited_out_and_the_work_run_again(
+    proxy: tuple[TcpProxy, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    cutter, proxied_url = proxy
+    patient = Database(proxied_url, patience=60)
+    attempts: list[int] = []
+
+    async def work(session) -> int:  # type: ignore[no-untyped-def]
+        attempts.append(1)
+        first = (await session.execute(sa.text("SELECT 1"))).scalar_one()
+        if len(attempts) == 1:
+            cutter.cut()  # the connection in use is reset…
+            cutter.restore()  # …and the database is back for a new one
+        return first + (await session.execute(sa.text("SELECT 1"))).scalar_one()
+
+    caplog.set_level(logging.WARNING, logger="auditbot.db")
+    assert await patient.patiently(work) == 2
+    assert len(attempts) == 2
+    assert "connection lost midway" in caplog.text
+    await patient.dispose()
+
+    impatient = Database(proxied_url)  # patience 0: the loss is the caller's to see
+    attempts.clear()
+    with pytest.raises(sa.exc.DBAPIError):
+        await impatient.patiently(work)
+    assert len(attempts) == 1
+    await impatient.dispose()
+
+
+async def test_a_finished_read_whose_connection_is_lost_before_closing_is_not_an_error(
+    proxy: tuple[TcpProxy, str],
+) -> None:
+    cutter, proxied_url = proxy
+    app_db = Database(proxied_url)
+    async with app_db.session() as session:
+        read = (await session.execute(sa.text("SELECT 7"))).scalar_one()  # its transaction stays open
+        cutter.cut()  # closing it rolls back on a connection that is gone
+        cutter.restore()
+    assert read == 7
+    async with app_db.session() as session:  # and the next session gets a live connection
+        assert (await session.execute(sa.text("SELECT 1"))).scalar_one() == 1
+
+    with pytest.raises(ZeroDivisionError):  # the block's own failure is never hidden
+        async with app_db.session() as session:
+            await session.execute(sa.text("SELECT 1"))
+            cutter.cut()
+            cutter.restore()
+            raise ZeroDivisionError
+    await app_db.dispose()

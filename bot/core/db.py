@@ -6,11 +6,11 @@ import asyncio
 import errno
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -37,6 +37,7 @@ RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0)  # then every 2 s while the patience las
 _PATIENCE: ContextVar[float | None] = ContextVar("db_patience", default=None)
 # Execution option marking a connection's transaction as a write transaction (see `writing`).
 WRITE = "auditbot_write"
+T = TypeVar("T")
 
 
 def async_url(url: str) -> str:
@@ -157,10 +158,13 @@ class Database:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         event.listen(self.engine.sync_engine, "do_connect", self._connect)
 
+    def _patience(self) -> float:
+        override = _PATIENCE.get()
+        return self.patience if override is None else override
+
     def _connect(self, dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
         """Open a DBAPI connection, retrying an unreachable database while the patience lasts."""
-        override = _PATIENCE.get()
-        patience = self.patience if override is None else override
+        patience = self._patience()
         if patience <= 0:
             return None  # the dialect connects as usual
         deadline = time.monotonic() + patience
@@ -178,8 +182,45 @@ class Database:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessions() as session:
-            yield session
+        """A session, closed at the end.
+
+        Once the block is done, a connection lost while closing (the rollback of a read's open
+        transaction) loses nothing: what was committed is committed, and the server drops the
+        rest with the connection. So it is logged, not raised into work that has succeeded; and
+        when the block failed, its own failure is raised, not the lost connection's."""
+        failure: BaseException | None = None
+        try:
+            async with self.sessions() as session:
+                try:
+                    yield session
+                except BaseException as exc:
+                    failure = exc
+                    raise
+        except Exception as exc:
+            if exc is failure or not is_unavailable(exc):
+                raise
+            if failure is not None:
+                raise failure  # noqa: B904 (its own cause and traceback kept)
+            log.info("database connection lost while closing a finished session (%s)", type(exc).__name__)
+
+    async def patiently(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """`work(session)` in a session of its own, run again from the start when the connection
+        is lost midway, while the patience lasts (a new connection then waits for the database).
+
+        For work that may run twice: reads, and writes whose transactions are idempotent (an
+        upsert, a claim), since a commit whose answer was lost may have landed."""
+        deadline = time.monotonic() + self._patience()
+        for attempt in range(10_000):
+            try:
+                async with self.session() as session:
+                    return await work(session)
+            except Exception as exc:
+                delay = RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)]
+                if not is_unavailable(exc) or time.monotonic() + delay > deadline:
+                    raise
+                log.warning("database connection lost midway (%s): trying again", type(exc).__name__)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
