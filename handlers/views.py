@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.access import VERDICT
+from bot.core.db import writing
 from bot.review import verdicts as reviews
 from bot.views import ids
 from bot.views import review as review_views
@@ -56,17 +58,23 @@ async def handle_defect_submission(ack, body, view, context, client) -> None:  #
         return
     await ack()
     assert defect is not None and item is not None and item.id is not None
-    user = body["user"]["id"]
-    async with after_ack_gate(services):
-        async with services.db.transaction() as session:
-            outcome = await reviews.record_defect(
+    user, reviewed, filed = body["user"]["id"], item.id, defect
+
+    async def record(session: AsyncSession) -> reviews.Outcome:
+        async with writing(session):
+            return await reviews.record_defect(
                 session=session,
-                item_id=item.id,
+                item_id=reviewed,
                 reviewer=user,
-                defect=defect,
+                defect=filed,
                 config=services.config,
                 now=services.clock.now(),
             )
+
+    async with after_ack_gate(services):
+        # Acknowledged: a connection lost midway is waited out and the defect recorded again (a
+        # second run with the same fields changes nothing, so nothing is filed twice).
+        outcome = await services.db.patiently(record)
         deliver_soon(services, outcome.slack_effects)  # the group card appears now, not at the next flush
         await publish_outcome(services, client, outcome)
 
