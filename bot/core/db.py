@@ -292,10 +292,17 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+def insert_or_ignore(dialect: str, table: Any, *conflict: str) -> Any:
+    """`INSERT INTO table … ON CONFLICT (conflict) DO NOTHING` for `dialect` (both backends)."""
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=list(conflict))
+    if dialect == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(conflict))
+    raise RuntimeError(f"unsupported database {dialect!r}")
+
+
 async def insert_ignore(session: AsyncSession, model: Any, values: dict[str, Any], conflict: str) -> bool:
     """INSERT … ON CONFLICT DO NOTHING on both backends; True when the row was inserted."""
-    dialect = session.bind.dialect.name
-    builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = builder(model).values(**values).on_conflict_do_nothing(index_elements=[conflict])
+    stmt = insert_or_ignore(session.get_bind().dialect.name, model, conflict).values(**values)
     result = await session.execute(stmt)
     return bool(result.rowcount)

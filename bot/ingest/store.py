@@ -9,12 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.checks.findings import Finding
-from bot.core.db import WRITE, Database
+from bot.core.db import WRITE, Database, insert_or_ignore
 from bot.core.models import Finding as FindingRow
 from bot.core.models import Reply
 from bot.core.records import ReplyRecord
@@ -198,14 +196,6 @@ async def _store_source(
     return IngestResult(imported=imported, findings=inserted + restated)
 
 
-def _insert(dialect: str, table: sa.Table):  # type: ignore[no-untyped-def]
-    if dialect == "postgresql":
-        return postgresql.insert(table)
-    if dialect == "sqlite":
-        return sqlite.insert(table)
-    raise RuntimeError(f"unsupported database {dialect!r}")
-
-
 async def _insert_core(
     session: AsyncSession, rows: list[Row], found: dict[int, list[Finding]], now: dt.datetime, dialect: str
 ) -> tuple[int, int]:
@@ -214,10 +204,8 @@ async def _insert_core(
     dicts = [dict(zip(COLUMNS, row, strict=True)) for row in rows]
     new_ids: dict[str, int] = {}
     for start in range(0, len(dicts), INSERT_ROWS):
-        stmt = (
-            _insert(dialect, REPLIES)
-            .on_conflict_do_nothing(index_elements=["source", "external_id"])
-            .returning(REPLIES.c.id, REPLIES.c.external_id)
+        stmt = insert_or_ignore(dialect, REPLIES, "source", "external_id").returning(
+            REPLIES.c.id, REPLIES.c.external_id
         )
         returned = await session.execute(stmt, dicts[start : start + INSERT_ROWS])
         new_ids.update((external_id, rid) for rid, external_id in returned)
@@ -228,7 +216,7 @@ async def _insert_core(
         for f in found[i]
     ]
     for start in range(0, len(findings), INSERT_ROWS):
-        stmt = _insert(dialect, FINDINGS).on_conflict_do_nothing(index_elements=["reply_id", "kind"])
+        stmt = insert_or_ignore(dialect, FINDINGS, "reply_id", "kind")
         await session.execute(stmt, findings[start : start + INSERT_ROWS])
     return len(new_ids), len(findings)
 

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.checks.findings import PriorReply, StoredChanges, finding_key, text_key
+from bot.core.db import insert_or_ignore
 from bot.core.models import Finding as FindingRow
 from bot.core.models import Reply
 from bot.ingest.rows import CREATED_AT, LOW_CSAT, TICKET_ID, Row, read_time, stored_time
@@ -142,8 +143,10 @@ async def apply_changes(session: AsyncSession, changes: StoredChanges, now: dt.d
             sa.delete(FINDINGS).where(FINDINGS.c.reply_id == reply_id, FINDINGS.c.kind == kind)
         )
     if changes.insert:
+        # Another import restating the same stored reply at the same moment may have written its
+        # finding first: the same finding, so it stays and this one is dropped.
         await session.execute(
-            sa.insert(FINDINGS),
+            insert_or_ignore(session.get_bind().dialect.name, FINDINGS, "reply_id", "kind"),
             [
                 {"reply_id": r, "kind": f.kind, "evidence": f.evidence, "created_at": now}
                 for r, f in changes.insert

@@ -7,12 +7,11 @@ import functools
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
 from bot.core.config import SEVERITIES, AuditConfig
-from bot.core.db import Database
+from bot.core.db import Database, insert_or_ignore
 from bot.core.models import Finding, OutboxItem, Review, ReviewChange, SampleItem
 from bot.review.outcomes import DEFECT, ITEM_FOR_UPDATE, UnknownItem, item_reviews, settle_outcome
 
@@ -268,8 +267,7 @@ async def calibration_pairs(
 def _review_insert(dialect: str) -> sa.Insert:
     """INSERT a verdict unless this reviewer has one on the item; RETURNING its id when inserted."""
     table: sa.Table = Review.__table__  # type: ignore[attr-defined]
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-    return insert.on_conflict_do_nothing(index_elements=["item_id", "reviewer"]).returning(table.c.id)
+    return insert_or_ignore(dialect, table, "item_id", "reviewer").returning(table.c.id)  # type: ignore[no-any-return]
 
 
 async def _locked_review(session: AsyncSession, item_id: int, reviewer: str) -> Review:
