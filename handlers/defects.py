@@ -10,8 +10,10 @@ import json
 import logging
 
 from slack_bolt.async_app import AsyncApp
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.access import FIXED, MERGE, MOVE, TAKE, WONT_FIX
+from bot.core.db import writing
 from bot.defects import groups as defects
 from bot.defects import regroup
 from bot.defects.effects import deliver_pending
@@ -35,10 +37,18 @@ def _selected(view: dict, block: str, action: str) -> str | None:  # type: ignor
 
 
 async def _record(services, body, client, change) -> bool:  # type: ignore[no-untyped-def]
-    """Run one change in a transaction, then deliver what it queued; False (and say why) if refused."""
-    try:
-        async with services.db.transaction() as session:
+    """Run one change in a transaction, then deliver what it queued; False (and say why) if refused.
+
+    The click or submission is acknowledged already: a connection lost midway is waited out and
+    the change run again (should the first run's commit have landed unanswered, the second finds
+    it done: Take changes nothing, a closing change is refused with "already fixed/closed")."""
+
+    async def run(session: AsyncSession) -> None:
+        async with writing(session):
             await change(session)
+
+    try:
+        await services.db.patiently(run)
     except defects.DefectError as exc:
         await guard.refuse(client, body, f"That did not work: {exc}.")
         return False

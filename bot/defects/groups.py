@@ -29,9 +29,12 @@ class DefectError(ValueError):
 
 
 async def take_group(*, session: AsyncSession, group_id: int, user: str, now: dt.datetime) -> DefectGroup:
-    """The clicker owns the fix; the card shows them."""
+    """The clicker owns the fix; the card shows them. Taking a group one owns already changes
+    nothing (a second click, or the same change run again after a lost connection)."""
     group = await locked_group(session, group_id)
     await require_open(session, group, "take it")
+    if group.owner == user:
+        return group
     group.owner = user
     await announce(session, group, f"🙋 <@{user}> took this.", now, tracker_note=f"Taken in Slack by {user}.")
     return group

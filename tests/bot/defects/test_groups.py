@@ -163,6 +163,24 @@ async def test_take_fix_and_reopen(services, seed, db, clock):
     assert (await group(db, defect.group_id)).open_key == reopened.fingerprint
 
 
+async def test_taking_a_group_one_owns_already_changes_nothing(services, seed, db):
+    defect = await seed.defect(services)
+    for user in ("U0ENG", "U0ENG", "U0ENG2"):
+        async with db.transaction() as session:
+            await defects.take_group(session=session, group_id=defect.group_id, user=user, now=NOW)
+    async with db.session() as session:
+        posts = (
+            await session.execute(
+                sa.select(OutboxItem.payload)
+                .where(OutboxItem.kind == "slack.thread_post")
+                .order_by(OutboxItem.id)
+            )
+        ).scalars()
+        took = [p["text"] for p in posts if "took this" in p["text"]]
+    assert took == ["🙋 <@U0ENG> took this.", "🙋 <@U0ENG2> took this."]
+    assert (await group(db, defect.group_id)).owner == "U0ENG2"
+
+
 async def test_wont_fix_keeps_the_reason_and_tells_the_reviewers(services, seed, db):
     defect = await seed.defect(services, category="tone")
     async with db.transaction() as session:
