@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.access import FINDING_FEEDBACK
+from bot.core.db import writing
 from bot.review import feedback
 from bot.views import ids
 from bot.views.checks import build_false_alarm_modal, finding_id_from_metadata
@@ -16,23 +18,24 @@ GONE = "That finding no longer exists (the checks were run again on its ticket).
 
 
 async def _judge(services, user: str, finding_id: int, verdict: str, reason: str | None = None):  # type: ignore[no-untyped-def]
-    """Store the judgement (and reason) and read the item as it now reads; None when it is gone."""
-    async with services.db.transaction() as session:
-        try:
+    """Store the judgement (and reason) and read the item as it now reads; None when it is gone.
+
+    Acknowledged already: a connection lost midway is waited out and both run again (a
+    judgement is one row per finding, written over)."""
+    now = services.clock.now()
+
+    async def store(session: AsyncSession):  # type: ignore[no-untyped-def]
+        async with writing(session):
             judged = await feedback.judge(
-                session=session,
-                finding_id=finding_id,
-                reviewer=user,
-                verdict=verdict,
-                now=services.clock.now(),
-                reason=reason,
+                session=session, finding_id=finding_id, reviewer=user, verdict=verdict, now=now, reason=reason
             )
-        except feedback.UnknownFinding:
-            return None, None
-    async with services.db.session() as session:
         item = judged.item
-        view = await feedback.judged_item_view(session, item) if item is not None else None
-    return judged, view
+        return judged, await feedback.judged_item_view(session, item) if item is not None else None
+
+    try:
+        return await services.db.patiently(store)
+    except feedback.UnknownFinding:
+        return None, None
 
 
 async def _edit_item(client, judged, view) -> None:  # type: ignore[no-untyped-def]
