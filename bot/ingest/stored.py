@@ -50,6 +50,26 @@ _STORED_SQLITE = (
 )
 
 
+# One array parameter, so one statement for every batch, built once (building it anew took about
+# 0.3 ms of the 4 ms of CPU a webhook reply costs). `source || ''` keeps PostgreSQL on the
+# ticket_id index: an import's replies share one source, and with statistics older than the import
+# the unique (source, id) index looks selective and reads them all.
+_INSIDE = REPLIES.c.created_at.between(sa.bindparam("low"), sa.bindparam("high"))
+_STORED_POSTGRES = sa.select(
+    REPLIES.c.id,
+    REPLIES.c.external_id,
+    REPLIES.c.ticket_id,
+    REPLIES.c.created_at,
+    sa.case((_INSIDE, sa.func.coalesce(REPLIES.c.text_key, REPLIES.c.reply))),
+    REPLIES.c.text_key.is_(None),
+    sa.case((_INSIDE, REPLIES.c.customer_message)),
+    REPLIES.c.channel,
+).where(
+    REPLIES.c.source.concat("") == sa.bindparam("source"),
+    REPLIES.c.ticket_id == sa.any_(sa.bindparam("tickets", type_=ARRAY(sa.Text))),
+)
+
+
 async def load_priors(
     session: AsyncSession, source: str, rows: Sequence[Row], window: dt.timedelta
 ) -> dict[str, list[PriorReply]]:
@@ -69,26 +89,8 @@ async def load_priors(
             sql = _STORED_SQLITE.format(", ".join("?" * len(part)))
             stored += await driver.execute_fetchall(sql, [*span, *span, source, *part])
     else:
-        # One array parameter, so one statement for every batch. `source || ''` keeps PostgreSQL
-        # on the ticket_id index: an import's replies share one source, and with statistics
-        # older than the import the unique (source, id) index looks selective and reads them all.
-        inside = REPLIES.c.created_at.between(low, high)
-        result = await session.execute(
-            sa.select(
-                REPLIES.c.id,
-                REPLIES.c.external_id,
-                REPLIES.c.ticket_id,
-                REPLIES.c.created_at,
-                sa.case((inside, sa.func.coalesce(REPLIES.c.text_key, REPLIES.c.reply))),
-                REPLIES.c.text_key.is_(None),
-                sa.case((inside, REPLIES.c.customer_message)),
-                REPLIES.c.channel,
-            ).where(
-                REPLIES.c.source.concat("") == source,
-                REPLIES.c.ticket_id == sa.any_(sa.bindparam("tickets", tickets, type_=ARRAY(sa.Text))),
-            )
-        )
-        stored = [tuple(row) for row in result]
+        params = {"low": low, "high": high, "source": source, "tickets": tickets}
+        stored = [tuple(row) for row in await session.execute(_STORED_POSTGRES, params)]
     if not stored:
         return {}
     found = await _findings(session, [row[0] for row in stored])
