@@ -13,7 +13,7 @@ from bot.views import ids
 from bot.views import review as review_views
 from bot.views.sample import ItemView, build_full_text_modal
 from handlers import guard
-from handlers.publish import after_ack_gate, deliver_soon, edited_item, publish_outcome
+from handlers.publish import after_ack_gate, deliver_soon, edited_item, publish_outcome, read_quietly
 
 VERDICT_OF = {ids.VERDICT_CORRECT: "correct", ids.VERDICT_UNSURE: "unsure"}
 
@@ -36,8 +36,10 @@ async def handle_verdict(ack, body, action, context, client) -> None:  # type: i
                 verdict=VERDICT_OF[action["action_id"]],
                 now=services.clock.now(),
             )
-        # Read after the commit, in the same session: the item is already loaded.
-        return outcome, await edited_item(session, outcome)
+        # Read after the commit, in the same session: the item is already loaded. Only the
+        # write is run again on a lost connection, never for this read (publish_outcome reads
+        # the view again when it is missing).
+        return outcome, await read_quietly(edited_item(session, outcome))
 
     async with after_ack_gate(services):
         try:

@@ -34,7 +34,7 @@ async def clicked(kind: Kind, name: str, context: Any, body: dict, action: dict,
     services = context["services"]
     user = body["user"]["id"]
     wanted = target_id(action.get("value"))
-    place = await _place(services, kind, wanted)
+    place = await _place(services, kind, wanted, acknowledged=True)
     if place is None:
         why, text = "unknown target", unknown_target_text(_WHAT[kind])
     elif not await access_of(services).allows(name, user, place.owners):
@@ -105,8 +105,11 @@ async def refuse(client: Any, body: dict, text: str) -> None:  # type: ignore[ty
         await client.chat_postEphemeral(channel=channel, user=body["user"]["id"], text=text)
 
 
-async def _place(services: Any, kind: Kind, wanted: int | None) -> Place | None:
-    """The target, read again if the connection drops midway: the click may be acknowledged."""
+async def _place(
+    services: Any, kind: Kind, wanted: int | None, *, acknowledged: bool = False
+) -> Place | None:
+    """The target. After the ack (a click), read again if the connection drops midway; before
+    it (a modal submission, a command: Slack waits 3 s for the answer), not."""
     if wanted is None:
         return None
 
@@ -119,4 +122,7 @@ async def _place(services: Any, kind: Kind, wanted: int | None) -> Place | None:
             return await finding_place(session, wanted)
         return await occurrence_place(session, wanted, services.config)
 
-    return await services.db.patiently(read)
+    if acknowledged:
+        return await services.db.patiently(read)
+    async with services.db.session() as session:
+        return await read(session)

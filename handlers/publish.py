@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.access import access_of
+from bot.core.db import is_unavailable
 from bot.review import verdicts as reviews
 from bot.sample.items import item_view
 from bot.views import review as review_views
@@ -17,6 +20,7 @@ AFTER_ACK_WORKERS = 2
 DELIVERIES = "delivery_tasks"  # services.extras key: the running background deliveries
 
 log = logging.getLogger("auditbot.publish")
+T = TypeVar("T")
 
 
 def after_ack_gate(services) -> asyncio.Semaphore:  # type: ignore[no-untyped-def]
@@ -52,6 +56,16 @@ def _log_failure(task: asyncio.Task) -> None:  # type: ignore[type-arg]
         log.error("delivering a verdict's Slack effects failed; the outbox flush retries", exc_info=error)
 
 
+async def read_quietly(read: Awaitable[T]) -> T | None:
+    """`read`, or None when the connection is lost meanwhile (the caller reads again later)."""
+    try:
+        return await read
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        return None
+
+
 async def edited_item(session: AsyncSession, outcome: reviews.Outcome) -> ItemView | None:
     """The item as its message should now read, or None when the message needs no edit."""
     item = outcome.item
@@ -76,8 +90,7 @@ async def publish_outcome(  # type: ignore[no-untyped-def]
     if not item.channel or not item.message_ts:
         return  # not posted (yet): nothing to edit
     if view is None:
-        async with services.db.session() as session:
-            view = await edited_item(session, outcome)
+        view = await services.db.patiently(lambda session: edited_item(session, outcome))
     if view is not None:
         await client.chat_update(
             channel=item.channel, ts=item.message_ts, text=item_fallback(view), blocks=build_sample_item(view)

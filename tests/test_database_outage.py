@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from bot.app import build_app, services_of
 from bot.core.config import AuditConfig
-from bot.core.db import Database
+from bot.core.db import Database, is_unavailable
 from bot.core.models import Review, SeenEvent
 from bot.core.settings import Settings
 from bot.views import ids
@@ -142,10 +142,34 @@ async def test_a_finished_read_whose_connection_is_lost_before_closing_is_not_an
     async with app_db.session() as session:  # and the next session gets a live connection
         assert (await session.execute(sa.text("SELECT 1"))).scalar_one() == 1
 
-    with pytest.raises(ZeroDivisionError):  # the block's own failure is never hidden
+    own = KeyError("its own context")
+    with pytest.raises(ZeroDivisionError) as caught:  # the block's own failure is never hidden…
         async with app_db.session() as session:
             await session.execute(sa.text("SELECT 1"))
             cutter.cut()
             cutter.restore()
-            raise ZeroDivisionError
+            try:
+                raise own
+            except KeyError:
+                raise ZeroDivisionError from None
+    assert caught.value.__context__ is own  # …nor made to look like the lost connection
+    assert not is_unavailable(caught.value)
     await app_db.dispose()
+
+
+async def test_a_failure_of_the_work_itself_is_not_run_again(proxy: tuple[TcpProxy, str]) -> None:
+    cutter, proxied_url = proxy
+    patient = Database(proxied_url, patience=60)
+    attempts: list[int] = []
+
+    async def work(session) -> None:  # type: ignore[no-untyped-def]
+        attempts.append(1)
+        await session.execute(sa.text("SELECT 1"))
+        cutter.cut()  # closing the session fails too, after the work's own failure
+        cutter.restore()
+        raise LookupError("no such item")
+
+    with pytest.raises(LookupError):
+        await patient.patiently(work)
+    assert len(attempts) == 1
+    await patient.dispose()

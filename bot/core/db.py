@@ -101,7 +101,11 @@ def is_unavailable(exc: BaseException) -> bool:
         if isinstance(error, sa.exc.DBAPIError) and error.connection_invalidated:
             return True
         name = type(error).__name__
-        if name in ("CannotConnectNowError", "ConnectionDoesNotExistError", "InterfaceError"):
+        if name in ("CannotConnectNowError", "ConnectionDoesNotExistError"):
+            return True
+        # asyncpg's "connection is closed"; not sqlite3's InterfaceError (a parameter it cannot
+        # bind), which is a bug to report, not an outage to wait out.
+        if name == "InterfaceError" and "closed" in str(error).lower():
             return True
         error = error.__cause__ or error.__context__
     return False
@@ -200,7 +204,13 @@ class Database:
             if exc is failure or not is_unavailable(exc):
                 raise
             if failure is not None:
-                raise failure  # noqa: B904 (its own cause and traceback kept)
+                context = failure.__context__
+                try:
+                    raise failure
+                finally:
+                    # Its own context too: not the lost connection, which would make a logic
+                    # error look like an outage to `is_unavailable` (and to `patiently`).
+                    failure.__context__ = context
             log.info("database connection lost while closing a finished session (%s)", type(exc).__name__)
 
     async def patiently(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -211,6 +221,8 @@ class Database:
         upsert, a claim), since a commit whose answer was lost may have landed."""
         deadline = time.monotonic() + self._patience()
         for attempt in range(10_000):
+            # A new connection waits only for what is left of the patience, not all of it again.
+            token = _PATIENCE.set(max(deadline - time.monotonic(), 0.0))
             try:
                 async with self.session() as session:
                     return await work(session)
@@ -220,6 +232,8 @@ class Database:
                     raise
                 log.warning("database connection lost midway (%s): trying again", type(exc).__name__)
                 await asyncio.sleep(delay)
+            finally:
+                _PATIENCE.reset(token)
         raise AssertionError("unreachable")
 
     @asynccontextmanager

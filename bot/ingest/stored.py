@@ -20,7 +20,6 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.checks.findings import PriorReply, StoredChanges, finding_key, text_key
-from bot.core.db import insert_or_ignore
 from bot.core.models import Finding as FindingRow
 from bot.core.models import Reply
 from bot.ingest.rows import CREATED_AT, LOW_CSAT, TICKET_ID, Row, read_time, stored_time
@@ -145,10 +144,13 @@ async def apply_changes(session: AsyncSession, changes: StoredChanges, now: dt.d
             sa.delete(FINDINGS).where(FINDINGS.c.reply_id == reply_id, FINDINGS.c.kind == kind)
         )
     if changes.insert:
-        # Another import restating the same stored reply at the same moment may have written its
-        # finding first: the same finding, so it stays and this one is dropped.
+        # A plain INSERT on purpose: should another import restate the same stored reply at the
+        # same moment, each computed without the other's replies, so neither finding is surely
+        # right. This import then fails on the unique key and rolls back, and run again it
+        # recomputes the reply with both imports' replies stored (ON CONFLICT would keep one of
+        # them for good).
         await session.execute(
-            insert_or_ignore(session.get_bind().dialect.name, FINDINGS, "reply_id", "kind"),
+            sa.insert(FINDINGS),
             [
                 {"reply_id": r, "kind": f.kind, "evidence": f.evidence, "created_at": now}
                 for r, f in changes.insert

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
+
+import asyncpg
 import pytest
 import sqlalchemy as sa
 
-from bot.core.db import Database, async_url, head_revision
+from bot.core.db import Database, async_url, head_revision, is_unavailable
 from bot.core.settings import ConfigError
 from tests.conftest import backend
 
@@ -57,3 +60,12 @@ async def test_ping_false_when_unreachable() -> None:
     db = Database("postgresql://postgres@127.0.0.1:1/none")
     assert await db.ping() is False
     await db.dispose()
+
+
+def test_a_closed_connection_is_an_outage_a_parameter_that_cannot_be_bound_is_not() -> None:
+    closed = asyncpg.exceptions.InterfaceError("cannot call Connection.fetch(): connection is closed")
+    assert is_unavailable(closed)
+    assert is_unavailable(asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"))
+    wrapped = sa.exc.InterfaceError("SELECT ?", {}, sqlite3.InterfaceError("Error binding parameter 1"))
+    assert not is_unavailable(wrapped)  # a bug to report, not an outage to wait out
+    assert not is_unavailable(sqlite3.InterfaceError("Error binding parameter 1"))

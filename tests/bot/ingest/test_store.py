@@ -6,13 +6,10 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from bot.checks.findings import Finding as Found
-from bot.checks.findings import StoredChanges
 from bot.core.config import DetectorsConfig
-from bot.core.db import Database, writing
+from bot.core.db import Database
 from bot.core.models import Finding, Reply
 from bot.ingest.store import Checks, ingest
-from bot.ingest.stored import apply_changes
 from tests.bot.replies import T0, record, stale_article
 
 NOW = dt.datetime(2026, 11, 27, 8, 0, tzinfo=dt.UTC)
@@ -155,17 +152,3 @@ async def test_large_batch_is_split_into_inserts(db: Database) -> None:
     result = await ingest(db, batch, checks=CHECKS, now=NOW)
     assert result.imported == 2500
     assert len(await replies(db)) == 2500
-
-
-async def test_a_finding_another_import_restated_first_is_kept_once(db: Database) -> None:
-    """Two imports may restate the same stored reply at the same moment: the second one's insert
-    of the same finding is dropped, not a unique violation that fails its import."""
-    await ingest(db, [record("R-1")], checks=CHECKS, now=NOW)
-    reply_id = (await replies(db))["import/R-1"].id
-    evidence = {"duplicate_of": "R-0"}
-    restated = StoredChanges(insert=[(reply_id, Found("R-1", "duplicate_reply", evidence))])
-    for _ in range(2):  # the other import's transaction, then ours
-        async with db.session() as session, writing(session):
-            assert await apply_changes(session, restated, NOW) == 1
-    assert await findings(db) == {("R-1", "duplicate_reply"): evidence}
-    assert (await replies(db))["import/R-1"].flagged is True
