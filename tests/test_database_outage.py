@@ -173,3 +173,43 @@ async def test_a_failure_of_the_work_itself_is_not_run_again(proxy: tuple[TcpPro
         await patient.patiently(work)
     assert len(attempts) == 1
     await patient.dispose()
+
+
+async def test_a_verdict_whose_connection_is_reset_as_it_is_written_is_stored_once(
+    proxy: tuple[TcpProxy, str],
+    db: Database,
+    settings: Settings,
+    config: AuditConfig,
+    clock,  # type: ignore[no-untyped-def]
+    fake_slack: FakeSlack,
+) -> None:
+    """The click is acknowledged; the database connection is reset exactly as its verdict's
+    INSERT is sent (a failover). The verdict is written again on a new connection: stored once,
+    and the item message edited."""
+    cutter, proxied_url = proxy
+    settings = settings.model_copy(update={"slack_api_url": fake_slack.url, "database_url": proxied_url})
+    app_db = Database(proxied_url, patience=60)
+    resets: list[str] = []
+
+    @sa.event.listens_for(app_db.engine.sync_engine, "before_cursor_execute")
+    def reset_once(conn, cursor, statement, *_):  # type: ignore[no-untyped-def]
+        if statement.startswith("INSERT INTO reviews") and not resets:
+            resets.append(statement)
+            cutter.cut()  # this connection is gone…
+            cutter.restore()  # …and the database takes new ones
+
+    app = build_app(settings, config, app_db, clock=clock)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=build_web(app)), base_url="http://app"
+    ) as http:
+        rig = Rig(http, SlackSigner(http), fake_slack, db)
+        [item] = await posted_items(rig, 1)
+        assert (await rig.click(ids.VERDICT_CORRECT, item)).status_code == 200
+        await until(lambda: rig.calls("chat.update"), "the item message edited")
+        await drain()
+    assert len(resets) == 1
+    assert await reviewed(db) == {item}
+    assert await rig.count(Review) == 1
+    [edit] = rig.calls("chat.update")
+    assert "U0REV1" in str(edit)
+    await app_db.dispose()
