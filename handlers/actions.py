@@ -39,7 +39,7 @@ async def handle_verdict(ack, body, action, context, client) -> None:  # type: i
         # Read after the commit, in the same session: the item is already loaded. Only the
         # write is run again on a lost connection, never for this read (publish_outcome reads
         # the view again when it is missing).
-        return outcome, await read_quietly(edited_item(session, outcome))
+        return outcome, await read_quietly(edited_item(session, outcome, services.config.judge.show_hint))
 
     async with after_ack_gate(services):
         try:

@@ -30,7 +30,9 @@ async def _judge(services, user: str, finding_id: int, verdict: str, reason: str
                 session=session, finding_id=finding_id, reviewer=user, verdict=verdict, now=now, reason=reason
             )
         item = judged.item
-        return judged, await feedback.judged_item_view(session, item) if item is not None else None
+        if item is None:
+            return judged, None
+        return judged, await feedback.judged_item_view(session, item, services.config.judge.show_hint)
 
     try:
         return await services.db.patiently(store)

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.access import access_of
 from bot.core.db import is_unavailable
+from bot.judge.hints import hint_shown
 from bot.review import verdicts as reviews
 from bot.sample.items import item_view
 from bot.views import review as review_views
@@ -66,15 +67,18 @@ async def read_quietly(read: Awaitable[T]) -> T | None:
         return None
 
 
-async def edited_item(session: AsyncSession, outcome: reviews.Outcome) -> ItemView | None:
-    """The item as its message should now read, or None when the message needs no edit."""
+async def edited_item(session: AsyncSession, outcome: reviews.Outcome, show_hint: str) -> ItemView | None:
+    """The item as its message should now read, or None when the message needs no edit.
+    `show_hint`: `[judge] show_hint` (the judge's hint may appear once the item is reviewed)."""
     item = outcome.item
     if not outcome.changed or not item.channel or not item.message_ts or item.id is None:
         return None  # a repeated click (the message already says this), or not posted (yet)
     lines = review_views.verdict_lines(
         outcome.reviews, double_review=item.double_review, disagree=outcome.disagree
     )
-    return await item_view(session, item.id, lines)
+    verdicts = [review.verdict for review in outcome.reviews]
+    hint = hint_shown(show_hint, double_review=item.double_review, verdicts=verdicts)
+    return await item_view(session, item.id, lines, hint=hint)
 
 
 async def publish_outcome(  # type: ignore[no-untyped-def]
@@ -90,7 +94,8 @@ async def publish_outcome(  # type: ignore[no-untyped-def]
     if not item.channel or not item.message_ts:
         return  # not posted (yet): nothing to edit
     if view is None:
-        view = await services.db.patiently(lambda session: edited_item(session, outcome))
+        show_hint = services.config.judge.show_hint
+        view = await services.db.patiently(lambda session: edited_item(session, outcome, show_hint))
     if view is not None:
         await client.chat_update(
             channel=item.channel, ts=item.message_ts, text=item_fallback(view), blocks=build_sample_item(view)

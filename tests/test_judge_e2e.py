@@ -187,3 +187,46 @@ async def test_items_posted_stay_judged_once(rig, db, fake_openai) -> None:  # t
     assert fake_openai.count == 2
     async with db.session() as session:
         assert (await session.execute(sa.select(sa.func.count()).select_from(SampleItem))).scalar_one() == 2
+
+
+async def test_reviewers_see_the_hint_only_once_they_have_judged_when_asked(
+    db, settings, config, fake_slack, fake_openai, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """`show_hint = "after_review"`: cards go out without the judge's hint, so the verdicts it is
+    measured against are the reviewers' own; a double-review card shows it after both verdicts."""
+    use_key(monkeypatch)
+    config = judge_config(config, fake_openai, timeout_s=5, sample_deadline_s=60, show_hint="after_review")
+    sampling = config.sampling.model_copy(update={"size": 2})
+    review = config.review.model_copy(update={"double_review_share": 1.0})
+    config = config.model_copy(update={"sampling": sampling, "review": review})
+    app = build_app(
+        settings.model_copy(update={"slack_api_url": fake_slack.url}),
+        config,
+        db,
+        clock=FrozenClock(TUESDAY_0931),
+    )
+    services_of(app).extras["sleep"] = Sleeps()
+    texts = ["We refund everything, guaranteed. judge-fail:no_invention", "Your seats are updated."]
+    records = [
+        record(f"E-{n}", ticket=f"T-{n}", reply=t, created_at=MONDAY_NOON) for n, t in enumerate(texts)
+    ]
+    await store(db, records, MONDAY_NOON)
+    await run_daily_sample(services_of(app), dt.date(2026, 11, 24))
+    assert fake_openai.count == 2  # judged as before: only the card waits
+    cards = fake_slack.messages("C0AUDIT")[1:]
+    assert len(cards) == 2 and not any("🤖 judge" in all_text(card) for card in cards)
+
+    (card,) = [c for c in cards if "refund" in all_text(c)]
+    item_id = str(card["metadata"]["event_payload"]["item_id"])
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=build_web(app)), base_url="http://app"
+    ) as http:
+        signer = SlackSigner(http)
+        for n, user in enumerate(("U0REV1", "U0REV2"), 1):
+            click = block_actions_payload(ids.VERDICT_CORRECT, item_id, user_id=user, message_ts=card["ts"])
+            await signer.interaction(click)
+            await until(lambda n=n: len(fake_slack.calls("chat.update")) >= n, f"edit {n}")
+            await drain()
+    first, second = (all_text(c.args["blocks"]) for c in fake_slack.calls("chat.update"))
+    assert "🤖 judge" not in first  # one of two verdicts: the second reviewer has not judged yet
+    assert "🤖 judge: fails *invented policy or promise*" in second

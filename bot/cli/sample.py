@@ -67,7 +67,7 @@ async def preview(services: Services, day: dt.date, seed: int | None) -> list[tu
         batch = await get_batch(session, channel, day)
         if batch is not None:
             items = await batch_items(session, batch.id)  # type: ignore[arg-type]
-            views = await batch_views(session, items)
+            views = await batch_views(session, items, show_hint=config.judge.show_hint)
             doubles = sum(item.double_review for item in items)
             note = f"stored batch {batch.id}, seed {batch.seed}"
         else:
@@ -75,7 +75,7 @@ async def preview(services: Services, day: dt.date, seed: int | None) -> list[tu
             frame, draw = await plan_draw(session, config, day, seed)
             # item id 0: nothing is stored, so the buttons are inert in a preview
             slots = [Slot(p.reply_id, 0, n, p.double_review) for n, p in enumerate(draw.picks, 1)]
-            views = await slot_views(session, slots)
+            views = await slot_views(session, slots, show_hint=config.judge.show_hint)
             doubles = sum(pick.double_review for pick in draw.picks)
             batch = batch_of(channel, day, frame, draw, seed=seed, created_at=frame.cutoff)
             note = f"dry run: not stored, seed {seed}"

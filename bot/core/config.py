@@ -223,6 +223,8 @@ class JudgeConfig(_Section):
     output_price_per_1m: float | None = Field(default=None, ge=0)
     min_kappa: float = Field(0.6, ge=-1, le=1)
     min_reviews: int = Field(30, ge=1)
+    # on the review card: always; after_review (reviewers judge first, then see it); never
+    show_hint: Literal["always", "after_review", "never"] = "always"
     builtin: list[str] = Field(default_factory=lambda: list(JUDGE_BUILTINS))
     criteria: list[JudgeCriterionConfig] = Field(default_factory=list)
     azure_endpoint: str | None = Field(default=None, pattern=r"^https?://\S+$")

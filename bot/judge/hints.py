@@ -32,6 +32,18 @@ REASONS = {
 }
 
 
+def hint_shown(policy: str, *, double_review: bool, verdicts: Sequence[str]) -> bool:
+    """Whether a review card shows the judge's hint (`[judge] show_hint`): `always`; `after_review`
+    once the item is reviewed (a correct or defect verdict; two on a double-review item), so the
+    reviewers' verdicts the judge is measured against are their own; `never`."""
+    if policy == "always":
+        return True
+    if policy == "never":
+        return False
+    decided = sum(verdict in ("correct", "defect") for verdict in verdicts)
+    return decided >= (2 if double_review else 1)
+
+
 @dataclass(frozen=True)
 class Hint:
     fails: tuple[tuple[str, str], ...] = ()  # (criterion label, rationale)

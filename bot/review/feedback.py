@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.models import Finding, FindingFeedback, SampleItem
+from bot.judge.hints import hint_shown
 from bot.review.verdicts import disagree, item_reviews
 from bot.sample.items import item_view
 from bot.views.review import verdict_lines
@@ -93,10 +94,13 @@ async def _item_of(session: AsyncSession, reply_id: int) -> SampleItem | None:
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def judged_item_view(session: AsyncSession, item: SampleItem) -> ItemView | None:
-    """The item as its message should read now: findings with their feedback, verdicts as they are."""
+async def judged_item_view(session: AsyncSession, item: SampleItem, show_hint: str) -> ItemView | None:
+    """The item as its message should read now: findings with their feedback, verdicts as they are
+    (and the judge's hint as `[judge] show_hint` says)."""
     assert item.id is not None
     reviews = await item_reviews(session, item.id)
     split = len(reviews) >= 2 and disagree(reviews[0], reviews[1])
     lines = verdict_lines(reviews, double_review=item.double_review, disagree=split) if reviews else []
-    return await item_view(session, item.id, lines)
+    verdicts = [review.verdict for review in reviews]
+    hint = hint_shown(show_hint, double_review=item.double_review, verdicts=verdicts)
+    return await item_view(session, item.id, lines, hint=hint)

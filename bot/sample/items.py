@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from bot.core.models import Finding, FindingFeedback, Reply, SampleBatch, SampleItem
 from bot.core.services import Services
-from bot.judge.hints import Hint, hints_for
+from bot.judge.hints import Hint, hint_shown, hints_for
 from bot.views.checks import FindingFeedbackView
 from bot.views.sample import HeaderView, ItemView
 
@@ -76,9 +76,10 @@ def reply_item_view(
 
 
 async def item_view(
-    session: AsyncSession, item_id: int, verdict_lines: Sequence[str] = ()
+    session: AsyncSession, item_id: int, verdict_lines: Sequence[str] = (), *, hint: bool = True
 ) -> ItemView | None:
-    """The view of one stored item, e.g. to re-render it with its verdicts."""
+    """The view of one stored item, e.g. to re-render it with its verdicts (and the judge's hint
+    when `hint`: bot.judge.hints.hint_shown)."""
     item = await session.get(SampleItem, item_id)
     if item is None:
         return None
@@ -86,7 +87,7 @@ async def item_view(
     assert reply is not None  # foreign key
     total = await session.scalar(_BATCH_SIZE, {"batch_id": item.batch_id})
     findings = (await findings_by_reply(session, [reply.id])).get(reply.id, [])  # type: ignore[list-item]
-    hints = await hints_for(session, [reply.id])  # type: ignore[list-item]
+    hints = await hints_for(session, [reply.id]) if hint else {}  # type: ignore[list-item]
     return reply_item_view(
         reply,
         findings,
@@ -109,13 +110,17 @@ class Slot:
     double_review: bool = False
 
 
-async def slot_views(session: AsyncSession, slots: Sequence[Slot]) -> list[ItemView]:
-    """Views of the replies in `slots`, in order."""
+async def slot_views(
+    session: AsyncSession, slots: Sequence[Slot], *, show_hint: str = "always"
+) -> list[ItemView]:
+    """Views of the replies in `slots`, in order, as posted: none reviewed yet, so the judge's
+    hints are there only when `show_hint` (`[judge] show_hint`) is "always"."""
+    hint = hint_shown(show_hint, double_review=False, verdicts=())
     reply_ids = [slot.reply_id for slot in slots]
     rows = await session.execute(select(Reply).where(Reply.id.in_(reply_ids)))  # type: ignore[union-attr]
     replies = {reply.id: reply for reply in rows.scalars()}
     findings = await findings_by_reply(session, reply_ids)
-    hints = await hints_for(session, reply_ids)
+    hints = await hints_for(session, reply_ids) if hint else {}
     return [
         reply_item_view(
             replies[slot.reply_id],
@@ -130,10 +135,12 @@ async def slot_views(session: AsyncSession, slots: Sequence[Slot]) -> list[ItemV
     ]
 
 
-async def batch_views(session: AsyncSession, items: Sequence[SampleItem]) -> list[ItemView]:
-    """Views of a stored batch's items, in order."""
+async def batch_views(
+    session: AsyncSession, items: Sequence[SampleItem], *, show_hint: str = "always"
+) -> list[ItemView]:
+    """Views of a stored batch's items, in order, as posted."""
     slots = [Slot(i.reply_id, i.id, i.position, i.double_review) for i in items]  # type: ignore[arg-type]
-    return await slot_views(session, slots)
+    return await slot_views(session, slots, show_hint=show_hint)
 
 
 def header_view(services: Services, batch: SampleBatch, shown: int, double_review: int) -> HeaderView:

@@ -145,7 +145,8 @@ async def _post_batch(services: Services, batch_id: int, sleep: Sleep, claim: Ru
         batch = await session.get(SampleBatch, batch_id)
         assert batch is not None
         items = await batch_items(session, batch_id)
-        views = {view.item_id: view for view in await batch_views(session, items)}
+        listed = await batch_views(session, items, show_hint=services.config.judge.show_hint)
+        views = {view.item_id: view for view in listed}
     if batch.status == "posted":
         return result
     channel, pacer = batch.channel, Pacer(clock, sleep)

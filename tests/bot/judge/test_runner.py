@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bot.judge.hints import hints_for
+from bot.judge.hints import hint_shown, hints_for
 from bot.judge.runner import Judge, judge_replies
 from bot.judge.store import MAX_ATTEMPTS, claim
 from tests.bot.judge.support import judge_config, judge_services, replies, runs, use_key, verdicts
@@ -277,3 +277,20 @@ async def test_the_sample_says_when_the_budget_is_spent(db, config, clock, fake_
     assert "the daily budget (max_replies_per_day) was spent" in (hints[ids[1]].note or "")
     clock.advance(days=1)
     assert (await judge_replies(services, ids)).judged == 1  # tried again with the next day's budget
+
+
+@pytest.mark.parametrize(
+    ("policy", "double_review", "verdicts", "shown"),
+    [
+        ("always", False, (), True),
+        ("never", True, ("correct", "defect"), False),
+        ("after_review", False, (), False),
+        ("after_review", False, ("unsure",), False),  # "not sure" decides nothing
+        ("after_review", False, ("defect",), True),
+        ("after_review", True, ("correct",), False),  # the second reviewer has not judged yet
+        ("after_review", True, ("correct", "unsure"), False),
+        ("after_review", True, ("correct", "defect"), True),
+    ],
+)
+def test_when_a_card_shows_the_judges_hint(policy, double_review, verdicts, shown) -> None:  # type: ignore[no-untyped-def]
+    assert hint_shown(policy, double_review=double_review, verdicts=verdicts) is shown
