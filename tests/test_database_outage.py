@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 import sqlalchemy as sa
+from slack_bolt.async_app import AsyncApp
 
 from bot.app import build_app, services_of
 from bot.core.config import AuditConfig
@@ -35,19 +37,29 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-async def test_an_outage_refuses_new_clicks_politely_and_loses_no_acknowledged_one(
+@pytest.fixture
+async def proxied_app(
     proxy: tuple[TcpProxy, str],
-    db: Database,
     settings: Settings,
     config: AuditConfig,
     clock,  # type: ignore[no-untyped-def]
     fake_slack: FakeSlack,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+) -> AsyncIterator[tuple[TcpProxy, Database, AsyncApp]]:
+    """The real app on the database behind the proxy, waiting out an outage for up to 60 s."""
     cutter, proxied_url = proxy
     settings = settings.model_copy(update={"slack_api_url": fake_slack.url, "database_url": proxied_url})
     app_db = Database(proxied_url, patience=60)
-    app = build_app(settings, config, app_db, clock=clock)
+    yield cutter, app_db, build_app(settings, config, app_db, clock=clock)
+    await app_db.dispose()
+
+
+async def test_an_outage_refuses_new_clicks_politely_and_loses_no_acknowledged_one(
+    proxied_app: tuple[TcpProxy, Database, AsyncApp],
+    db: Database,
+    fake_slack: FakeSlack,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cutter, _, app = proxied_app
     services = services_of(app)
     caplog.set_level(logging.WARNING, logger="auditbot.db")
     async with httpx.AsyncClient(
@@ -83,7 +95,6 @@ async def test_an_outage_refuses_new_clicks_politely_and_loses_no_acknowledged_o
         await rig.click(ids.VERDICT_CORRECT, refused)  # the reviewer's retry of the refused click
         await drain()
         assert await reviewed(db) == {waiting, later, refused}
-    await app_db.dispose()
 
 
 async def reviewed(db: Database) -> set[int]:
@@ -176,19 +187,12 @@ async def test_a_failure_of_the_work_itself_is_not_run_again(proxy: tuple[TcpPro
 
 
 async def test_a_verdict_whose_connection_is_reset_as_it_is_written_is_stored_once(
-    proxy: tuple[TcpProxy, str],
-    db: Database,
-    settings: Settings,
-    config: AuditConfig,
-    clock,  # type: ignore[no-untyped-def]
-    fake_slack: FakeSlack,
+    proxied_app: tuple[TcpProxy, Database, AsyncApp], db: Database, fake_slack: FakeSlack
 ) -> None:
     """The click is acknowledged; the database connection is reset exactly as its verdict's
     INSERT is sent (a failover). The verdict is written again on a new connection: stored once,
     and the item message edited."""
-    cutter, proxied_url = proxy
-    settings = settings.model_copy(update={"slack_api_url": fake_slack.url, "database_url": proxied_url})
-    app_db = Database(proxied_url, patience=60)
+    cutter, app_db, app = proxied_app
     resets: list[str] = []
 
     @sa.event.listens_for(app_db.engine.sync_engine, "before_cursor_execute")
@@ -198,7 +202,6 @@ async def test_a_verdict_whose_connection_is_reset_as_it_is_written_is_stored_on
             cutter.cut()  # this connection is gone…
             cutter.restore()  # …and the database takes new ones
 
-    app = build_app(settings, config, app_db, clock=clock)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=build_web(app)), base_url="http://app"
     ) as http:
@@ -212,4 +215,3 @@ async def test_a_verdict_whose_connection_is_reset_as_it_is_written_is_stored_on
     assert await rig.count(Review) == 1
     [edit] = rig.calls("chat.update")
     assert "U0REV1" in str(edit)
-    await app_db.dispose()

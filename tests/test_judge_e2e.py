@@ -42,6 +42,14 @@ MONDAY_NOON = dt.datetime(2026, 11, 23, 11, 0, tzinfo=dt.UTC)
 PII = "dana.329@mail-example.test"
 
 
+def judge_app(db: Database, settings: Settings, config: AuditConfig, fake_slack: FakeSlack):  # type: ignore[no-untyped-def]
+    """The real app on the fake Slack, on Tuesday 09:31 in Berlin, its pacing sleeps skipped."""
+    slack = settings.model_copy(update={"slack_api_url": fake_slack.url})
+    app = build_app(slack, config, db, clock=FrozenClock(TUESDAY_0931))
+    services_of(app).extras["sleep"] = Sleeps()
+    return app
+
+
 @pytest.fixture
 async def rig(
     db: Database,
@@ -54,13 +62,7 @@ async def rig(
     use_key(monkeypatch)
     config = judge_config(config, fake_openai, timeout_s=0.5, sample_deadline_s=60)
     config = config.model_copy(update={"sampling": config.sampling.model_copy(update={"size": 6})})
-    app = build_app(
-        settings.model_copy(update={"slack_api_url": fake_slack.url}),
-        config,
-        db,
-        clock=FrozenClock(TUESDAY_0931),
-    )
-    services_of(app).extras["sleep"] = Sleeps()
+    app = judge_app(db, settings, config, fake_slack)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=build_web(app)), base_url="http://app"
     ) as http:
@@ -199,13 +201,7 @@ async def test_reviewers_see_the_hint_only_once_they_have_judged_when_asked(
     sampling = config.sampling.model_copy(update={"size": 2})
     review = config.review.model_copy(update={"double_review_share": 1.0})
     config = config.model_copy(update={"sampling": sampling, "review": review})
-    app = build_app(
-        settings.model_copy(update={"slack_api_url": fake_slack.url}),
-        config,
-        db,
-        clock=FrozenClock(TUESDAY_0931),
-    )
-    services_of(app).extras["sleep"] = Sleeps()
+    app = judge_app(db, settings, config, fake_slack)
     texts = ["We refund everything, guaranteed. judge-fail:no_invention", "Your seats are updated."]
     records = [
         record(f"E-{n}", ticket=f"T-{n}", reply=t, created_at=MONDAY_NOON) for n, t in enumerate(texts)

@@ -31,6 +31,13 @@ async def kinds(db) -> list[str]:
         return list((await session.execute(sa.select(OutboxItem.kind).order_by(OutboxItem.id))).scalars())
 
 
+async def thread_posts(db) -> list[str]:
+    """The texts of the thread posts queued so far, in order."""
+    stmt = sa.select(OutboxItem.payload).where(OutboxItem.kind == "slack.thread_post").order_by(OutboxItem.id)
+    async with db.session() as session:
+        return [payload["text"] for payload in (await session.execute(stmt)).scalars()]
+
+
 async def group(db, group_id: int) -> DefectGroup:
     async with db.session() as session:
         found = await session.get(DefectGroup, group_id)
@@ -134,19 +141,7 @@ async def test_take_fix_and_reopen(services, seed, db, clock):
         await defects.fix_group(session=session, group_id=defect.group_id, user="U0ENG", now=later)
     fixed = await group(db, defect.group_id)
     assert (fixed.status, fixed.fixed_at, fixed.open_key) == ("fixed", later, None)
-    async with db.session() as session:
-        posts = (
-            (
-                await session.execute(
-                    sa.select(OutboxItem.payload)
-                    .where(OutboxItem.kind == "slack.thread_post")
-                    .order_by(OutboxItem.id)
-                )
-            )
-            .scalars()
-            .all()
-        )
-    assert posts[-1]["text"] == "✅ Fixed by <@U0ENG> — thanks <@U0REV2> who caught it"
+    assert (await thread_posts(db))[-1] == "✅ Fixed by <@U0ENG> — thanks <@U0REV2> who caught it"
     assert (await kinds(db))[-1] == "tracker.set_state"
 
     # A new occurrence meanwhile opens a new group with the same fingerprint ...
@@ -168,15 +163,7 @@ async def test_taking_a_group_one_owns_already_changes_nothing(services, seed, d
     for user in ("U0ENG", "U0ENG", "U0ENG2"):
         async with db.transaction() as session:
             await defects.take_group(session=session, group_id=defect.group_id, user=user, now=NOW)
-    async with db.session() as session:
-        posts = (
-            await session.execute(
-                sa.select(OutboxItem.payload)
-                .where(OutboxItem.kind == "slack.thread_post")
-                .order_by(OutboxItem.id)
-            )
-        ).scalars()
-        took = [p["text"] for p in posts if "took this" in p["text"]]
+    took = [text for text in await thread_posts(db) if "took this" in text]
     assert took == ["🙋 <@U0ENG> took this.", "🙋 <@U0ENG2> took this."]
     assert (await group(db, defect.group_id)).owner == "U0ENG2"
 
@@ -189,19 +176,8 @@ async def test_wont_fix_keeps_the_reason_and_tells_the_reviewers(services, seed,
         )
     closed = await group(db, defect.group_id)
     assert (closed.status, closed.reason, closed.open_key) == ("wont_fix", "Legacy <b>", None)
-    async with db.session() as session:
-        last = (
-            (
-                await session.execute(
-                    sa.select(OutboxItem.payload)
-                    .where(OutboxItem.kind == "slack.thread_post")
-                    .order_by(OutboxItem.id.desc())
-                )
-            )
-            .scalars()
-            .first()
-        )
-    assert "Legacy &lt;b&gt;" in last["text"] and "cc <@U0REV1>" in last["text"]
+    last = (await thread_posts(db))[-1]
+    assert "Legacy &lt;b&gt;" in last and "cc <@U0REV1>" in last
     assert "tracker.set_state" not in await kinds(db)  # tracker = "none": nothing to tell
 
 
