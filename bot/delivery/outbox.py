@@ -1,9 +1,10 @@
 """The outbox: every external effect is a row written with the change that caused it, delivered here.
 
 A worker claims a row by moving it from `pending` to `delivering` with one conditional UPDATE
-(rowcount 1 means it won), so two workers never deliver the same row; on PostgreSQL the row is
-first locked with `FOR UPDATE SKIP LOCKED`, so workers draining the outbox side by side pass over
-the rows the others are claiming instead of queueing behind their locks. While a row is
+(rowcount 1 means it won), so two workers never deliver the same row; on PostgreSQL that UPDATE
+takes the row through a `FOR UPDATE SKIP LOCKED` subquery, so workers draining the outbox side
+by side pass over the rows the others are claiming instead of queueing behind their locks. While
+a row is
 `delivering`, `next_attempt_at` is its lease: a worker killed mid-delivery leaves the row to be
 reclaimed once the lease expires, and the effect runs again. Effects are written to survive
 that: tracker issues are found by their group's marker (or created under a client-chosen id)
@@ -173,14 +174,12 @@ async def _deliver_one(
         OutboxItem.next_attempt_at <= now,
     )
     async with services.db.transaction() as session:
-        # PostgreSQL: a row another worker is claiming right now is skipped, not waited for
-        # (SQLite has no row locks: its writing transactions take turns).
-        free = sa.select(OutboxItem.id).where(*due).with_for_update(skip_locked=True)
-        if (await session.execute(free)).scalar_one_or_none() is None:
-            return  # another worker has it, or is taking it
+        # One statement. PostgreSQL: a row another worker is claiming right now is skipped, not
+        # waited for (SQLite has no row locks: its writing transactions take turns).
+        free = sa.select(OutboxItem.id).where(*due).with_for_update(skip_locked=True).scalar_subquery()
         claimed = await session.execute(
             sa.update(OutboxItem)
-            .where(*due)
+            .where(OutboxItem.id == free, *due)
             .values(status="delivering", next_attempt_at=lease_until, attempts=OutboxItem.attempts + 1)
         )
         if claimed.rowcount != 1:
