@@ -34,8 +34,8 @@ if TYPE_CHECKING:  # imported once the worker runs: loading SQLAlchemy takes a w
 
     from bot.core.db import Database
 
-BATCH_LINES = 2000  # JSONL lines per batch (and per transaction)
-READ_BYTES = 1 << 20  # read this much at a time, then cut it into batches
+BATCH_LINES = 2000  # JSONL lines per batch (and per transaction on PostgreSQL)
+BATCH_BYTES = 2 << 20  # a batch ends early at this much input: long lines make fewer per batch
 COMMIT_ROWS = 20_000
 SQLITE_CACHE_KB = 32_768
 
@@ -84,8 +84,8 @@ class Transactions:
 
 
 Item = tuple[Prepared, dt.datetime, int]  # a batch, its time of import, input bytes read after it
-WORKER_AHEAD = 8  # packed batches (~0.7 MB each) the worker may queue for sending
-PIPE_BYTES = 1 << 20  # kernel buffer between the worker and the main process (Linux): ~2 batches
+WORKER_AHEAD = 5  # packed batches (~1.1 MB each) the worker may queue for sending
+PIPE_BYTES = 1 << 20  # kernel buffer between the worker and the main process (Linux): about one batch
 # The worker's collector: the default (700, 10, 10) collects several times per batch, walking
 # rows that live until the batch is sent; an import makes no cyclic garbage to speak of.
 WORKER_GC_THRESHOLD = (20_000, 10, 10)
@@ -264,10 +264,15 @@ def _unpack(message: bytes) -> Item | str | None:
 
 
 def _chunks(stream: BinaryIO) -> Iterator[tuple[list[bytes], int]]:
-    """Lines (with their ends) in batches of at most BATCH_LINES, and the first one's number."""
-    number = 1
-    while lines := stream.readlines(READ_BYTES):
-        for start in range(0, len(lines), BATCH_LINES):
-            part = lines[start : start + BATCH_LINES]
+    """Lines (with their ends) in batches of BATCH_LINES, or fewer where they reach BATCH_BYTES,
+    and the first one's number."""
+    number, part, size = 1, [], 0
+    for line in stream:
+        part.append(line)
+        size += len(line)
+        if len(part) == BATCH_LINES or size >= BATCH_BYTES:
             yield part, number
             number += len(part)
+            part, size = [], 0
+    if part:
+        yield part, number
