@@ -2,7 +2,8 @@
 
 Forty thread posts wait in the outbox and the day's sample is due: two workers start on the same
 database (PostgreSQL in the suite's PostgreSQL run), and every post and every sample message goes
-out once. A worker stopped with a delivery under way finishes it, takes nothing more, and exits 0;
+out once; posts queued in a group's thread sequence reach each thread in the order they were
+queued. A worker stopped with a delivery under way finishes it, takes nothing more, and exits 0;
 the next worker delivers the rest.
 """
 
@@ -20,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.db import Database
 from bot.core.models import DefectGroup
+from bot.defects.queue import thread_sequence
 from bot.delivery.outbox import enqueue
 from bot.delivery.slack import OUTBOX_EVENT
 from bot.sample.posting import HEADER_EVENT, ITEM_EVENT
@@ -41,9 +43,11 @@ from tests.test_sample_races import SIZE, config_due_now, yesterdays_replies
 POSTS = 40
 
 
-async def queued_thread_posts(fake: FakeSlack, database_url: str, count: int, first: int = 0) -> str:
+async def queued_thread_posts(
+    fake: FakeSlack, database_url: str, count: int, first: int = 0, *, in_order: bool = False
+) -> str:
     """A defect group whose card is in the defects channel, and `count` thread posts queued for it
-    (numbered from `first`)."""
+    (numbered from `first`); `in_order`: in the group's thread sequence, as the product queues them."""
     client = AsyncWebClient(token=fake.token, base_url=fake.url)
     card = (await client.chat_postMessage(channel="C0DEFECTS", text="defect group card"))["ts"]
     now = dt.datetime.now(dt.UTC)
@@ -64,7 +68,10 @@ async def queued_thread_posts(fake: FakeSlack, database_url: str, count: int, fi
             await session.flush()
             for n in range(first, first + count):
                 payload = {"group_id": group.id, "text": f"thread post {n}"}
-                await enqueue(session, "slack.thread_post", f"worker-test:{n}", payload, now)
+                sequence = thread_sequence(group.id) if in_order else None
+                await enqueue(
+                    session, "slack.thread_post", f"worker-test:{n}", payload, now, sequence=sequence
+                )
     finally:
         await db.dispose()
     return card
@@ -117,6 +124,33 @@ async def test_two_workers_deliver_each_outbox_item_and_the_sample_once(
     assert kinds == Counter({HEADER_EVENT: 1, ITEM_EVENT: SIZE}), logs
     assert len({str(m["event_payload"]) for m in sample}) == SIZE + 1  # each message once
     assert "Traceback" not in logs and "outbox pass failed" not in logs, logs
+
+
+async def test_two_workers_keep_each_thread_in_the_order_its_posts_were_queued(
+    fake_slack: FakeSlack, database_url: str, tmp_path: Path
+) -> None:
+    env = bot_env(fake_slack, database_url, AUDITBOT_CONFIG=write_config(tmp_path))
+    assert run_cli("db", "upgrade", env=env, cwd=tmp_path).returncode == 0
+    per_group = 8
+    cards = [
+        await queued_thread_posts(fake_slack, database_url, per_group, per_group * g, in_order=True)
+        for g in range(3)
+    ]
+    fake_slack.slow_down("chat.postMessage", 0.05)  # both workers are in the drain at once
+    workers = [Bot(["worker", "--no-scheduler"], env, tmp_path) for _ in range(2)]
+    total = per_group * len(cards)
+    try:
+        for worker in workers:
+            await worker.logged("worker started")
+        await workers[0].until(lambda: sum(thread_posts(fake_slack).values()) >= total, "every thread post")
+    finally:
+        for worker in workers:
+            await worker.stop()
+    logs = "\n\n".join(w.log() for w in workers)
+    assert thread_posts(fake_slack) == Counter(f"thread post {n}" for n in range(total)), logs
+    for g, card in enumerate(cards):
+        posted = [m["text"] for m in fake_slack.thread("C0DEFECTS", card)]
+        assert posted == [f"thread post {n}" for n in range(per_group * g, per_group * (g + 1))], logs
 
 
 async def test_a_stopped_worker_finishes_its_delivery_and_leaves_the_rest(

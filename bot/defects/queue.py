@@ -18,6 +18,17 @@ def _unique(kind: str, group_id: int | None) -> str:
     return f"{kind}:g{group_id}:{uuid.uuid4().hex}"
 
 
+def thread_sequence(group_id: int) -> str:
+    """A group's thread posts go out in the order they were queued (bot.delivery.outbox)."""
+    return f"slack.thread:g{group_id}"
+
+
+def tracker_sequence(group_id: int) -> str:
+    """So do its tracker comments and state changes: a fix's "done" is never overtaken by the
+    "open" of a later recurrence. (Its issue's creation, which they wait for, is not in it.)"""
+    return f"tracker:g{group_id}"
+
+
 async def queue_card(session: AsyncSession, group: DefectGroup, now: dt.datetime) -> OutboxItem:
     """Post the card if it never was (one deterministic row), else edit it with the latest state."""
     post_key = f"slack.group_card:g{group.id}:post"
@@ -50,7 +61,7 @@ async def queue_thread_post(
     else:
         key = _occurrence_key(defect_id) if defect_id else _unique("slack.thread_post", group.id)
     payload = {"group_id": group.id, "text": text, "defect_id": defect_id}
-    return await enqueue(session, "slack.thread_post", key, payload, now)
+    return await enqueue(session, "slack.thread_post", key, payload, now, sequence=thread_sequence(group.id))
 
 
 async def queue_item_link(
@@ -83,14 +94,15 @@ async def queue_tracker_comment(
         else _unique("tracker.comment", group.id)
     )
     payload = {"group_id": group.id, "defect_id": defect_id, "text": text}
-    return await enqueue(session, "tracker.comment", key, payload, now)
+    return await enqueue(session, "tracker.comment", key, payload, now, sequence=tracker_sequence(group.id))
 
 
 async def queue_set_state(
     session: AsyncSession, group: DefectGroup, state: str, now: dt.datetime
 ) -> OutboxItem:
     payload = {"group_id": group.id, "state": state}
-    return await enqueue(session, "tracker.set_state", _unique("tracker.set_state", group.id), payload, now)
+    key = _unique("tracker.set_state", group.id)
+    return await enqueue(session, "tracker.set_state", key, payload, now, sequence=tracker_sequence(group.id))
 
 
 async def queue_helpdesk_note(session: AsyncSession, defect: Defect, now: dt.datetime) -> OutboxItem:

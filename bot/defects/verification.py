@@ -33,7 +33,7 @@ from bot.core.models import Defect, DefectGroup, Finding, FixVerification, Reply
 from bot.defects.effects import deliver_pending
 from bot.defects.filing import fingerprint
 from bot.defects.groups import locked_group
-from bot.defects.queue import queue_card
+from bot.defects.queue import queue_card, thread_sequence
 from bot.defects.recurrence import recur
 from bot.defects.windows import close_window
 from bot.delivery.outbox import enqueue
@@ -221,7 +221,6 @@ async def decide(
             "no recurrence seen."
         )
     payload = {"group_id": group.id, "text": text, "defect_id": None}
-    await enqueue(
-        session, "slack.thread_post", f"slack.thread_post:g{group.id}:{outcome}:{window.id}", payload, now
-    )
+    key = f"slack.thread_post:g{group.id}:{outcome}:{window.id}"
+    await enqueue(session, "slack.thread_post", key, payload, now, sequence=thread_sequence(group.id))
     return outcome

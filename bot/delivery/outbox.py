@@ -11,6 +11,12 @@ that: tracker issues are found by their group's marker (or created under a clien
 before anything is created, comments carry a ref looked for before a retry (or a client-chosen
 id), helpdesk notes an idempotency key, Slack posts their row id in their metadata.
 
+Rows queued with the same `sequence` (a group's thread posts, its tracker comments and state
+changes) are delivered in the order they were queued: a row is claimed only when no earlier row
+of its sequence is pending or being delivered, so a post that waits for a retry holds back the
+ones after it instead of being overtaken, by one worker or several. A dead row no longer holds
+them back.
+
 A row that gives up (MAX_ATTEMPTS, or an error that will not heal) is dead. While dead rows
 wait for a person, one notice in the audit channel says so: the first row to die after none
 were dead posts it; `auditbot deliver --retry-dead` revives them all.
@@ -47,6 +53,7 @@ DEFER_DELAY = dt.timedelta(seconds=20)  # then a quarter of the row's age, at mo
 MAX_DEFER = dt.timedelta(minutes=5)
 DEAD_SHOWN = 10  # dead rows listed by `dead_items` (and /audit config)
 MAX_PASSES = 5  # effects queue follow-ups (the card edit after an issue); deliver those too
+SEQUENCE = "sequence"  # the payload key naming a row's sequence (see the module's docstring)
 
 
 class Deferred(Exception):
@@ -84,12 +91,15 @@ async def enqueue(
     key: str,
     payload: dict[str, Any],
     now: dt.datetime,
+    *,
+    sequence: str | None = None,
 ) -> OutboxItem:
-    """Queue an effect in the caller's transaction; the same key twice queues it once."""
+    """Queue an effect in the caller's transaction; the same key twice queues it once. Effects of
+    one `sequence` are delivered in the order they are queued (see the module's docstring)."""
     values = {
         "kind": kind,
         "idempotency_key": key,
-        "payload": payload,
+        "payload": payload if sequence is None else {**payload, SEQUENCE: sequence},
         "status": "pending",
         "attempts": 0,
         "next_attempt_at": now,
@@ -150,6 +160,7 @@ async def _due(services: Services, now: dt.datetime, limit: int, keys: Sequence[
     stmt = (
         sa.select(OutboxItem.id)
         .where(OutboxItem.status.in_(("pending", "delivering")), OutboxItem.next_attempt_at <= now)
+        .where(_its_turn(now))
         .order_by(OutboxItem.id)
         .limit(limit)
     )
@@ -179,11 +190,11 @@ async def _deliver_one(
         free = sa.select(OutboxItem.id).where(*due).with_for_update(skip_locked=True).scalar_subquery()
         claimed = await session.execute(
             sa.update(OutboxItem)
-            .where(OutboxItem.id == free, *due)
+            .where(OutboxItem.id == free, *due, _its_turn())
             .values(status="delivering", next_attempt_at=lease_until, attempts=OutboxItem.attempts + 1)
         )
         if claimed.rowcount != 1:
-            return  # another worker has it
+            return  # another worker has it, or an earlier row of its sequence is not delivered yet
         row = await session.get(OutboxItem, row_id)
         assert row is not None
     try:
@@ -226,6 +237,24 @@ async def _deferred(services: Services, row: OutboxItem, lease_until: dt.datetim
     values = {"status": "pending", "next_attempt_at": now + delay, "attempts": row.attempts - 1}
     async with services.db.transaction() as session:
         await session.execute(_owned(row.id, lease_until).values(last_error=reason[:2000], **values))  # type: ignore[arg-type]
+
+
+def _its_turn(now: dt.datetime | None = None) -> sa.ColumnElement[bool]:
+    """The row has no sequence, or no earlier row of its sequence is still to be delivered.
+
+    With `now`, only earlier rows that are not due at `now` count (waiting for a retry, or being
+    delivered): a pass takes the due ones first, in id order, so a sequence whose rows are all
+    due goes out in one pass, and rows held back leave room in the pass for the others."""
+    table, earlier = OutboxItem.__table__, OutboxItem.__table__.alias("earlier")  # type: ignore[attr-defined]
+    sequence = table.c.payload[SEQUENCE].as_string()
+    held = [
+        earlier.c.status.in_(("pending", "delivering")),
+        earlier.c.id < table.c.id,
+        earlier.c.payload[SEQUENCE].as_string() == sequence,
+    ]
+    if now is not None:
+        held.append(earlier.c.next_attempt_at > now)
+    return sa.or_(sequence.is_(None), ~sa.exists().where(*held))
 
 
 def _owned(row_id: int, lease_until: dt.datetime) -> sa.Update:
