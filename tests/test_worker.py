@@ -137,6 +137,8 @@ async def test_two_workers_keep_each_thread_in_the_order_its_posts_were_queued(
         for g in range(3)
     ]
     fake_slack.slow_down("chat.postMessage", 0.05)  # both workers are in the drain at once
+    for g in range(len(cards)):  # each thread's first post is slow: the other worker could overtake it
+        fake_slack.hold(f"thread post {per_group * g}", 1.0)
     workers = [Bot(["worker", "--no-scheduler"], env, tmp_path) for _ in range(2)]
     total = per_group * len(cards)
     try:

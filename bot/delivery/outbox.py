@@ -95,7 +95,8 @@ async def enqueue(
     sequence: str | None = None,
 ) -> OutboxItem:
     """Queue an effect in the caller's transaction; the same key twice queues it once. Effects of
-    one `sequence` are delivered in the order they are queued (see the module's docstring)."""
+    one `sequence` are delivered in the order of their ids (see the module's docstring): callers
+    queue them under a lock held until commit (the group's row), so that ids follow commits."""
     values = {
         "kind": kind,
         "idempotency_key": key,
@@ -133,6 +134,7 @@ async def deliver_due(
         report.revived = await _revive(services, now)
     tried: set[int] = set()
     for _ in range(MAX_PASSES):
+        now = services.clock.now()  # follow-ups queued by the last pass are due by now
         ids = [] if stopped() else [i for i in await _due(services, now, limit, keys) if i not in tried]
         for row_id in ids:
             if stopped():

@@ -83,6 +83,7 @@ class FakeSlack(LoopbackServer):
         self._calls: list[Call] = []
         self._faults: dict[str, list[_Fault]] = {}
         self._latency: dict[str, float] = {}
+        self._held: dict[str, float] = {}  # a message's text -> seconds its post is held
 
     @property
     def url(self) -> str:
@@ -143,6 +144,12 @@ class FakeSlack(LoopbackServer):
         """Answer every call of `method` only after `seconds` (a slow Slack; 0 to undo)."""
         with self._lock:
             self._latency[method] = seconds
+
+    def hold(self, text: str, seconds: float) -> None:
+        """Answer (and carry out) a call whose `text` argument is `text` only after `seconds`: one
+        slow post, which a post sent after it may overtake."""
+        with self._lock:
+            self._held[text] = seconds
 
     def use_clock(self, now: Callable[[], dt.datetime]) -> None:
         """Hand out message ts from `now` (Slack's ts is the time of posting), still unique."""
@@ -247,6 +254,8 @@ class FakeSlack(LoopbackServer):
         args, bad_json = await _read_args(request)
         if self._latency.get(method):
             await asyncio.sleep(self._latency[method])
+        if self._held.get(str(args.get("text"))):
+            await asyncio.sleep(self._held[str(args.get("text"))])
         headers = {k: (REDACTED if k.lower() == "authorization" else v) for k, v in request.headers.items()}
         token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         token = token or str(args.pop("token", ""))

@@ -52,3 +52,50 @@ async def test_upgrading_a_database_with_samples_keeps_them(database_url: str) -
         assert tuple(row) == (0, None)  # adopted at the next draw (bot.sample.frames.adopt_legacy)
     finally:
         await db.dispose()
+
+
+async def test_upgrading_puts_waiting_thread_posts_and_tracker_changes_in_their_sequence(
+    database_url: str,
+) -> None:
+    """0007_sequences: rows still to be delivered join their group's sequence; others are left."""
+    import datetime as dt
+
+    import sqlalchemy as sa
+    from alembic import command
+
+    from bot.core.db import alembic_config
+    from bot.core.models import OutboxItem
+    from bot.defects.queue import thread_sequence, tracker_sequence
+
+    rows = [  # (key, kind, status, payload)
+        ("post", "slack.thread_post", "pending", {"group_id": 3, "text": "hi", "defect_id": None}),
+        ("state", "tracker.set_state", "delivering", {"group_id": 3, "state": "done"}),
+        ("comment", "tracker.comment", "pending", {"group_id": 4, "defect_id": 9, "text": None}),
+        ("sent", "slack.thread_post", "done", {"group_id": 3, "text": "old", "defect_id": None}),
+        ("card", "slack.group_card", "pending", {"group_id": 3}),
+    ]
+    db = Database(database_url)
+    try:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(lambda c: command.upgrade(alembic_config(c), "0006_verify"))
+            now = dt.datetime(2026, 12, 7, 18, 0, tzinfo=dt.UTC)
+            for key, kind, status, payload in rows:
+                await conn.execute(
+                    sa.insert(OutboxItem.__table__).values(  # type: ignore[attr-defined]
+                        kind=kind, idempotency_key=key, payload=payload, status=status, attempts=0,
+                        next_attempt_at=now, created_at=now,
+                    )
+                )  # fmt: skip
+        await db.upgrade()
+        async with db.session() as session:
+            found = await session.execute(sa.select(OutboxItem.idempotency_key, OutboxItem.payload))
+            sequences = {key: (payload or {}).get("sequence") for key, payload in found.all()}
+    finally:
+        await db.dispose()
+    assert sequences == {
+        "post": thread_sequence(3),
+        "state": tracker_sequence(3),
+        "comment": tracker_sequence(4),
+        "sent": None,
+        "card": None,
+    }

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import sqlalchemy as sa
 
 from bot.core.models import DefectGroup, OutboxItem
 from bot.defects.effects import deliver_pending
 from bot.defects.queue import queue_thread_post
-from bot.delivery.outbox import Outcome, deliver_due, enqueue
+from bot.delivery import outbox
+from bot.delivery.outbox import DeliveryReport, Outcome, deliver_due, enqueue
 from integrations.base import PermanentError, TransientError
 
 # (name, sequence) in the order they are queued: a's three with one of b's and an unordered row
@@ -92,28 +91,21 @@ async def test_a_dead_row_no_longer_holds_back_its_sequence(services) -> None:
 async def test_a_second_worker_does_not_overtake_a_row_the_first_is_delivering(services) -> None:
     recorder = Recorder()
     effects = {"test.record": recorder}
-    claimed, second_done = asyncio.Event(), asyncio.Event()
-
-    async def hold_a1() -> None:  # the first worker is in a1's effect until the second has drained
-        claimed.set()
-        await asyncio.wait_for(second_done.wait(), timeout=30)
-
-    recorder.before["a1"] = hold_a1
     await queue(services)
+    # The second worker lists the due rows before the first claims a1: a2 and a3 are on its list.
+    listed = await outbox._due(services, services.clock.now(), 100, None)
+    second = DeliveryReport()
 
-    async def second_worker():  # type: ignore[no-untyped-def]
-        await asyncio.wait_for(claimed.wait(), timeout=30)
-        try:
-            return await deliver_due(services, effects)
-        finally:
-            second_done.set()
+    async def second_worker_while_a1_is_delivered() -> None:
+        for row_id in listed:
+            await outbox._deliver_one(services, effects, row_id, second, None)
 
-    first, second = await asyncio.gather(deliver_due(services, effects), second_worker())
+    recorder.before["a1"] = second_worker_while_a1_is_delivered
+    first = await deliver_due(services, effects)
 
     assert second.delivered == 2  # b1 and n1; a2 and a3 were a1's to go first
-    assert [name for name in recorder.delivered if name.startswith("a")] == ["a1", "a2", "a3"]
-    assert sorted(recorder.delivered) == ["a1", "a2", "a3", "b1", "n1"]  # each once
-    assert first.delivered + second.delivered == 5
+    assert recorder.delivered == ["b1", "n1", "a1", "a2", "a3"]  # each once, a's in queue order
+    assert first.delivered == 3
 
 
 async def test_thread_posts_go_out_in_the_order_they_were_queued_when_the_first_is_retried(
