@@ -139,8 +139,16 @@ async def deliver_due(
         for row_id in ids:
             if stopped():
                 break
+            if row_id in tried:  # delivered already, as the next of its sequence
+                continue
             tried.add(row_id)
-            await _deliver_one(services, effects, row_id, report, after_effect)
+            sequence = await _deliver_one(services, effects, row_id, report, after_effect)
+            while sequence is not None and not stopped():  # the rows it held back, at once (any key)
+                follower = await _next_in(services, sequence)
+                if follower is None or follower in tried:
+                    break
+                tried.add(follower)
+                sequence = await _deliver_one(services, effects, follower, report, after_effect)
         if not ids or stopped():
             break
     if report.dead_ids:
@@ -178,7 +186,8 @@ async def _deliver_one(
     row_id: int,
     report: DeliveryReport,
     after_effect: AfterEffect | None,
-) -> None:
+) -> str | None:
+    """Claim and deliver one row; the sequence of a row it delivered, whose next row may go now."""
     now = services.clock.now()
     lease_until = now + LEASE
     due = (
@@ -196,7 +205,7 @@ async def _deliver_one(
             .values(status="delivering", next_attempt_at=lease_until, attempts=OutboxItem.attempts + 1)
         )
         if claimed.rowcount != 1:
-            return  # another worker has it, or an earlier row of its sequence is not delivered yet
+            return None  # another worker has it, or an earlier row of its sequence is not delivered yet
         row = await session.get(OutboxItem, row_id)
         assert row is not None
     try:
@@ -207,17 +216,17 @@ async def _deliver_one(
     except Deferred as exc:
         await _deferred(services, row, lease_until, str(exc))
         report.retried += 1
-        return
+        return None
     except IntegrationError as exc:
         delay = _delay(row.attempts, getattr(exc, "retry_after", None))
         await _failed(services, row, lease_until, str(exc), delay, report, permanent=not exc.retryable)
-        return
+        return None
     except Exception as exc:  # a bug in an effect: keep the row, retry, and dead-letter it eventually
         log.exception("outbox effect %s (row %s) failed", row.kind, row.id)
         await _failed(
             services, row, lease_until, f"{type(exc).__name__}: {exc}", _delay(row.attempts), report
         )
-        return
+        return None
     if after_effect is not None:
         await after_effect(row, outcome)
     async with services.db.transaction() as session:
@@ -230,6 +239,25 @@ async def _deliver_one(
         if done.rowcount == 1 and outcome.apply is not None:
             await outcome.apply(session)
     report.delivered += 1
+    sequence = (row.payload or {}).get(SEQUENCE)
+    return sequence if isinstance(sequence, str) else None
+
+
+async def _next_in(services: Services, sequence: str) -> int | None:
+    """The first row of `sequence` still to be delivered, if it is due."""
+    now = services.clock.now()
+    stmt = (
+        sa.select(OutboxItem.id, OutboxItem.next_attempt_at)
+        .where(
+            OutboxItem.status.in_(("pending", "delivering")),
+            OutboxItem.payload[SEQUENCE].as_string() == sequence,
+        )
+        .order_by(OutboxItem.id)
+        .limit(1)
+    )
+    async with services.db.session() as session:
+        first = (await session.execute(stmt)).first()
+    return first[0] if first is not None and first[1] <= now else None
 
 
 async def _deferred(services: Services, row: OutboxItem, lease_until: dt.datetime, reason: str) -> None:

@@ -84,7 +84,7 @@ async def test_a_dead_row_no_longer_holds_back_its_sequence(services) -> None:
 
     await deliver_due(services, {"test.record": recorder})
 
-    assert recorder.delivered == ["a2", "b1", "a3", "n1"]
+    assert recorder.delivered == ["a2", "a3", "b1", "n1"]  # a3 right after a2, its turn come
     assert (await statuses(services))["a1"] == "dead"
 
 
@@ -106,6 +106,24 @@ async def test_a_second_worker_does_not_overtake_a_row_the_first_is_delivering(s
     assert second.delivered == 2  # b1 and n1; a2 and a3 were a1's to go first
     assert recorder.delivered == ["b1", "n1", "a1", "a2", "a3"]  # each once, a's in queue order
     assert first.delivered == 3
+
+
+async def test_a_flush_delivers_at_once_the_rows_its_delivery_held_back(services) -> None:
+    """A button's flush of its own post, while an earlier post of the thread is on its way (a
+    click just before): the post goes out right after the earlier one, not at the next pass."""
+    recorder = Recorder()
+    effects = {"test.record": recorder}
+    await queue(services, [("a1", "a"), ("a2", "a")])
+    flushes = []
+
+    async def second_click() -> None:
+        flushes.append(await deliver_due(services, effects, keys=["test:a2"]))
+
+    recorder.before["a1"] = second_click
+    first = await deliver_due(services, effects, keys=["test:a1"])
+
+    assert flushes[0].delivered == 0  # a1 was on its way
+    assert first.delivered == 2 and recorder.delivered == ["a1", "a2"]
 
 
 async def test_thread_posts_go_out_in_the_order_they_were_queued_when_the_first_is_retried(
