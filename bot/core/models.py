@@ -75,9 +75,8 @@ class Reply(SQLModel, table=True):
     extra: dict[str, Any] | None = _json(default=None)  # the record's `metadata`
     flagged: bool = Field(default=False)  # has a finding or CSAT <= 2
     ingested_at: dt.datetime = _utc(nullable=False)
-    # The sample batch whose frame this reply is in (bot.sample.frames): set once, when the first
-    # draw after its arrival covers its created_at; NULL until then ("not yet sampled"). A plain
-    # integer, no foreign key, so adding it did not rebuild this large table on SQLite.
+    # Its sample batch's frame (bot.sample.frames), set by the first draw covering its created_at; NULL
+    # until then ("not yet sampled"). A plain integer (no foreign key: no rebuild of this table on SQLite).
     frame_id: int | None = None
 
 
@@ -287,6 +286,7 @@ class OutboxItem(SQLModel, table=True):
     kind: str = Field(max_length=64)  # e.g. tracker.create, tracker.comment, helpdesk.note, slack.post
     idempotency_key: str = Field(max_length=255)
     payload: dict[str, Any] | None = _json(default=None)
+    sequence: str | None = Field(default=None, max_length=255, index=True)  # delivered in id order
     status: str = Field(default="pending", max_length=16, index=True)  # pending | done | dead
     attempts: int = 0
     next_attempt_at: dt.datetime = _utc(nullable=False, index=True)

@@ -53,7 +53,6 @@ DEFER_DELAY = dt.timedelta(seconds=20)  # then a quarter of the row's age, at mo
 MAX_DEFER = dt.timedelta(minutes=5)
 DEAD_SHOWN = 10  # dead rows listed by `dead_items` (and /audit config)
 MAX_PASSES = 5  # effects queue follow-ups (the card edit after an issue); deliver those too
-SEQUENCE = "sequence"  # the payload key naming a row's sequence (see the module's docstring)
 
 
 class Deferred(Exception):
@@ -100,7 +99,8 @@ async def enqueue(
     values = {
         "kind": kind,
         "idempotency_key": key,
-        "payload": payload if sequence is None else {**payload, SEQUENCE: sequence},
+        "payload": payload,
+        "sequence": sequence,
         "status": "pending",
         "attempts": 0,
         "next_attempt_at": now,
@@ -239,8 +239,7 @@ async def _deliver_one(
         if done.rowcount == 1 and outcome.apply is not None:
             await outcome.apply(session)
     report.delivered += 1
-    sequence = (row.payload or {}).get(SEQUENCE)
-    return sequence if isinstance(sequence, str) else None
+    return row.sequence
 
 
 async def _next_in(services: Services, sequence: str) -> int | None:
@@ -250,7 +249,7 @@ async def _next_in(services: Services, sequence: str) -> int | None:
         sa.select(OutboxItem.id, OutboxItem.next_attempt_at)
         .where(
             OutboxItem.status.in_(("pending", "delivering")),
-            OutboxItem.payload[SEQUENCE].as_string() == sequence,
+            OutboxItem.sequence == sequence,
         )
         .order_by(OutboxItem.id)
         .limit(1)
@@ -276,15 +275,14 @@ def _its_turn(now: dt.datetime | None = None) -> sa.ColumnElement[bool]:
     delivered): a pass takes the due ones first, in id order, so a sequence whose rows are all
     due goes out in one pass, and rows held back leave room in the pass for the others."""
     table, earlier = OutboxItem.__table__, OutboxItem.__table__.alias("earlier")  # type: ignore[attr-defined]
-    sequence = table.c.payload[SEQUENCE].as_string()
     held = [
-        earlier.c.status.in_(("pending", "delivering")),
+        earlier.c.sequence == table.c.sequence,  # by its index: the few rows of that sequence
         earlier.c.id < table.c.id,
-        earlier.c.payload[SEQUENCE].as_string() == sequence,
+        earlier.c.status.in_(("pending", "delivering")),
     ]
     if now is not None:
         held.append(earlier.c.next_attempt_at > now)
-    return sa.or_(sequence.is_(None), ~sa.exists().where(*held))
+    return sa.or_(table.c.sequence.is_(None), ~sa.exists().where(*held))
 
 
 def _owned(row_id: int, lease_until: dt.datetime) -> sa.Update:

@@ -1,11 +1,11 @@
-"""sequences: rows already waiting in the outbox join their group's delivery sequence
+"""sequences: outbox rows of one sequence are delivered in the order they were queued
 
-Thread posts, tracker comments and tracker state changes are delivered in the order they were
-queued within their group (bot.delivery.outbox, `payload.sequence`). Rows queued before this
-version carry no sequence; the ones still to be delivered get it here, so that a post queued after
-the upgrade cannot overtake an older one that is waiting for a retry. Delivered and dead rows are
-left as they are. The names are those of bot.defects.queue (thread_sequence, tracker_sequence),
-written out: a migration keeps the meaning it had when it was written.
+`outbox.sequence` (indexed) names a row's sequence: a group's thread posts (`slack.thread:g<id>`),
+its tracker comments and state changes (`tracker:g<id>`); bot.delivery.outbox claims a row only
+when no earlier row of its sequence is still to be delivered. Rows still waiting when the database
+is upgraded get theirs here, so that a post queued after the upgrade cannot overtake an older one
+waiting for a retry; delivered and dead rows keep NULL. The names are those of bot.defects.queue
+(thread_sequence, tracker_sequence), written out: a migration keeps the meaning it had.
 
 Revision ID: 0007_sequences
 Revises: 0006_verify
@@ -13,6 +13,7 @@ Create Date: 2026-12-07 18:40:00.000000
 """
 
 import sqlalchemy as sa
+import sqlmodel
 from alembic import op
 
 revision = '0007_sequences'
@@ -31,10 +32,14 @@ OUTBOX = sa.table(
     sa.column('kind', sa.String),
     sa.column('status', sa.String),
     sa.column('payload', sa.JSON),
+    sa.column('sequence', sa.String),
 )
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('sequence', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True))
+        batch_op.create_index(batch_op.f('ix_outbox_sequence'), ['sequence'], unique=False)
     connection = op.get_bind()
     waiting = connection.execute(
         sa.select(OUTBOX.c.id, OUTBOX.c.kind, OUTBOX.c.payload).where(
@@ -42,18 +47,12 @@ def upgrade() -> None:
         )
     ).all()
     for row_id, kind, payload in waiting:
-        if not isinstance(payload, dict) or payload.get('group_id') is None or 'sequence' in payload:
-            continue
-        sequenced = {**payload, 'sequence': SEQUENCES[kind].format(payload['group_id'])}
-        connection.execute(sa.update(OUTBOX).where(OUTBOX.c.id == row_id).values(payload=sequenced))
+        if isinstance(payload, dict) and payload.get('group_id') is not None:
+            sequence = SEQUENCES[kind].format(payload['group_id'])
+            connection.execute(sa.update(OUTBOX).where(OUTBOX.c.id == row_id).values(sequence=sequence))
 
 
 def downgrade() -> None:
-    connection = op.get_bind()
-    rows = connection.execute(
-        sa.select(OUTBOX.c.id, OUTBOX.c.payload).where(OUTBOX.c.kind.in_(list(SEQUENCES)))
-    ).all()
-    for row_id, payload in rows:
-        if isinstance(payload, dict) and 'sequence' in payload:
-            plain = {k: v for k, v in payload.items() if k != 'sequence'}
-            connection.execute(sa.update(OUTBOX).where(OUTBOX.c.id == row_id).values(payload=plain))
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_outbox_sequence'))
+        batch_op.drop_column('sequence')
