@@ -41,7 +41,7 @@ async def _record(services, body, client, change) -> bool:  # type: ignore[no-un
 
     The click or submission is acknowledged already: a connection lost midway is waited out and
     the change run again (should the first run's commit have landed unanswered, the second finds
-    it done: Take changes nothing, a closing change is refused with "already fixed/closed")."""
+    it done: Take changes nothing, Fixed and Won't fix find the group closed as asked)."""
 
     async def run(session: AsyncSession) -> None:
         async with writing(session):

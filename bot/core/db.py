@@ -35,6 +35,7 @@ RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0)  # then every 2 s while the patience las
 # Seconds a new connection may wait for the database to come back (see `Database.patience`);
 # None means the Database's own setting. `fail_fast()` sets 0 for a block.
 _PATIENCE: ContextVar[float | None] = ContextVar("db_patience", default=None)
+_RERUN: ContextVar[bool] = ContextVar("db_rerun", default=False)
 # Execution option marking a connection's transaction as a write transaction (see `writing`).
 WRITE = "auditbot_write"
 T = TypeVar("T")
@@ -109,6 +110,12 @@ def is_unavailable(exc: BaseException) -> bool:
             return True
         error = error.__cause__ or error.__context__
     return False
+
+
+def is_rerun() -> bool:
+    """Whether `Database.patiently` is running its work again after a lost connection: the first
+    run's commit may have landed with its answer lost, so work found done is work done."""
+    return _RERUN.get()
 
 
 def is_disk_full(exc: BaseException) -> bool:
@@ -223,6 +230,7 @@ class Database:
         for attempt in range(10_000):
             # A new connection waits only for what is left of the patience, not all of it again.
             token = _PATIENCE.set(max(deadline - time.monotonic(), 0.0))
+            rerun = _RERUN.set(attempt > 0)
             try:
                 async with self.session() as session:
                     return await work(session)
@@ -234,6 +242,7 @@ class Database:
                 await asyncio.sleep(delay)
             finally:
                 _PATIENCE.reset(token)
+                _RERUN.reset(rerun)
         raise AssertionError("unreachable")
 
     @asynccontextmanager

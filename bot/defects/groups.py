@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
 from bot.core.config import AuditConfig
+from bot.core.db import is_rerun
 from bot.core.models import Defect, DefectGroup, Review
 from bot.core.redact import safe_mrkdwn, truncate
 from bot.defects import queue as effects
@@ -55,8 +56,8 @@ async def fix_group(
 
     `at`: when the tracker says it happened (default now); `fixed_at` is written once per fix."""
     group = await locked_group(session, group_id)
-    if via_tracker and group.status == "fixed":
-        return group
+    if group.status == "fixed" and (via_tracker or is_rerun()):
+        return group  # the tracker says so again, or this click's first run landed unanswered
     if not via_tracker:
         await require_open(session, group, "mark it fixed")
     group.status, group.fixed_at, group.open_key, group.reason = "fixed", now, None, None
@@ -73,6 +74,8 @@ async def wont_fix_group(
 ) -> DefectGroup:
     """Close without a fix; the reason is on the card and the reviewers are told in the thread."""
     group = await locked_group(session, group_id)
+    if group.status == "wont_fix" and is_rerun():
+        return group  # this submission's first run landed unanswered
     await require_open(session, group, "close it as won't fix")
     group.status, group.reason, group.open_key, group.fixed_at = "wont_fix", reason.strip()[:2000], None, None
     group.status_changed_at = now

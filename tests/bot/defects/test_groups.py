@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
+from bot.core.db import Database, writing
 from bot.core.models import Defect, DefectGroup, Finding, OutboxItem, Reply
 from bot.defects import filing, regroup
 from bot.defects import groups as defects
@@ -166,6 +167,38 @@ async def test_taking_a_group_one_owns_already_changes_nothing(services, seed, d
     took = [text for text in await thread_posts(db) if "took this" in text]
     assert took == ["🙋 <@U0ENG> took this.", "🙋 <@U0ENG2> took this."]
     assert (await group(db, defect.group_id)).owner == "U0ENG2"
+
+
+@pytest.mark.parametrize("close", ["fixed", "wont_fix"])
+async def test_a_close_whose_commit_answer_was_lost_is_found_done_when_run_again(
+    services, seed, db, database_url, close
+):
+    """The click's first run commits but its answer is lost (the connection drops during COMMIT):
+    `patiently` runs it again, which finds the group closed as asked, says so once, and fails not."""
+    defect = await seed.defect(services)
+    patient = Database(database_url, patience=60)
+    runs: list[int] = []
+
+    async def click(session) -> None:  # type: ignore[no-untyped-def]
+        runs.append(1)
+        async with writing(session):
+            if close == "fixed":
+                await defects.fix_group(session=session, group_id=defect.group_id, user="U0ENG", now=NOW)
+            else:
+                await defects.wont_fix_group(
+                    session=session, group_id=defect.group_id, user="U0ENG", reason="Legacy", now=NOW
+                )
+        if len(runs) == 1:
+            raise ConnectionResetError("the answer to COMMIT never came")
+
+    try:
+        await patient.patiently(click)
+    finally:
+        await patient.dispose()
+    assert len(runs) == 2
+    assert (await group(db, defect.group_id)).status == close
+    said = [t for t in await thread_posts(db) if t.startswith(("✅ Fixed", "🚫 Won't fix"))]
+    assert len(said) == 1  # announced by the run that landed, not again
 
 
 async def test_wont_fix_keeps_the_reason_and_tells_the_reviewers(services, seed, db):
