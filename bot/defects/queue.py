@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +30,23 @@ def tracker_sequence(group_id: int) -> str:
     return f"tracker:g{group_id}"
 
 
+# The effects delivered in the order they were queued, each in its group's sequence.
+_SEQUENCED = {
+    "slack.thread_post": thread_sequence,
+    "tracker.comment": tracker_sequence,
+    "tracker.set_state": tracker_sequence,
+}
+
+
+async def queue_effect(
+    session: AsyncSession, kind: str, key: str, payload: dict[str, Any], now: dt.datetime
+) -> OutboxItem:
+    """`enqueue`, in the group's sequence (`payload["group_id"]`) for the effects whose order shows."""
+    sequenced = _SEQUENCED.get(kind)
+    sequence = sequenced(payload["group_id"]) if sequenced else None
+    return await enqueue(session, kind, key, payload, now, sequence=sequence)
+
+
 async def queue_card(session: AsyncSession, group: DefectGroup, now: dt.datetime) -> OutboxItem:
     """Post the card if it never was (one deterministic row), else edit it with the latest state."""
     post_key = f"slack.group_card:g{group.id}:post"
@@ -38,7 +56,7 @@ async def queue_card(session: AsyncSession, group: DefectGroup, now: dt.datetime
         if group.thread_ts is None and exists.first() is None
         else _unique("slack.group_card", group.id)
     )
-    return await enqueue(session, "slack.group_card", key, {"group_id": group.id}, now)
+    return await queue_effect(session, "slack.group_card", key, {"group_id": group.id}, now)
 
 
 def _occurrence_key(defect_id: int) -> str:
@@ -61,21 +79,22 @@ async def queue_thread_post(
     else:
         key = _occurrence_key(defect_id) if defect_id else _unique("slack.thread_post", group.id)
     payload = {"group_id": group.id, "text": text, "defect_id": defect_id}
-    return await enqueue(session, "slack.thread_post", key, payload, now, sequence=thread_sequence(group.id))
+    return await queue_effect(session, "slack.thread_post", key, payload, now)
 
 
 async def queue_item_link(
     session: AsyncSession, group: DefectGroup, item: SampleItem, defect: Defect, now: dt.datetime
 ) -> OutboxItem:
     payload = {"group_id": group.id, "item_id": item.id}
-    return await enqueue(session, "slack.item_link", f"slack.item_link:defect:{defect.id}", payload, now)
+    return await queue_effect(session, "slack.item_link", f"slack.item_link:defect:{defect.id}", payload, now)
 
 
 async def queue_create_issue(
     session: AsyncSession, group: DefectGroup, *, project: str | None, labels: list[str], now: dt.datetime
 ) -> OutboxItem:
     payload = {"group_id": group.id, "project": project, "labels": list(labels)}
-    return await enqueue(session, "tracker.create_issue", f"tracker.create_issue:g{group.id}", payload, now)
+    key = f"tracker.create_issue:g{group.id}"
+    return await queue_effect(session, "tracker.create_issue", key, payload, now)
 
 
 async def queue_tracker_comment(
@@ -94,7 +113,7 @@ async def queue_tracker_comment(
         else _unique("tracker.comment", group.id)
     )
     payload = {"group_id": group.id, "defect_id": defect_id, "text": text}
-    return await enqueue(session, "tracker.comment", key, payload, now, sequence=tracker_sequence(group.id))
+    return await queue_effect(session, "tracker.comment", key, payload, now)
 
 
 async def queue_set_state(
@@ -102,12 +121,12 @@ async def queue_set_state(
 ) -> OutboxItem:
     payload = {"group_id": group.id, "state": state}
     key = _unique("tracker.set_state", group.id)
-    return await enqueue(session, "tracker.set_state", key, payload, now, sequence=tracker_sequence(group.id))
+    return await queue_effect(session, "tracker.set_state", key, payload, now)
 
 
 async def queue_helpdesk_note(session: AsyncSession, defect: Defect, now: dt.datetime) -> OutboxItem:
     key = f"helpdesk.note:defect:{defect.id}"
-    return await enqueue(session, "helpdesk.note", key, {"defect_id": defect.id}, now)
+    return await queue_effect(session, "helpdesk.note", key, {"defect_id": defect.id}, now)
 
 
 async def state_change_pending(session: AsyncSession, group_id: int) -> bool:

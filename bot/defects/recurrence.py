@@ -20,9 +20,8 @@ from bot.core.models import DefectGroup, Finding, FixVerification, Reply
 from bot.core.places import group_owners
 from bot.core.redact import redact, safe_mrkdwn, truncate
 from bot.defects.groups import locked_group, open_group, reviewers, take_back
-from bot.defects.queue import queue_card, thread_sequence, tracker_sequence
+from bot.defects.queue import queue_card, queue_effect
 from bot.defects.windows import V, close_window
-from bot.delivery.outbox import enqueue
 from bot.views.defect import mention
 from bot.views.verification import slack_date
 from integrations.base import Section
@@ -58,20 +57,12 @@ async def recur(
     key = f"g{group.id}:recurred:{window.id}"
     text = await _thread_text(session, group, window, named, len(set(cases)), config)
     payload = {"group_id": group.id, "text": text, "defect_id": None}
-    await enqueue(
-        session,
-        "slack.thread_post",
-        f"slack.thread_post:{key}",
-        payload,
-        now,
-        sequence=thread_sequence(group.id),
-    )
+    await queue_effect(session, "slack.thread_post", f"slack.thread_post:{key}", payload, now)
     if group.tracker != "none":
         state = {"group_id": group.id, "state": "open"}
-        tracker = tracker_sequence(group.id)
-        await enqueue(session, "tracker.set_state", f"tracker.set_state:{key}", state, now, sequence=tracker)
+        await queue_effect(session, "tracker.set_state", f"tracker.set_state:{key}", state, now)
         comment = {"group_id": group.id, "defect_id": None, "text": None, "verification_id": window.id}
-        await enqueue(session, "tracker.comment", f"tracker.comment:{key}", comment, now, sequence=tracker)
+        await queue_effect(session, "tracker.comment", f"tracker.comment:{key}", comment, now)
     return group
 
 

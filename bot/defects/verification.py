@@ -33,10 +33,9 @@ from bot.core.models import Defect, DefectGroup, Finding, FixVerification, Reply
 from bot.defects.effects import deliver_pending
 from bot.defects.filing import fingerprint
 from bot.defects.groups import locked_group
-from bot.defects.queue import queue_card, thread_sequence
+from bot.defects.queue import queue_card, queue_effect
 from bot.defects.recurrence import recur
 from bot.defects.windows import close_window
-from bot.delivery.outbox import enqueue
 from bot.sample.frames import lock_replies
 from bot.sample.verify import VERIFYING, in_segment
 from bot.views.verification import segment_text
@@ -222,5 +221,5 @@ async def decide(
         )
     payload = {"group_id": group.id, "text": text, "defect_id": None}
     key = f"slack.thread_post:g{group.id}:{outcome}:{window.id}"
-    await enqueue(session, "slack.thread_post", key, payload, now, sequence=thread_sequence(group.id))
+    await queue_effect(session, "slack.thread_post", key, payload, now)
     return outcome
