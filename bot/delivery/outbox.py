@@ -137,18 +137,15 @@ async def deliver_due(
         now = services.clock.now()  # follow-ups queued by the last pass are due by now
         ids = [] if stopped() else [i for i in await _due(services, now, limit, keys) if i not in tried]
         for row_id in ids:
-            if stopped():
-                break
-            if row_id in tried:  # delivered already, as the next of its sequence
-                continue
-            tried.add(row_id)
-            sequence = await _deliver_one(services, effects, row_id, report, after_effect)
-            while sequence is not None and not stopped():  # the rows it held back, at once (any key)
-                follower = await _next_in(services, sequence)
-                if follower is None or follower in tried:
-                    break
-                tried.add(follower)
-                sequence = await _deliver_one(services, effects, follower, report, after_effect)
+            # The row, then at once the rows it held back: the next of its sequence, whatever its key.
+            next_id: int | None = row_id
+            while next_id is not None and next_id not in tried and not stopped():
+                tried.add(next_id)
+                sequence = await _deliver_one(services, effects, next_id, report, after_effect)
+                next_id = None
+                if sequence is not None:
+                    found = await _due(services, services.clock.now(), 1, None, sequence)
+                    next_id = found[0] if found else None
         if not ids or stopped():
             break
     if report.dead_ids:
@@ -166,7 +163,10 @@ async def _revive(services: Services, now: dt.datetime) -> int:
         return int(result.rowcount or 0)
 
 
-async def _due(services: Services, now: dt.datetime, limit: int, keys: Sequence[str] | None) -> list[int]:
+async def _due(
+    services: Services, now: dt.datetime, limit: int, keys: Sequence[str] | None, sequence: str | None = None
+) -> list[int]:
+    """Ids of the due rows whose turn it is (of `keys`, of `sequence`, when given), in id order."""
     stmt = (
         sa.select(OutboxItem.id)
         .where(OutboxItem.status.in_(("pending", "delivering")), OutboxItem.next_attempt_at <= now)
@@ -176,6 +176,8 @@ async def _due(services: Services, now: dt.datetime, limit: int, keys: Sequence[
     )
     if keys is not None:
         stmt = stmt.where(OutboxItem.idempotency_key.in_(list(keys)))
+    if sequence is not None:
+        stmt = stmt.where(OutboxItem.sequence == sequence)
     async with services.db.session() as session:
         return list((await session.execute(stmt)).scalars())
 
@@ -240,23 +242,6 @@ async def _deliver_one(
             await outcome.apply(session)
     report.delivered += 1
     return row.sequence
-
-
-async def _next_in(services: Services, sequence: str) -> int | None:
-    """The first row of `sequence` still to be delivered, if it is due."""
-    now = services.clock.now()
-    stmt = (
-        sa.select(OutboxItem.id, OutboxItem.next_attempt_at)
-        .where(
-            OutboxItem.status.in_(("pending", "delivering")),
-            OutboxItem.sequence == sequence,
-        )
-        .order_by(OutboxItem.id)
-        .limit(1)
-    )
-    async with services.db.session() as session:
-        first = (await session.execute(stmt)).first()
-    return first[0] if first is not None and first[1] <= now else None
 
 
 async def _deferred(services: Services, row: OutboxItem, lease_until: dt.datetime, reason: str) -> None:
