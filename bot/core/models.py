@@ -29,9 +29,7 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=UTC) if value is not None else None
 
 
-def _utc(**kw: Any) -> Any:
-    nullable = kw.pop("nullable", True)
-    index = kw.pop("index", False)
+def _utc(nullable: bool = True, index: bool = False, **kw: Any) -> Any:
     return Field(sa_column=sa.Column(UTCDateTime(), nullable=nullable, index=index), **kw)
 
 
@@ -39,8 +37,7 @@ def _json(**kw: Any) -> Any:
     return Field(sa_column=sa.Column(sa.JSON, nullable=True), **kw)
 
 
-def _text(**kw: Any) -> Any:
-    nullable = kw.pop("nullable", True)
+def _text(nullable: bool = True, **kw: Any) -> Any:
     return Field(sa_column=sa.Column(sa.Text, nullable=nullable), **kw)
 
 
@@ -280,13 +277,16 @@ class Defect(SQLModel, table=True):
 
 class OutboxItem(SQLModel, table=True):
     __tablename__ = "outbox"
-    __table_args__ = (sa.UniqueConstraint("idempotency_key", name="uq_outbox_key"),)
+    __table_args__ = (
+        sa.UniqueConstraint("idempotency_key", name="uq_outbox_key"),
+        sa.Index("ix_outbox_turn", "sequence", "status", "id"),  # _its_turn: a seek past the done rows
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=64)  # e.g. tracker.create, tracker.comment, helpdesk.note, slack.post
     idempotency_key: str = Field(max_length=255)
     payload: dict[str, Any] | None = _json(default=None)
-    sequence: str | None = Field(default=None, max_length=255, index=True)  # delivered in id order
+    sequence: str | None = Field(default=None, max_length=255)  # delivered in id order
     status: str = Field(default="pending", max_length=16, index=True)  # pending | done | dead
     attempts: int = 0
     next_attempt_at: dt.datetime = _utc(nullable=False, index=True)

@@ -167,6 +167,11 @@ async def _due(
     services: Services, now: dt.datetime, limit: int, keys: Sequence[str] | None, sequence: str | None = None
 ) -> list[int]:
     """Ids of the due rows whose turn it is (of `keys`, of `sequence`, when given), in id order."""
+    async with services.db.session() as session:
+        return list((await session.execute(_due_query(now, limit, keys, sequence))).scalars())
+
+
+def _due_query(now: dt.datetime, limit: int, keys: Sequence[str] | None, sequence: str | None) -> sa.Select:
     stmt = (
         sa.select(OutboxItem.id)
         .where(OutboxItem.status.in_(("pending", "delivering")), OutboxItem.next_attempt_at <= now)
@@ -178,8 +183,7 @@ async def _due(
         stmt = stmt.where(OutboxItem.idempotency_key.in_(list(keys)))
     if sequence is not None:
         stmt = stmt.where(OutboxItem.sequence == sequence)
-    async with services.db.session() as session:
-        return list((await session.execute(stmt)).scalars())
+    return stmt
 
 
 async def _deliver_one(
@@ -260,14 +264,16 @@ def _its_turn(now: dt.datetime | None = None) -> sa.ColumnElement[bool]:
     delivered): a pass takes the due ones first, in id order, so a sequence whose rows are all
     due goes out in one pass, and rows held back leave room in the pass for the others."""
     table, earlier = OutboxItem.__table__, OutboxItem.__table__.alias("earlier")  # type: ignore[attr-defined]
-    held = [
-        earlier.c.sequence == table.c.sequence,  # by its index: the few rows of that sequence
-        earlier.c.id < table.c.id,
-        earlier.c.status.in_(("pending", "delivering")),
-    ]
-    if now is not None:
-        held.append(earlier.c.next_attempt_at > now)
-    return sa.or_(table.c.sequence.is_(None), ~sa.exists().where(*held))
+
+    def none_waits(status: str) -> sa.ColumnElement[bool]:
+        # Equalities on (sequence, status) and a range on id: a seek in ix_outbox_turn to the
+        # sequence's rows in that status, past its delivered ones, on either database's planner.
+        held = [earlier.c.sequence == table.c.sequence, earlier.c.status == status, earlier.c.id < table.c.id]
+        if now is not None:
+            held.append(earlier.c.next_attempt_at > now)
+        return ~sa.exists().where(*held)
+
+    return sa.or_(table.c.sequence.is_(None), sa.and_(none_waits("pending"), none_waits("delivering")))
 
 
 def _owned(row_id: int, lease_until: dt.datetime) -> sa.Update:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+
 import sqlalchemy as sa
 
+from bot.core.db import Database
 from bot.core.models import DefectGroup, OutboxItem
 from bot.defects.effects import deliver_pending
 from bot.defects.queue import queue_thread_post
@@ -145,3 +149,81 @@ async def test_thread_posts_go_out_in_the_order_they_were_queued_when_the_first_
     await deliver_pending(services)
     thread = [m["text"] for m in fake_slack.thread(group.channel, group.thread_ts)]
     assert thread[-3:] == ["first post", "second post", "third post"]
+
+
+async def plan_of(db: Database, query: sa.Executable) -> list:  # type: ignore[type-arg]
+    """The database's own query plan for `query`, as its driver runs it (parameters bound)."""
+    sent: list[tuple[str, object]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        sent.append((statement, parameters))
+
+    sa.event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        async with db.session() as session:
+            await session.execute(query)
+    finally:
+        sa.event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+    [(statement, parameters)] = sent
+    prefix = "EXPLAIN (FORMAT JSON) " if db.engine.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN "
+    async with db.engine.connect() as conn:
+        return list((await conn.exec_driver_sql(prefix + statement, parameters)).all())  # type: ignore[arg-type]
+
+
+def held_back_checks(plan: list) -> list[str]:  # type: ignore[type-arg]
+    """How each read of an earlier row of the sequence is done, from the plan of either database."""
+    if plan and isinstance(plan[0][0], int):  # SQLite: (id, parent, notused, detail) rows
+        return [detail for *_, detail in plan if " earlier " in f" {detail} "]
+    found: list[str] = []
+
+    def walk(node: dict) -> None:  # type: ignore[type-arg]
+        if str(node.get("Alias")).startswith("earlier"):
+            found.append(f"{node['Node Type']} {node.get('Index Name')} {node.get('Index Cond')}")
+        for child in node.get("Plans", []):
+            walk(child)
+
+    document = plan[0][0]
+    walk((json.loads(document) if isinstance(document, str) else document)[0]["Plan"])
+    return found
+
+
+async def test_whether_a_rows_turn_has_come_is_read_from_the_waiting_rows_of_its_sequence_alone(
+    services,
+) -> None:
+    """The held-back check seeks ix_outbox_turn by (sequence, status, id): it never reads the
+    sequence's delivered rows, which grow for as long as a defect group lives, nor scans the
+    other waiting rows one by one (a backlog of thousands in one thread made each pass quadratic;
+    bench/outbox.py measures it)."""
+    now = services.clock.now()
+    later = now + dt.timedelta(hours=1)
+
+    def row(key: str, sequence: str, status: str, due: dt.datetime) -> dict:  # type: ignore[type-arg]
+        return {"kind": "test.record", "idempotency_key": f"test:{key}", "payload": {}, "sequence": sequence,
+                "status": status, "attempts": 0, "next_attempt_at": due, "created_at": now}  # fmt: skip
+
+    rows = [
+        *(row(f"done{i}", "a", "done", now) for i in range(3000)),  # a long-lived group's thread
+        *(row(f"retry{i}", f"b{i}", "pending", later) for i in range(1000)),  # a backlog elsewhere
+        *(row(f"out{i}", f"c{i}", "delivering", later) for i in range(50)),
+        *(row(f"due{i}", "a", "pending", now) for i in range(20)),
+    ]
+    db = services.db
+    async with db.transaction() as session:
+        await session.execute(sa.insert(OutboxItem), rows)
+        if db.engine.dialect.name == "postgresql":
+            await session.execute(sa.text("ANALYZE outbox"))
+    for query in (
+        outbox._due_query(now, 100, None, None),  # a pass's list
+        sa.select(OutboxItem.id).where(OutboxItem.id == len(rows), outbox._its_turn()),  # a claim's check
+    ):
+        plan = await plan_of(db, query)
+        checks = held_back_checks(plan)
+        assert len(checks) == 2, (
+            json.dumps(plan[0][0], indent=1) if not isinstance(plan[0][0], int) else plan
+        )  # an earlier pending row, an earlier row being delivered
+        for check in checks:
+            assert "ix_outbox_turn" in check, checks
+            if db.engine.dialect.name == "sqlite":
+                assert "(sequence=? AND status=? AND id<?)" in check, checks
+            else:
+                assert "status" in check and "id <" in check, checks  # both in the index's seek
