@@ -2,10 +2,11 @@
 
 A reply addresses someone in its greeting ("Hi Dana,", "Morning Jess!", "Dear Dr. Osei,"), after
 a run of @handles (Twitter/X replies start with them), or in its opening sentence ("Thanks for
-getting in touch, Paulo."; "Sorry for the wait, Jess!"). A word is read as a name only where a
-name can stand: followed by punctuation or the line's end (not by the rest of a sentence, as in
-"Hi, Thanks for…" or "Hi, Maria from billing here"), capitalised (or in a script without case),
-and not a word of the kinds in words.py (weekdays, sentence adverbs, "Happy Friday").
+getting in touch, Paulo."; "Sorry for the wait, Jess!"; "Thanks, Mr. Osei — …"). A word is read as
+a name only where a name can stand: followed by punctuation, a dash, an emoji or the line's end
+(not by the rest of a sentence, as in "Hi, Thanks for…" or "Hi, Maria from billing here"),
+capitalised (or in a script without case), and not a word of the kinds in words.py (weekdays,
+sentence adverbs, "Happy Friday").
 """
 
 from __future__ import annotations
@@ -28,10 +29,16 @@ GREETING = re.compile(
 )
 _TITLE = re.compile(r"(?:mr|mrs|ms|mx|miss|dr|prof|sir|madam|mme|herr|frau)\.?[ \t]+", re.IGNORECASE)
 _SLOT = re.compile(r"\[[^\]\n]{1,40}\]|<[^>\n]{1,40}>")
-# Where an address ends: punctuation, a spaced dash, a line end.
-_CUT = re.compile(r"[,!.:;?—–()\[\]{}\"“”]|[ \t]-(?:[ \t]|$)|\n|$")
+# Emoji and pictographs, which end an address as punctuation does ("Hey Kevin 👋 your…").
+_EMOJI = "\u2600-\u27bf\U0001f000-\U0001faff"
+# Where an address ends: punctuation, a spaced dash, an emoji, a line end.
+_CUT = re.compile(rf"[,!.:;?—–()\[\]{{}}\"“”{_EMOJI}]|[ \t]-(?:[ \t]|$)|\n|$")
+# A name after the opening sentence's comma, ending it ("…, Paulo.") or before a dash or an emoji
+# that goes on ("Thanks for waiting, Daniel — your refund…").
 _VOCATIVE_END = re.compile(
-    r",[ \t]+(?P<words>[^\W\d_][\w'’\-]*(?:[ \t]+[^\W\d_][\w'’\-]*){0,2})[ \t]*(?:[.!?]+|$)"
+    r",[ \t]+(?P<title>(?:Mr|Mrs|Ms|Mx|Miss|Dr|Prof|Sir|Madam)\.?[ \t]+)?"
+    r"(?P<words>[^\W\d_][\w'’\-]*(?:[ \t]+[^\W\d_][\w'’\-]*){0,2})[ \t]*"
+    rf"(?:[.!?]+|[—–{_EMOJI}]|-[ \t]|$)"
 )
 # An opening sentence that speaks to the customer starts with thanks, an apology, a welcome…
 _PHATIC = re.compile(
@@ -43,7 +50,9 @@ _PHATIC = re.compile(
     r"(?:sorry|glad|happy|thrilled|sad|delighted))\b",
     re.IGNORECASE,
 )
-_SENTENCE = re.compile(r"[^\n.!?]*(?:[.!?]+|\n|$)")
+# A sentence goes on past a title's full stop ("Thanks, Mr. Osei.").
+_TITLE_STOP = "|".join(rf"(?<=\b{t})\." for t in ("Mr", "Mrs", "Ms", "Mx", "Dr", "Prof"))
+_SENTENCE = re.compile(rf"(?:[^\n.!?]|{_TITLE_STOP})*(?:[.!?]+|\n|$)")
 _WORD = re.compile(r"[^\W\d_]+")
 # Letters that NFKD does not decompose but that people drop just like accents.
 _FOLD = str.maketrans({"ø": "o", "Ø": "O", "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "æ": "ae"})
@@ -188,5 +197,6 @@ def _vocative(text: str, begin: int) -> Addressed | None:
             if _cased_name(words):
                 people = people_in(words)
                 if people and len(people) == 1:
-                    return Addressed((people[0],), s + m.start("words"), s + m.end("words"))
+                    start, end = s + m.start("words"), s + m.end("words")
+                    return Addressed((people[0],), start, end, titled=m.group("title") is not None)
     return None

@@ -4,8 +4,8 @@ The record's customer name counts when it names a person (not a company, a login
 "Visitor 48213"); the customer's own message adds the names they give themselves (a signature
 "— Bob", "I'm Bob") and the people they copy in ("cc Marcus", "my colleague Marcus"). A greeting
 matches when one of the people it names is one of these; short forms match their long form
-("Alex" for "Alexandra"), and a record with a first name only matches a greeting that adds a
-surname.
+("Alex" for "Alexandra"), usual nicknames their name ("Bob" for "Robert"), and a record with a
+first name only matches a greeting that adds a surname.
 """
 
 from __future__ import annotations
@@ -105,11 +105,25 @@ def message_names(message: str | None) -> frozenset[str]:
 
 
 def _same(greeted: str, known: str) -> bool:
-    """The same name, or a short form of it: "Alex"/"Alexandra", "Sam"/"Samuel" (3+ letters)."""
+    """The same name, or a short form of it: "Alex"/"Alexandra", "Sam"/"Samuel" (3+ letters), or
+    one of its usual nicknames: "Bob"/"Robert", "Liz"/"Elizabeth"."""
     if greeted == known:
         return True
     short, long = sorted((greeted, known), key=len)
-    return len(short) >= 3 and len(long) >= len(short) + 3 and long.startswith(short)
+    if len(short) >= 3 and len(long) >= len(short) + 3 and long.startswith(short):
+        return True
+    nicknames = _nicknames()
+    return (greeted, known) in nicknames or (known, greeted) in nicknames
+
+
+@lru_cache(maxsize=1)
+def _nicknames() -> frozenset[tuple[str, str]]:
+    """(nickname, given name) pairs of English names, lower case: the `nicknames` package's
+    hand-curated list (about 2,700 pairs), read once per process."""
+    from nicknames import NickNamer
+
+    table = NickNamer().nickname_lookup
+    return frozenset((nick, name) for name, nicks in table.items() for nick in nicks)
 
 
 def _matches(tokens: tuple[str, ...], known: tuple[str, ...] | frozenset[str]) -> bool:

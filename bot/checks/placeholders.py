@@ -35,8 +35,10 @@ PLACEHOLDER = re.compile(
     r"|\*\|[A-Za-z_][\w:\-]{0,60}\|\*"  # *|FNAME|*
     r"|\[\[\s*[A-Za-z_][\w.\- ]{0,40}?\s*\]\]"  # [[first_name]]
     r"|\[(?:[A-Z][A-Z0-9]*(?:[_.][A-Z0-9]+)+|[A-Z]{4,}|[a-z]+(?:[_.][a-z0-9]+)+"  # [FIRST_NAME]
-    # [Customer Name], [Refund Amount]: an LLM-style slot, named by what goes in it
-    r"|(?:[A-Z][a-z]+ ){1,3}(?:Name|Date|Amount|Number|Email|Plan|Link|Company|Address|Phone|ID|Time))"
+    # [Customer Name], [INSERT ORDER NUMBER], [first name]: a slot named by what goes in it
+    r"|(?:[A-Z][a-z]+ ){1,3}(?:Name|Date|Amount|Number|Email|Plan|Link|Company|Address|Phone|ID|Time)"
+    r"|(?:[A-Z]+ ){1,3}(?:NAME|DATE|AMOUNT|NUMBER|EMAIL|PLAN|LINK|COMPANY|ADDRESS|PHONE|ID|TIME)"
+    r"|(?:[a-z]+ ){1,3}(?:name|date|amount|number|email|plan|link|company|address|phone|time))"
     r"\](?![(\[])"
     r"|%%[A-Za-z_][\w.\-]{0,60}%%"  # %%TRACKING_NUMBER%%
     # %PLAN%, but not "50%" nor a Windows path like %APPDATA%\Nimbus

@@ -1,7 +1,7 @@
 """plan_mismatch: the reply says the customer is on a configured plan that is not theirs.
 
 A plan name counts where the reply gives it to the customer: "your Team plan/subscription/
-account/contract", "as a Pro customer", "you're on (the) Basic (plan)", "you're subscribed to
+account/contract/workspace", "as a Pro customer", "you're on (the) Basic (plan)", "you're subscribed to
 Basic", "the Team plan you're currently on", "your plan is Pro", "you have the Pro plan".
 It does not count where the sentence is about another plan than the current one: after a
 condition or a change ("if you upgrade, your Pro plan…", "moved you from your Basic plan to Pro",
@@ -42,7 +42,10 @@ _BEFORE = re.compile(
     rf"|\b(?P<the>the{_WS}))$",
     re.IGNORECASE,
 )
-_AFTER_YOUR = re.compile(rf"[\s-]+{_NOUN}\b", re.IGNORECASE)
+_AFTER_NOUN = re.compile(rf"[\s-]+{_NOUN}\b", re.IGNORECASE)
+# After "your": a workspace too ("your Team workspace"), not after "in" ("in the Team workspace"
+# may name the workspace, not the plan).
+_AFTER_YOUR = re.compile(rf"[\s-]+(?:{_NOUN}|workspaces?)\b", re.IGNORECASE)
 _AFTER_MEMBER = re.compile(
     r"[ \t]+(?:plan[ \t]+)?"
     r"(?:customer|member|subscriber|user|client|account[ \t]+holder|plan[ \t]+holder)s?\b",
@@ -141,7 +144,7 @@ def attributed(
         if not _AFTER_MEMBER.match(after):
             return False
     elif frame.group("have") is not None or frame.group("in") is not None:
-        if not _AFTER_YOUR.match(after):
+        if not _AFTER_NOUN.match(after):
             return False
     elif frame.group("the") is not None and not _AFTER_THE.match(after):
         return False

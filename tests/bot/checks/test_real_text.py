@@ -60,6 +60,15 @@ def found(text: str, detector: Detector = DETECTOR, **kw: Any) -> dict[str, dict
         ("Hi Acme team,\n\nYour invoices are attached.", {}),
         ("Dear Support Team,\n\nThis is a test.", {}),
         ("Happy Monday, everyone! The release is out.", {}),
+        # usual nicknames of the name on file, which need not start like it
+        ("Hi Peggy, the refund is through.", {"customer": Customer(name="Margaret Olsen")}),
+        ("Hey Ted! Your badge is printed.", {"customer": Customer(name="Edward Mills")}),
+        ("Morning Jim, the invoice is attached.", {"customer": Customer(name="James Ortega")}),
+        # a name (as on file) before a dash or an emoji, a title with its full stop
+        ("Thanks a lot, Priya — the export has finished.", {}),
+        ("Hey Priya 🎉 your account is upgraded.", {}),
+        ("Sorry for the delay, Ms. Raman. The parcel left today.", {}),
+        ("Glad it worked, Dr. Raman — ping us any time.", {}),
     ],
 )
 def test_names_not_flagged(text: str, kw: dict) -> None:
@@ -79,6 +88,10 @@ def test_names_not_flagged(text: str, kw: dict) -> None:
             {"customer_message": "Hi Jess, my invoice is wrong."},
         ),
         ("Hi Oskar,\n\nDone.", "Oskar", {"customer": Customer(name="Priya")}),
+        ("Apologies for the confusion, Oskar — the fee is reversed.", "Oskar", {}),
+        ("Hi Oskar 😊 the fix went out today.", "Oskar", {}),
+        ("Many thanks, Mr. Lindqvist. Your claim is approved.", "Lindqvist", {}),
+        ("Hi Peggy, the refund is through.", "Peggy", {"customer": Customer(name="Edward Mills")}),
     ],
 )
 def test_names_flagged(text: str, greeted: str, kw: dict) -> None:
@@ -127,6 +140,8 @@ def test_placeholders_not_flagged(text: str, kw: dict) -> None:
         ("Your reference is %ORDER_REF%.", "%ORDER_REF%"),
         ("Hello [FNAME], the replacement ships on Monday.", "[FNAME]"),
         ("Your [PLAN] subscription renews next week.", "[PLAN]"),
+        ("Your courier will call [CUSTOMER PHONE NUMBER] before delivery.", "[CUSTOMER PHONE NUMBER]"),
+        ("We sent the receipt to [billing email] a minute ago.", "[billing email]"),
     ],
 )
 def test_placeholders_flagged(text: str, tag: str) -> None:
@@ -159,6 +174,8 @@ def test_placeholder_allow_lists_the_products_own_tags() -> None:
             {"customer_message": "My second workspace is on Team, can you move it?"},
         ),
         ("Your Team plan renews on 3 May.", {"customer": Customer(name="Priya", plan="Basic, Team")}),
+        ("Everyone in the Team workspace can see the shared calendar.", {}),  # a workspace's name
+        ("Your team workspace has two new members.", {}),  # an ordinary word
     ],
 )
 def test_plans_not_flagged(text: str, kw: dict) -> None:
@@ -175,6 +192,7 @@ def test_plans_not_flagged(text: str, kw: dict) -> None:
         ("Because you have the Team plan, SSO is on.", "Team"),
         ("Your current plan is Enterprise, so nothing changes.", "Enterprise"),
         ("your team plan includes five editors.", "Team"),  # lower case, but called a plan
+        ("Your Enterprise workspace now has audit logs switched on.", "Enterprise"),
     ],
 )
 def test_plans_flagged(text: str, plan: str) -> None:
