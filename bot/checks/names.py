@@ -40,6 +40,8 @@ _VOCATIVE_END = re.compile(
     r"(?P<words>[^\W\d_][\w'’\-]*(?:[ \t]+[^\W\d_][\w'’\-]*){0,2})[ \t]*"
     rf"(?:[.!?]+|[—–{_EMOJI}]|-[ \t]|$)"
 )
+# A name, then a comma, at the very start ("Paulo, thanks for…"; what follows is checked apart).
+_LEADING = re.compile(r"(?P<words>[^\W\d_][\w'’\-]*(?:[ \t]+[^\W\d_][\w'’\-]*){0,2}),[ \t]+")
 # An opening sentence that speaks to the customer starts with thanks, an apology, a welcome…
 _PHATIC = re.compile(
     r"(?:(?:really|so|very|truly|terribly|deeply|awfully)[ \t]+)?"
@@ -136,7 +138,7 @@ def addressed(reply: str) -> Addressed | None:
         found = _after_greeting(text, m.end())
         if found is not None:
             return found
-    return _vocative(text, begin)
+    return _leading(text, begin) or _vocative(text, begin)
 
 
 def vocative(reply: str) -> Addressed | None:
@@ -172,6 +174,17 @@ def _only_words(head: str) -> bool:
 def _cased_name(words: str) -> bool:
     """Every word capitalised, in a script with case: outside a greeting, case is the only sign."""
     return all(w[0].isupper() for w in words.split())
+
+
+def _leading(text: str, begin: int) -> Addressed | None:
+    """A name that opens the reply before words that speak to the customer ("Paulo, thanks for…")."""
+    m = _LEADING.match(text, begin)
+    if m is None or not _PHATIC.match(text, m.end()) or not _cased_name(words := m.group("words")):
+        return None
+    people = people_in(words)
+    if not people or len(people) != 1:
+        return None
+    return Addressed((people[0],), m.start("words"), m.end("words"))
 
 
 def _vocative(text: str, begin: int) -> Addressed | None:

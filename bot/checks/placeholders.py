@@ -27,6 +27,7 @@ PLACEHOLDER = re.compile(
     r"|\{![A-Za-z_][\w.]{0,60}\}"  # {!Contact.FirstName}
     r"|\{\$[A-Za-z_][\w.]{0,60}\}"  # {$name}
     rf"|\$\{{{_IDENT}\}}"  # ${name}
+    r"|\$[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b"  # $FIRST_NAME (not $HOME, nor $PATH: no underscore)
     rf"|#\{{{_IDENT}\}}"  # #{name}
     # {first_name}, but not a URL template /notes/{id}
     rf"|\{{(?<![\w{{$/!#]\{{){_IDENT}\}}(?!\}})"
@@ -38,7 +39,7 @@ PLACEHOLDER = re.compile(
     # [Customer Name], [INSERT ORDER NUMBER], [first name]: a slot named by what goes in it
     r"|(?:[A-Z][a-z]+ ){1,3}(?:Name|Date|Amount|Number|Email|Plan|Link|Company|Address|Phone|ID|Time)"
     r"|(?:[A-Z]+ ){1,3}(?:NAME|DATE|AMOUNT|NUMBER|EMAIL|PLAN|LINK|COMPANY|ADDRESS|PHONE|ID|TIME)"
-    r"|(?:[a-z]+ ){1,3}(?:name|date|amount|number|email|plan|link|company|address|phone|time))"
+    r"|(?:[a-z]+ ){0,3}(?:name|date|amount|number|email|plan|link|company|address|phone|time))"
     r"\](?![(\[])"
     r"|%%[A-Za-z_][\w.\-]{0,60}%%"  # %%TRACKING_NUMBER%%
     # %PLAN%, but not "50%" nor a Windows path like %APPDATA%\Nimbus

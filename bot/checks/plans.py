@@ -1,8 +1,10 @@
 """plan_mismatch: the reply says the customer is on a configured plan that is not theirs.
 
 A plan name counts where the reply gives it to the customer: "your Team plan/subscription/
-account/contract/workspace", "as a Pro customer", "you're on (the) Basic (plan)", "you're subscribed to
-Basic", "the Team plan you're currently on", "your plan is Pro", "you have the Pro plan".
+account/contract/workspace" (also "your company's Team plan", "your Team-tier account"), "as a Pro
+customer", "Pro customers like you", "you're on (the/our) Basic (plan)", "you're subscribed to
+Basic", "you pay for Pro", "your subscription to Pro", "the Team plan you're currently on", "your
+plan is Pro", "your plan (Pro)", "you have the Pro plan".
 It does not count where the sentence is about another plan than the current one: after a
 condition or a change ("if you upgrade, your Pro plan…", "moved you from your Basic plan to Pro",
 "after that your Free plan…", "your previous Basic plan"), when the customer named that plan
@@ -20,6 +22,7 @@ from functools import lru_cache
 from bot.checks.words import words
 
 _AP = r"(?:'|’)"
+_OWNER = r"(?:company|team|organi[sz]ation|org|business|workspace)"  # your company's Pro plan
 _NOUN = (
     r"(?:plans?|subscriptions?|accounts?|tiers?|memberships?|contracts?|licen[cs]es?|packages?|editions?"
     r"|bundles?)"  # not "trial" (a trial of another plan is no mistake), "workspace", "seats"
@@ -29,13 +32,16 @@ _STRONG_NOUN = re.compile(r"[\s-]+(?:plan|tier|subscription|membership|package|e
 # before the name); each alternative names what must follow the plan name.
 _WS = r"[ \t\n]+"
 _BEFORE = re.compile(
-    rf"(?:\b(?P<your>your{_WS}(?P<adj>(?:(?:current|existing|present|active|paid|annual|monthly|yearly|old"
+    rf"(?:\b(?P<your>your{_WS}(?:{_OWNER}{_AP}s{_WS})?(?P<adj>(?:(?:current|existing|present|active|paid|annual|monthly|yearly|old"
     rf"|previous|former|prior|past|earlier|legacy){_WS})*))"
     rf"|\b(?P<member>(?:as|you{_AP}re|you{_WS}are){_WS}an?{_WS})"
     rf"|\b(?P<on>(?:you{_AP}re|you{_WS}are|you{_AP}ve{_WS}been|you{_WS}have{_WS}been|your{_WS}account{_WS}is"
     rf"|your{_WS}workspace{_WS}is|we{_WS}have{_WS}you){_WS}(?:(?:currently|still|now|already){_WS})?"
     rf"(?:on|subscribed{_WS}to|signed{_WS}up{_WS}(?:for|to)|using|enrolled{_WS}in|paying{_WS}for|(?P<in>in))"
-    rf"{_WS}(?:(?:the|a|an|your){_WS})?)"
+    rf"{_WS}(?:(?:the|a|an|your|our){_WS})?)"
+    rf"|\b(?P<pay>you{_WS}(?:(?:currently|still|now|already){_WS})?(?:pay{_WS}for|subscribe{_WS}to){_WS}"
+    rf"(?:(?:the|our){_WS})?)"
+    rf"|\b(?P<subto>your{_WS}(?:current{_WS})?(?:subscription|membership){_WS}(?:to|for){_WS}(?:the{_WS})?)"
     rf"|\b(?P<planis>your{_WS}(?:current{_WS})?(?:plan|subscription|tier|package|membership){_WS}(?:is|remains)"
     rf"{_WS}(?:(?:still|currently){_WS})?(?:the{_WS}|on{_WS}the{_WS})?)"
     rf"|\b(?P<have>you{_WS}(?:have|own|purchased|bought|chose|picked){_WS}(?:an?|the){_WS})"
@@ -92,26 +98,50 @@ def names_patterns(plans: Sequence[str]) -> list[re.Pattern[str]]:
     frame (`_LAST_WORDS`), in lower-cased text. One per plan, each led by a literal, and the
     preceding word tested by fixed-width lookbehinds: this runs on every reply of an import, and
     most plan names in text ("the Acme team") fail right there, in C."""
-    before = "|".join(rf"(?<=\b{w}\s{{HEAD}})" for w in sorted(_LAST_WORDS))
+    last = [*sorted(_LAST_WORDS), *(f"{w} our" for w in sorted(_BEFORE_OUR))]
+    before = "|".join(rf"(?<=\b{w}\s{{HEAD}})" for w in last)
     patterns = []
     for key in sorted({_plan_key(p) for p in plans}, key=len, reverse=True):
         first, *rest = key.split()
         tail = "".join(rf"\s+{re.escape(w)}" for w in rest)
         head = re.escape(first)
-        patterns.append(re.compile(rf"{head}(?:{before.replace('{HEAD}', head)}){tail}(?![\w-])"))
+        after = rf"(?:(?![\w-])|(?=-{_HYPHENED}))"
+        framed = rf"{head}(?:{before.replace('{HEAD}', head)}){tail}{after}"
+        bracketed = "|".join(rf"(?<=\b{w}\s\({head})|(?<=\b{w}\({head})" for w in _BRACKETED)
+        liked = rf"{head}{tail}(?={_LIKE_YOU.pattern})"
+        patterns.append(re.compile(rf"{framed}|{liked}|{head}(?:{bracketed}){tail}(?=\))"))
     return patterns
 
 
 # The word right before a plan name in every frame of _BEFORE: a cheap test before the regex.
 _LAST_WORDS = words(
     "your a an on to for using in the is remains currently still now already current existing present "
-    "active paid annual monthly yearly old previous former prior past earlier legacy"
+    "active paid annual monthly yearly old previous former prior past earlier legacy "
+    "company's team's organization's organisation's org's business's workspace's "
+    "company’s team’s organization’s organisation’s org’s business’s workspace’s"
 )
+# After a plan name, a frame of its own: "Enterprise customers like you", "Free-plan accounts like yours".
+_LIKE_YOU = re.compile(
+    r"(?:[ \t-]+plan)?[ \t]+(?:customers|users|members|subscribers|accounts|teams|workspaces|clients)"
+    r"[ \t]+like[ \t]+(?:you|yours)\b",
+    re.IGNORECASE,
+)
+# Before a plan name in brackets: "your plan (Plus) includes…".
+_PAREN = re.compile(
+    rf"\byour{_WS}(?:current{_WS})?(?:plan|subscription|tier|membership|package)[ \t]*\($", re.I
+)
+_BRACKETED = ("plan", "subscription", "tier", "membership", "package")
+# "our" only after these ("you're on our Team plan"): "our team" alone is everywhere.
+_BEFORE_OUR = words("on to for")
+# A plan name joined by a hyphen to a plan noun: "your Basic-tier account".
+_HYPHENED = r"(?:plans?|tiers?|subscriptions?|accounts?|memberships?)\b"
 _BEFORE_THE = words("on to for using in is remains have own purchased bought chose picked")
 
 
 def _plausible(before: str, text: str, end: int) -> bool:
     tail = before[-40:].split()
+    if len(tail) > 1 and tail[-1].casefold() == "our":
+        return tail[-2].casefold() in _BEFORE_OUR
     if not tail or tail[-1].casefold() not in _LAST_WORDS:
         return False
     if tail[-1].casefold() == "the":
@@ -131,6 +161,10 @@ def attributed(
     elif said.islower() and not _STRONG_NOUN.match(text, end):
         return False  # "your team account": an ordinary word, not the plan
     before = text[max(0, start - LOOK) : start]
+    if _LIKE_YOU.match(text, end) or (_PAREN.search(before) and text.startswith(")", end)):
+        if _ELSEWHERE.search(before[_sentence_start(before) :]):
+            return False
+        return not (customer_message and _names_plan(customer_message, said))
     if not _plausible(before, text, end):
         return False
     frame = _BEFORE.search(before)

@@ -69,6 +69,8 @@ def found(text: str, detector: Detector = DETECTOR, **kw: Any) -> dict[str, dict
         ("Hey Priya 🎉 your account is upgraded.", {}),
         ("Sorry for the delay, Ms. Raman. The parcel left today.", {}),
         ("Glad it worked, Dr. Raman — ping us any time.", {}),
+        ("Priya, thank you for the logs. The crash is fixed.", {}),  # the name opens the reply
+        ("Unfortunately, thanks to a bug, the export failed.", {}),  # an adverb, not a name
     ],
 )
 def test_names_not_flagged(text: str, kw: dict) -> None:
@@ -92,6 +94,7 @@ def test_names_not_flagged(text: str, kw: dict) -> None:
         ("Hi Oskar 😊 the fix went out today.", "Oskar", {}),
         ("Many thanks, Mr. Lindqvist. Your claim is approved.", "Lindqvist", {}),
         ("Hi Peggy, the refund is through.", "Peggy", {"customer": Customer(name="Edward Mills")}),
+        ("Oskar, sorry for the wait! Your seat is booked.", "Oskar", {}),
     ],
 )
 def test_names_flagged(text: str, greeted: str, kw: dict) -> None:
@@ -122,6 +125,8 @@ def test_names_flagged(text: str, greeted: str, kw: dict) -> None:
         ("[SOLVED] The sync error came from an expired token; reconnecting fixed it.", {}),
         ("Thread status: [RESOLVED]. Reopen it any time if the crash comes back.", {}),
         ("[Update] Engineering shipped the fix this morning, so exports work again.", {}),
+        ("Set $JAVA_HOME and $LD_LIBRARY_PATH before you start it.", {}),
+        ("The $CONTACT_FIRST_NAME variable holds the contact's first name.", {}),
     ],
 )
 def test_placeholders_not_flagged(text: str, kw: dict) -> None:
@@ -142,6 +147,8 @@ def test_placeholders_not_flagged(text: str, kw: dict) -> None:
         ("Your [PLAN] subscription renews next week.", "[PLAN]"),
         ("Your courier will call [CUSTOMER PHONE NUMBER] before delivery.", "[CUSTOMER PHONE NUMBER]"),
         ("We sent the receipt to [billing email] a minute ago.", "[billing email]"),
+        ("A credit of [amount] is on your next invoice.", "[amount]"),
+        ("Dear $CONTACT_FIRST_NAME, the repair is booked.", "$CONTACT_FIRST_NAME"),
     ],
 )
 def test_placeholders_flagged(text: str, tag: str) -> None:
@@ -176,6 +183,12 @@ def test_placeholder_allow_lists_the_products_own_tags() -> None:
         ("Your Team plan renews on 3 May.", {"customer": Customer(name="Priya", plan="Basic, Team")}),
         ("Everyone in the Team workspace can see the shared calendar.", {}),  # a workspace's name
         ("Your team workspace has two new members.", {}),  # an ordinary word
+        (
+            "Enterprise customers like you can ask for a custom contract.",
+            {"customer": Customer(name="Priya", plan="Enterprise")},
+        ),
+        ("If you pay for Pro next month, the limit goes away.", {}),
+        ("Our team reviewed your request this morning.", {}),
     ],
 )
 def test_plans_not_flagged(text: str, kw: dict) -> None:
@@ -193,6 +206,13 @@ def test_plans_not_flagged(text: str, kw: dict) -> None:
         ("Your current plan is Enterprise, so nothing changes.", "Enterprise"),
         ("your team plan includes five editors.", "Team"),  # lower case, but called a plan
         ("Your Enterprise workspace now has audit logs switched on.", "Enterprise"),
+        ("Team subscribers like you get priority routing.", "Team"),
+        ("Your subscription to Enterprise renews in June.", "Enterprise"),
+        ("You are on our Pro plan, so the API is open to you.", "Pro"),
+        ("Since you pay for Team, guests are free.", "Team"),
+        ("Your organisation's Pro plan covers twelve editors.", "Pro"),
+        ("Your Team-tier account includes shared drives.", "Team"),
+        ("Your plan (Enterprise) includes a named engineer.", "Enterprise"),
     ],
 )
 def test_plans_flagged(text: str, plan: str) -> None:
