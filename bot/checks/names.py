@@ -42,6 +42,7 @@ _VOCATIVE_END = re.compile(
 )
 # A name, then a comma, at the very start ("Paulo, thanks for…"; what follows is checked apart).
 _LEADING = re.compile(r"(?P<words>[^\W\d_][\w'’\-]*(?:[ \t]+[^\W\d_][\w'’\-]*){0,2}),[ \t]+")
+_THANKS_TO = re.compile(r"thanks[ \t]+to\b", re.IGNORECASE)
 # An opening sentence that speaks to the customer starts with thanks, an apology, a welcome…
 _PHATIC = re.compile(
     r"(?:(?:really|so|very|truly|terribly|deeply|awfully)[ \t]+)?"
@@ -181,6 +182,8 @@ def _leading(text: str, begin: int) -> Addressed | None:
     m = _LEADING.match(text, begin)
     if m is None or not _PHATIC.match(text, m.end()) or not _cased_name(words := m.group("words")):
         return None
+    if _THANKS_TO.match(text, m.end()):
+        return None  # "Zapier, thanks to its webhooks, …": because of, not to the customer
     people = people_in(words)
     if not people or len(people) != 1:
         return None

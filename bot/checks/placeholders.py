@@ -51,7 +51,7 @@ _QUOTES = "\"'“”‘’«»`"
 # Words that show a tag is being talked about, not used: "the {{first_name}} merge tag".
 _META = re.compile(
     r"\b(?:merge[ \t-]*(?:tags?|fields?|variables?)|placeholders?|variables?|liquid|handlebars|shortcodes?"
-    r"|personali[sz]ation[ \t]+(?:tags?|tokens?|fields?)|template[ \t]+(?:tags?|syntax|variables?|language)"
+    r"|personali[sz]ation[ \t]+(?:tags?|tokens?|fields?)|templates?"
     r"|syntax|snippets?|tokens?|macros?|dynamic[ \t]+(?:content|fields?))\b",
     re.IGNORECASE,
 )

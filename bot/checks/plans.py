@@ -70,6 +70,10 @@ _ELSEWHERE = re.compile(
     re.IGNORECASE,
 )
 _FROM = re.compile(r"\bfrom[ \t]+(?:your[ \t]+|the[ \t]+)?$", re.IGNORECASE)
+_OVER = re.compile(
+    r"\b(?:cancell?ed|ended|expired|lapsed|terminated|refunded|closed|discontinued|downgraded)\b",
+    re.IGNORECASE,
+)
 _OLD = re.compile(r"\b(?:old|previous|former|prior|past|earlier|legacy)\b", re.IGNORECASE)
 _STOP = re.compile(r"[.!?;](?:\s|$)|\n\s*\n")
 LOOK = 90  # characters read on either side of a plan name
@@ -162,7 +166,7 @@ def attributed(
         return False  # "your team account": an ordinary word, not the plan
     before = text[max(0, start - LOOK) : start]
     if _LIKE_YOU.match(text, end) or (_PAREN.search(before) and text.startswith(")", end)):
-        if _ELSEWHERE.search(before[_sentence_start(before) :]):
+        if _ELSEWHERE.search(before[_sentence_start(before) :]) or _ended(text, end):
             return False
         return not (customer_message and _names_plan(customer_message, said))
     if not _plausible(before, text, end):
@@ -185,7 +189,13 @@ def attributed(
     sentence = before[_sentence_start(before) : frame.start()]
     if _ELSEWHERE.search(sentence) or _FROM.search(before[: frame.start()]):
         return False
-    return not (customer_message and _names_plan(customer_message, said))
+    return not _ended(text, end) and not (customer_message and _names_plan(customer_message, said))
+
+
+def _ended(text: str, end: int) -> bool:
+    """The rest of the sentence says the plan is over: "your Pro plan was cancelled", "…has ended"."""
+    stop = _STOP.search(text, end)
+    return _OVER.search(text, end, stop.start() if stop else len(text)) is not None
 
 
 def _sentence_start(before: str) -> int:
