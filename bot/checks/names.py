@@ -34,15 +34,13 @@ _EMOJI = "\u2600-\u27bf\U0001f000-\U0001faff"
 # Where an address ends: punctuation, a spaced dash, an emoji, a line end.
 _CUT = re.compile(rf"[,!.:;?—–()\[\]{{}}\"“”{_EMOJI}]|[ \t]-(?:[ \t]|$)|\n|$")
 # A name after the opening sentence's comma, ending it ("…, Paulo.") or before a dash or an emoji
-# that goes on ("Thanks for waiting, Daniel — your refund…").
+# that goes on ("Thanks for waiting, Daniel — your refund…"); an en dash only spaced ("Jan–Mar"
+# is a range).
 _VOCATIVE_END = re.compile(
     r",[ \t]+(?P<title>(?:Mr|Mrs|Ms|Mx|Miss|Dr|Prof|Sir|Madam)\.?[ \t]+)?"
     r"(?P<words>[^\W\d_][\w'’\-]*(?:[ \t]+[^\W\d_][\w'’\-]*){0,2})[ \t]*"
-    rf"(?:[.!?]+|[—–{_EMOJI}]|-[ \t]|$)"
+    rf"(?:[.!?]+|[—{_EMOJI}]|(?<=[ \t])[–-][ \t]|$)"
 )
-# A name, then a comma, at the very start ("Paulo, thanks for…"; what follows is checked apart).
-_LEADING = re.compile(r"(?P<words>[^\W\d_][\w'’\-]*(?:[ \t]+[^\W\d_][\w'’\-]*){0,2}),[ \t]+")
-_THANKS_TO = re.compile(r"thanks[ \t]+to\b", re.IGNORECASE)
 # An opening sentence that speaks to the customer starts with thanks, an apology, a welcome…
 _PHATIC = re.compile(
     r"(?:(?:really|so|very|truly|terribly|deeply|awfully)[ \t]+)?"
@@ -139,7 +137,7 @@ def addressed(reply: str) -> Addressed | None:
         found = _after_greeting(text, m.end())
         if found is not None:
             return found
-    return _leading(text, begin) or _vocative(text, begin)
+    return _vocative(text, begin)
 
 
 def vocative(reply: str) -> Addressed | None:
@@ -175,19 +173,6 @@ def _only_words(head: str) -> bool:
 def _cased_name(words: str) -> bool:
     """Every word capitalised, in a script with case: outside a greeting, case is the only sign."""
     return all(w[0].isupper() for w in words.split())
-
-
-def _leading(text: str, begin: int) -> Addressed | None:
-    """A name that opens the reply before words that speak to the customer ("Paulo, thanks for…")."""
-    m = _LEADING.match(text, begin)
-    if m is None or not _PHATIC.match(text, m.end()) or not _cased_name(words := m.group("words")):
-        return None
-    if _THANKS_TO.match(text, m.end()):
-        return None  # "Zapier, thanks to its webhooks, …": because of, not to the customer
-    people = people_in(words)
-    if not people or len(people) != 1:
-        return None
-    return Addressed((people[0],), m.start("words"), m.end("words"))
 
 
 def _vocative(text: str, begin: int) -> Addressed | None:

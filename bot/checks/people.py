@@ -112,18 +112,28 @@ def _same(greeted: str, known: str) -> bool:
     short, long = sorted((greeted, known), key=len)
     if len(short) >= 3 and len(long) >= len(short) + 3 and long.startswith(short):
         return True
-    nicknames = _nicknames()
-    return (greeted, known) in nicknames or (known, greeted) in nicknames
+    return (short, long) in _nicknames()
 
 
 @lru_cache(maxsize=1)
 def _nicknames() -> frozenset[tuple[str, str]]:
-    """(nickname, given name) pairs of English names, lower case: the `nicknames` package's
-    hand-curated list (about 2,700 pairs), read once per process."""
+    """(nickname, given name) pairs of English names, lower case, from the `nicknames` package's
+    hand-curated list, read once per process. The list also pairs names that are people's names in
+    their own right ("Emily"/"Emma", "Jean"/"Jane", "Ellen"/"Helen", "Anna"/"Hannah"), and greeting
+    one for the other is the mistake this check is for: a nickname that is a given name itself
+    counts only when it is plainly a short form (three letters shorter, "Bob"/"Robert"; two, with
+    the same first letter, "Jim"/"James")."""
     from nicknames import NickNamer
 
     table = NickNamer().nickname_lookup
-    return frozenset((nick, name) for name, nicks in table.items() for nick in nicks)
+
+    def short_form(nick: str, name: str) -> bool:
+        shorter = len(name) - len(nick)
+        return nick not in table or shorter >= 3 or (shorter == 2 and nick[0] == name[0])
+
+    return frozenset(
+        (nick, name) for name, nicks in table.items() for nick in nicks if short_form(nick, name)
+    )
 
 
 def _matches(tokens: tuple[str, ...], known: tuple[str, ...] | frozenset[str]) -> bool:

@@ -27,7 +27,8 @@ PLACEHOLDER = re.compile(
     r"|\{![A-Za-z_][\w.]{0,60}\}"  # {!Contact.FirstName}
     r"|\{\$[A-Za-z_][\w.]{0,60}\}"  # {$name}
     rf"|\$\{{{_IDENT}\}}"  # ${name}
-    r"|\$[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b"  # $FIRST_NAME (not $HOME, nor $PATH: no underscore)
+    # $FIRST_NAME, $REFUND_AMOUNT: named by what goes in it (not $HOME, $AWS_REGION, $API_KEY)
+    r"|\$(?:[A-Z][A-Z0-9]*_)+(?:NAME|FIRSTNAME|LASTNAME|AMOUNT|DATE|EMAIL|PLAN|NUMBER|PHONE|ADDRESS|COMPANY)\b"
     rf"|#\{{{_IDENT}\}}"  # #{name}
     # {first_name}, but not a URL template /notes/{id}
     rf"|\{{(?<![\w{{$/!#]\{{){_IDENT}\}}(?!\}})"
@@ -37,7 +38,8 @@ PLACEHOLDER = re.compile(
     r"|\[\[\s*[A-Za-z_][\w.\- ]{0,40}?\s*\]\]"  # [[first_name]]
     r"|\[(?:[A-Z][A-Z0-9]*(?:[_.][A-Z0-9]+)+|[A-Z]{4,}|[a-z]+(?:[_.][a-z0-9]+)+"  # [FIRST_NAME]
     # [Customer Name], [INSERT ORDER NUMBER], [first name]: a slot named by what goes in it
-    r"|(?:[A-Z][a-z]+ ){1,3}(?:Name|Date|Amount|Number|Email|Plan|Link|Company|Address|Phone|ID|Time)"
+    r"|(?:[A-Z][a-z]+ ){0,3}(?:Name|Date|Amount|Number|Email|Plan|Link|Company|Address|Phone|ID|Time)"
+    r"|(?:Insert|INSERT|insert|Enter|ENTER|Add|ADD)[ \t][^\]\n\0]{1,40}"  # [Insert tracking number here]
     r"|(?:[A-Z]+ ){1,3}(?:NAME|DATE|AMOUNT|NUMBER|EMAIL|PLAN|LINK|COMPANY|ADDRESS|PHONE|ID|TIME)"
     r"|(?:[a-z]+ ){0,3}(?:name|date|amount|number|email|plan|link|company|address|phone|time))"
     r"\](?![(\[])"
@@ -51,12 +53,14 @@ _QUOTES = "\"'“”‘’«»`"
 # Words that show a tag is being talked about, not used: "the {{first_name}} merge tag".
 _META = re.compile(
     r"\b(?:merge[ \t-]*(?:tags?|fields?|variables?)|placeholders?|variables?|liquid|handlebars|shortcodes?"
-    r"|personali[sz]ation[ \t]+(?:tags?|tokens?|fields?)|templates?"
+    r"|personali[sz]ation[ \t]+(?:tags?|tokens?|fields?)|subject[ \t]+line|(?:the|this|that|same)[ \t]+format"
+    r"|template[ \t]+(?:tags?|syntax|variables?|language|editor)"
+    r"|(?:in|into)[ \t]+(?:the|your|a)[ \t]+(?:\w+[ \t]+)?template"
     r"|syntax|snippets?|tokens?|macros?|dynamic[ \t]+(?:content|fields?))\b",
     re.IGNORECASE,
 )
 _WRITE_BEFORE = re.compile(
-    r"\b(?:type|typing|insert|inserting|paste|pasting|write|writing"
+    r"\b(?:type|typing|insert|inserting|paste|pasting|write|writing|says|said|shows|showed|reads|displays"
     r"|replace[ \t]+\w+[ \t]+with|e\.g\.|eg|like|such[ \t]+as|for[ \t]+example)[ \t:,]*$",
     re.IGNORECASE,
 )
@@ -83,6 +87,7 @@ _SHELL = re.compile(
     r"|cat|cp|mv|rm|chmod|chown|mkdir|env|printenv|cmd|powershell|bash|sh|zsh|type|start|call)[ \t]"
     r"|\$env:|\b[A-Z_]{2,}=",
 )
+_EXTENSION = re.compile(r"\.[A-Za-z0-9]{2,5}\b|[\[@]")
 _SENTENCE_STOP = re.compile(r"[.!?](?:\s|$)|\n")
 
 
@@ -112,6 +117,8 @@ def leaks(
         key = normalize(tag)
         if key in seen or any(a <= start < b for a, b in excluded) or key in allow:
             continue
+        if text[text.rfind("\n", 0, start) + 1 :].lstrip(" \t").startswith(">"):
+            continue  # a quoted line: what someone else wrote
         if (asked and key in asked) or _mentioned(text, start, end) or _system(text, tag, start, end):
             continue
         seen.add(key)
@@ -148,6 +155,8 @@ def _system(text: str, tag: str, start: int, end: int) -> bool:
         line_start = text.rfind("\n", 0, start) + 1
         line_end = text.find("\n", end)
         return _SHELL.search(text[line_start : line_end if line_end >= 0 else len(text)]) is not None
+    if tag[0] == "[" and (before[-1:].isalnum() or before[-1:] in "-_@/." or _EXTENSION.match(after)):
+        return True  # part of a format: nimbus-export-[date].csv, contact[name], INV-[number]
     if tag[0] in "[<" and not tag.startswith(("[[", "<<", "<%")):
         if inner in KEY_NAMES or all(part.strip() in KEY_NAMES for part in inner.split("+")):
             return True

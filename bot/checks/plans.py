@@ -36,7 +36,7 @@ _BEFORE = re.compile(
     rf"|previous|former|prior|past|earlier|legacy){_WS})*))"
     rf"|\b(?P<member>(?:as|you{_AP}re|you{_WS}are){_WS}an?{_WS})"
     rf"|\b(?P<on>(?:you{_AP}re|you{_WS}are|you{_AP}ve{_WS}been|you{_WS}have{_WS}been|your{_WS}account{_WS}is"
-    rf"|your{_WS}workspace{_WS}is|we{_WS}have{_WS}you){_WS}(?:(?:currently|still|now|already){_WS})?"
+    rf"|your{_WS}(?:workspace|{_OWNER}){_WS}is|we{_WS}have{_WS}you){_WS}(?:(?:currently|still|now|already){_WS})?"
     rf"(?:on|subscribed{_WS}to|signed{_WS}up{_WS}(?:for|to)|using|enrolled{_WS}in|paying{_WS}for|(?P<in>in))"
     rf"{_WS}(?:(?:the|a|an|your|our){_WS})?)"
     rf"|\b(?P<pay>you{_WS}(?:(?:currently|still|now|already){_WS})?(?:pay{_WS}for|subscribe{_WS}to){_WS}"
@@ -44,6 +44,7 @@ _BEFORE = re.compile(
     rf"|\b(?P<subto>your{_WS}(?:current{_WS})?(?:subscription|membership){_WS}(?:to|for){_WS}(?:the{_WS})?)"
     rf"|\b(?P<planis>your{_WS}(?:current{_WS})?(?:plan|subscription|tier|package|membership){_WS}(?:is|remains)"
     rf"{_WS}(?:(?:still|currently){_WS})?(?:the{_WS}|on{_WS}the{_WS})?)"
+    rf"|\b(?P<label>(?:current|your)(?:{_WS}current)?{_WS}(?:plan|subscription|tier):{_WS})"
     rf"|\b(?P<have>you{_WS}(?:have|own|purchased|bought|chose|picked){_WS}(?:an?|the){_WS})"
     rf"|\b(?P<the>the{_WS}))$",
     re.IGNORECASE,
@@ -57,23 +58,43 @@ _AFTER_MEMBER = re.compile(
     r"(?:customer|member|subscriber|user|client|account[ \t]+holder|plan[ \t]+holder)s?\b",
     re.IGNORECASE,
 )
+# "the Team plan you're on", "… you've chosen", "… you pay for"; not "… you're considering", "… you
+# used to be on".
 _AFTER_THE = re.compile(
-    r"[ \t]+(?:plan|tier|subscription|package|membership)[ \t]+(?:that[ \t]+|which[ \t]+)?"
-    rf"you(?:{_AP}re|{_AP}ve|[ \t]+(?:are|have|currently|signed|subscribed|chose|purchased|bought|pay|use))",
+    r"[ \t]+(?:plan|tier|subscription|package|membership)[ \t]+(?:that[ \t]+|which[ \t]+)?you"
+    rf"(?:(?:{_AP}re|[ \t]+are)[ \t]+(?:(?:currently|still|now|already)[ \t]+)?"
+    r"(?:on|in|using|paying|subscribed|signed|enrolled)"
+    rf"|(?:{_AP}ve|[ \t]+have)[ \t]+(?:got|been|chosen|picked|purchased|bought|selected|subscribed)"
+    r"|[ \t]+(?:currently|signed|subscribed|chose|picked|purchased|bought|pay|use|have))\b",
     re.IGNORECASE,
 )
 # In the same sentence, before the name: a condition, a change of plan, a time after a change.
 _ELSEWHERE = re.compile(
-    r"\b(?:if|unless|once|whenever|should[ \t]+you|were[ \t]+you|after|afterwards|thereafter|from[ \t]+then"
+    r"\b(?:if|unless|once|when|whenever|whether|before|should[ \t]+you|were[ \t]+you|after|afterwards"
+    r"|thereafter|from[ \t]+then"
     r"|upgrad\w*|downgrad\w*|switch\w*|mov(?:e|ed|es|ing)|migrat\w*|convert\w*|transferr?\w*"
     r"|instead[ \t]+of|rather[ \t]+than|compared)\b",
     re.IGNORECASE,
 )
 _FROM = re.compile(r"\bfrom[ \t]+(?:your[ \t]+|the[ \t]+)?$", re.IGNORECASE)
+# Right after the plan (and its noun), it is said to be over: "your Pro plan was cancelled".
 _OVER = re.compile(
-    r"\b(?:cancell?ed|ended|expired|lapsed|terminated|refunded|closed|discontinued|downgraded)\b",
+    rf"(?:[\s-]+(?:{_NOUN}|workspaces?))?[ \t]+(?:(?:was|were|is|has|had|got)[ \t]+(?:been[ \t]+)?"
+    r"(?:\w+[ \t]+)?)?(?:cancell?ed|ended|expired|lapsed|terminated|refunded|closed|discontinued)\b",
     re.IGNORECASE,
 )
+# What may follow a plan name in a frame that does not need a plan noun after it ("you pay for
+# Pro, so…"): the end of a clause, a plan noun; not another word of a name ("our Pro Tips
+# newsletter", "our Enterprise webinar").
+_CLAUSE_END = re.compile(
+    rf"[\s-]+(?:{_NOUN}|workspaces?)\b|[ \t]*(?:[.,;:!?)—–]|\n|$)"
+    r"|[ \t]+(?:and|or|so|but|which|since|because|as|until|now|today|yet|too|already|again|at|for|with"
+    r"|from|on|in|this|that|includes?|gives?|covers?|comes?|has|have|is|was)\b",
+    re.IGNORECASE,
+)
+_NAME_GOES_ON = re.compile(r"[ \t]+[A-Z]")
+_NAMED = re.compile(r"[A-Z][\w-]*[ \t]+$")
+_ASKING = re.compile(r"\b(?:what|how)\b", re.IGNORECASE)
 _OLD = re.compile(r"\b(?:old|previous|former|prior|past|earlier|legacy)\b", re.IGNORECASE)
 _STOP = re.compile(r"[.!?;](?:\s|$)|\n\s*\n")
 LOOK = 90  # characters read on either side of a plan name
@@ -102,8 +123,8 @@ def names_patterns(plans: Sequence[str]) -> list[re.Pattern[str]]:
     frame (`_LAST_WORDS`), in lower-cased text. One per plan, each led by a literal, and the
     preceding word tested by fixed-width lookbehinds: this runs on every reply of an import, and
     most plan names in text ("the Acme team") fail right there, in C."""
-    last = [*sorted(_LAST_WORDS), *(f"{w} our" for w in sorted(_BEFORE_OUR))]
-    before = "|".join(rf"(?<=\b{w}\s{{HEAD}})" for w in last)
+    before = "|".join(rf"(?<=\b{w}\s{{HEAD}})" for w in sorted(_LAST_WORDS))
+    ours = "|".join(rf"(?<=\b{w}\sour\s{{HEAD}})" for w in sorted(_BEFORE_OUR))
     patterns = []
     for key in sorted({_plan_key(p) for p in plans}, key=len, reverse=True):
         first, *rest = key.split()
@@ -112,21 +133,25 @@ def names_patterns(plans: Sequence[str]) -> list[re.Pattern[str]]:
         after = rf"(?:(?![\w-])|(?=-{_HYPHENED}))"
         framed = rf"{head}(?:{before.replace('{HEAD}', head)}){tail}{after}"
         bracketed = "|".join(rf"(?<=\b{w}\s\({head})|(?<=\b{w}\({head})" for w in _BRACKETED)
-        liked = rf"{head}{tail}(?={_LIKE_YOU.pattern})"
-        patterns.append(re.compile(rf"{framed}|{liked}|{head}(?:{bracketed}){tail}(?=\))"))
+        # Every branch starts with the plan's literal, which lets the engine skip ahead fast; the
+        # lookbehind comes after it ("superpro" is not "pro").
+        liked = rf"{head}(?<![\w-]{head}){tail}(?={_LIKE_YOU.pattern})"
+        # "on our Team plan", with its plan noun: "to our team" (everywhere) fails here, in C
+        ours_framed = rf"{head}(?:{ours.replace('{HEAD}', head)}){tail}(?={_STRONG_NOUN.pattern})"
+        patterns.append(re.compile(rf"{framed}|{ours_framed}|{liked}|{head}(?:{bracketed}){tail}(?=[),])"))
     return patterns
 
 
 # The word right before a plan name in every frame of _BEFORE: a cheap test before the regex.
 _LAST_WORDS = words(
     "your a an on to for using in the is remains currently still now already current existing present "
-    "active paid annual monthly yearly old previous former prior past earlier legacy "
+    "active paid annual monthly yearly old previous former prior past earlier legacy plan: "
     "company's team's organization's organisation's org's business's workspace's "
     "company’s team’s organization’s organisation’s org’s business’s workspace’s"
 )
 # After a plan name, a frame of its own: "Enterprise customers like you", "Free-plan accounts like yours".
-_LIKE_YOU = re.compile(
-    r"(?:[ \t-]+plan)?[ \t]+(?:customers|users|members|subscribers|accounts|teams|workspaces|clients)"
+_LIKE_YOU = re.compile(  # not "members" nor "teams": "Team members like you" are a team's members
+    r"(?:[ \t-]+plan)?[ \t]+(?:customers|users|subscribers|accounts|clients)"
     r"[ \t]+like[ \t]+(?:you|yours)\b",
     re.IGNORECASE,
 )
@@ -165,9 +190,10 @@ def attributed(
     elif said.islower() and not _STRONG_NOUN.match(text, end):
         return False  # "your team account": an ordinary word, not the plan
     before = text[max(0, start - LOOK) : start]
-    if _LIKE_YOU.match(text, end) or (_PAREN.search(before) and text.startswith(")", end)):
-        if _ELSEWHERE.search(before[_sentence_start(before) :]) or _ended(text, end):
-            return False
+    if _LIKE_YOU.match(text, end) or (_PAREN.search(before) and text.startswith((")", ","), end)):
+        sentence = before[_sentence_start(before) :]
+        if _ELSEWHERE.search(sentence) or _OVER.match(text, end) or _NAMED.search(sentence):
+            return False  # _NAMED: "MacBook Pro users like you", a product's name
         return not (customer_message and _names_plan(customer_message, said))
     if not _plausible(before, text, end):
         return False
@@ -186,16 +212,16 @@ def attributed(
             return False
     elif frame.group("the") is not None and not _AFTER_THE.match(after):
         return False
+    elif frame.group("pay") is not None and _ASKING.search(before[_sentence_start(before) : frame.start()]):
+        return False  # "what you pay for Team depends on…"
+    if frame.group(0).rstrip().lower().endswith("our") and not _CLAUSE_END.match(after):
+        return False  # "our Enterprise webinar": our product's name, not the customer's plan
+    if (frame.group("pay") or frame.group("subto")) and _NAME_GOES_ON.match(after):
+        return False  # "you subscribe to Pro Tips": a longer name
     sentence = before[_sentence_start(before) : frame.start()]
     if _ELSEWHERE.search(sentence) or _FROM.search(before[: frame.start()]):
         return False
-    return not _ended(text, end) and not (customer_message and _names_plan(customer_message, said))
-
-
-def _ended(text: str, end: int) -> bool:
-    """The rest of the sentence says the plan is over: "your Pro plan was cancelled", "…has ended"."""
-    stop = _STOP.search(text, end)
-    return _OVER.search(text, end, stop.start() if stop else len(text)) is not None
+    return not _OVER.match(text, end) and not (customer_message and _names_plan(customer_message, said))
 
 
 def _sentence_start(before: str) -> int:
