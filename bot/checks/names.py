@@ -16,7 +16,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-from bot.checks.words import CALENDAR, GROUP_WORDS, LY_NAMES, NOT_NAMES, PARTICLES
+from bot.checks.words import CALENDAR, GROUP_WORDS, LY_NAMES, NOT_NAMES, PARTICLES, TITLES
 
 HANDLES = re.compile(r"[ \t]*(?:\.?@\w+[ \t]*[,:]?[ \t]*)+")
 GREETING = re.compile(
@@ -27,7 +27,11 @@ GREETING = re.compile(
     r"(?:[ \t]*,[ \t]*|[ \t]+)",
     re.IGNORECASE,
 )
-_TITLE = re.compile(r"(?:mr|mrs|ms|mx|miss|dr|prof|sir|madam|mme|herr|frau)\.?[ \t]+", re.IGNORECASE)
+# Titles before a name, several ("Frau Dr. Schmidt") or two people's ("Mr. and Mrs. Jensen").
+_ONE_TITLE = rf"(?:{'|'.join(sorted(TITLES, key=len, reverse=True))})\.?"
+_TITLE = re.compile(
+    rf"{_ONE_TITLE}(?:[ \t]+(?:and|&)[ \t]+{_ONE_TITLE}|[ \t]+{_ONE_TITLE})*[ \t]+", re.IGNORECASE
+)
 _SLOT = re.compile(r"\[[^\]\n]{1,40}\]|<[^>\n]{1,40}>")
 # Emoji and pictographs, which end an address as punctuation does ("Hey Kevin 👋 your…").
 _EMOJI = "\u2600-\u27bf\U0001f000-\U0001faff"
@@ -53,6 +57,8 @@ _PHATIC = re.compile(
 )
 # A sentence goes on past a title's full stop ("Thanks, Mr. Osei.").
 _TITLE_STOP = "|".join(rf"(?<=\b{t})\." for t in ("Mr", "Mrs", "Ms", "Mx", "Dr", "Prof"))
+_FIELD = re.compile(r"[A-Z]*_?(?:FIRST|LAST|FULL|CUSTOMER|CONTACT|USER)_?NAME|F_?NAME|[A-Z]+_[A-Z_]+")
+_PLACE_BEFORE = re.compile(r"\b(?:in|at|from|to|near|via|through|of)[ \t]+[A-Z][\w'’\-]*$")
 _SENTENCE = re.compile(rf"(?:[^\n.!?]|{_TITLE_STOP})*(?:[.!?]+|\n|$)")
 _WORD = re.compile(r"[^\W\d_]+")
 # Letters that NFKD does not decompose but that people drop just like accents.
@@ -157,6 +163,8 @@ def _after_greeting(text: str, at: int) -> Addressed | None:
     cut = _CUT.search(text, start)
     end = cut.start() if cut else len(text)
     head = text[start:end].rstrip()
+    if _FIELD.fullmatch(head):  # "Hi FIRSTNAME,": a field's name where the name belongs
+        return Addressed((), start, start + len(head), slot=head)
     if not head or not _only_words(head):
         return None
     people = people_in(head)
@@ -194,6 +202,8 @@ def _vocative(text: str, begin: int) -> Addressed | None:
         if not _PHATIC.match(opening.lstrip(" \t\n,!")):
             continue
         for m in _VOCATIVE_END.finditer(opening):
+            if _PLACE_BEFORE.search(opening, 0, m.start()):
+                continue  # "in Frankfurt, Germany.": a place and its country, not an address
             words = m.group("words")
             if _cased_name(words):
                 people = people_in(words)

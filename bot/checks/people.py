@@ -14,7 +14,7 @@ import re
 from functools import lru_cache
 
 from bot.checks.names import Addressed, name_tokens, not_a_name
-from bot.checks.words import CLOSINGS, ORGANISATION_WORDS, PLACEHOLDER_NAMES, words
+from bot.checks.words import CLOSINGS, HONORIFICS, ORGANISATION_WORDS, PLACEHOLDER_NAMES, words
 
 _NAME = r"[A-Z\u00C0-\u024F][\w'’\-]*"
 _NAMES = rf"{_NAME}(?:[ \t]+{_NAME}){{0,2}}"
@@ -149,16 +149,21 @@ def is_other_person(addr: Addressed, customer: tuple[str, ...], message: str | N
         return True
     known = extra | frozenset(customer)
     for person in addr.people:
-        tokens = name_tokens(person)
+        tokens = _greeted(person)
         if _matches(tokens, known) or any(_same(tokens[0], k) for k in extra):
             return False
     return True
 
 
+def _greeted(person: str) -> tuple[str, ...]:
+    """The name tokens of a person as greeted, less honorifics ("Tanaka-san", "Anil Ji")."""
+    return tuple(t for t in name_tokens(person) if t not in HONORIFICS)
+
+
 @lru_cache(maxsize=65536)
 def _none_is_customer(people: tuple[str, ...], titled: bool, customer: tuple[str, ...]) -> bool:
     for person in people:
-        tokens = name_tokens(person)
+        tokens = _greeted(person)
         if not tokens:
             return False
         if len(customer) == 1:  # a record with one name: a greeting may add what it lacks

@@ -36,7 +36,9 @@ PLACEHOLDER = re.compile(
     r"|<%=?\s*[A-Za-z_@][^%\n\0]{0,60}%>"  # <%= first_name %>
     r"|\*\|[A-Za-z_][\w:\-]{0,60}\|\*"  # *|FNAME|*
     r"|\[\[\s*[A-Za-z_][\w.\- ]{0,40}?\s*\]\]"  # [[first_name]]
-    r"|\[(?:[A-Z][A-Z0-9]*(?:[_.][A-Z0-9]+)+|[A-Z]{4,}|[a-z]+(?:[_.][a-z0-9]+)+"  # [FIRST_NAME]
+    # [FIRST_NAME], [FNAME]; not a word in capitals that names no slot ([REDACTED], [WARN], [WOLF])
+    r"|\[(?:[A-Z][A-Z0-9]*(?:[_.][A-Z0-9]+)+|[A-Z]*(?:NAME|EMAIL|DATE|PLAN|AMOUNT|NUMBER|PHONE|ADDRESS|COMPANY)"
+    r"|[a-z]+(?:[_.][a-z0-9]+)+"
     # [Customer Name], [INSERT ORDER NUMBER], [first name]: a slot named by what goes in it
     r"|(?:[A-Z][a-z]+ ){0,3}(?:Name|Date|Amount|Number|Email|Plan|Link|Company|Address|Phone|ID|Time)"
     r"|(?:Insert|INSERT|insert|Enter|ENTER|Add|ADD)[ \t][^\]\n\0]{1,40}"  # [Insert tracking number here]
@@ -48,7 +50,13 @@ PLACEHOLDER = re.compile(
     r"|%(?<![\w%]%)[A-Za-z_][\w.\-]{0,60}[A-Za-z0-9_]%(?![\w%\\/])"
 )
 # Code and URLs may legitimately contain braces and percent signs: placeholders there don't count.
-_NOT_PROSE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]+`|\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s<>()\[\]]+", re.DOTALL)
+# Code (fenced, inline, or a line indented four spaces or a tab) and URLs.
+_NOT_PROSE = re.compile(
+    r"```.*?(?:```|\Z)|`[^`\n]+`|\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s<>()\[\]]+|^(?: {4}|\t)[^\n]*",
+    re.DOTALL | re.MULTILINE,
+)
+# Where a quoted earlier message starts: what follows was written before, by someone else.
+_QUOTED_REPLY = re.compile(r"^(?:On .{0,200} wrote:|-{3,} ?Original Message ?-{3,}|From: .+)$", re.MULTILINE)
 _QUOTES = "\"'“”‘’«»`"
 # Words that show a tag is being talked about, not used: "the {{first_name}} merge tag".
 _META = re.compile(
@@ -61,6 +69,7 @@ _META = re.compile(
 )
 _WRITE_BEFORE = re.compile(
     r"\b(?:type|typing|insert|inserting|paste|pasting|write|writing|says|said|shows|showed|reads|displays"
+    r"|replace|replacing|substitute|swap"
     r"|replace[ \t]+\w+[ \t]+with|e\.g\.|eg|like|such[ \t]+as|for[ \t]+example)[ \t:,]*$",
     re.IGNORECASE,
 )
@@ -84,9 +93,11 @@ _UI_AFTER = re.compile(
 # A command line: a shell command first (after a prompt), an assignment, PowerShell's $env:.
 _SHELL = re.compile(
     r"^[ \t]*(?:[$#>][ \t]*|[A-Z]:\\[^>\n]*>[ \t]*)?(?:sudo[ \t]+)?(?:export|echo|set|setx|cd|ls|dir|source"
-    r"|cat|cp|mv|rm|chmod|chown|mkdir|env|printenv|cmd|powershell|bash|sh|zsh|type|start|call)[ \t]"
+    r"|cat|cp|mv|rm|chmod|chown|mkdir|env|printenv|cmd|powershell|bash|sh|zsh|type|start|call"
+    r"|curl|wget|http|git|npm|npx|pip|python|python3|node|docker|kubectl|psql|mysql)[ \t]"
     r"|\$env:|\b[A-Z_]{2,}=",
 )
+_WORDS = re.compile(r"[a-z][\w]*")
 _EXTENSION = re.compile(r"\.[A-Za-z0-9]{2,5}\b|[\[@]")
 _SENTENCE_STOP = re.compile(r"[.!?](?:\s|$)|\n")
 
@@ -108,7 +119,11 @@ def leaks(
     if not matches:
         return []
     excluded = [s.span() for s in _NOT_PROSE.finditer(text)]
+    quoted = _QUOTED_REPLY.search(text)
+    if quoted:
+        excluded.append((quoted.start(), len(text)))
     asked = normalize(customer_message) if customer_message else ""
+    asked_words = set(_WORDS.findall(customer_message.casefold())) if customer_message else set()
     found: list[tuple[str, int, int]] = []
     seen: set[str] = set()
     for m in matches:
@@ -121,6 +136,9 @@ def leaks(
             continue  # a quoted line: what someone else wrote
         if (asked and key in asked) or _mentioned(text, start, end) or _system(text, tag, start, end):
             continue
+        inner = _WORDS.findall(tag.casefold())
+        if inner and len(inner) == 1 and inner[0] in asked_words:
+            continue  # the customer named it ("it says FNAME instead of my name")
         seen.add(key)
         found.append((tag, start, end))
     return found
@@ -147,14 +165,17 @@ def _system(text: str, tag: str, start: int, end: int) -> bool:
     """An operating-system variable, a key or an interface label rather than a template slot."""
     inner = tag.strip("{}[]<>%$!#*|").strip().casefold()
     before, after = text[max(0, start - 30) : start], text[end : end + 30]
-    if tag[0] in "$%":
-        if inner in OS_VARIABLES:
+    if tag[0] in "$%{":
+        if tag[0] != "{" and inner in OS_VARIABLES:
             return True
-        if before[-1:] in "=:/\\" or after[:1] in "/\\":
+        if tag[0] != "{" and (before[-1:] in "=:/\\" or after[:1] in "/\\"):
             return True  # part of a path or an assignment: PATH=/opt/bin:${PATH}
         line_start = text.rfind("\n", 0, start) + 1
         line_end = text.find("\n", end)
-        return _SHELL.search(text[line_start : line_end if line_end >= 0 else len(text)]) is not None
+        if _SHELL.search(text[line_start : line_end if line_end >= 0 else len(text)]):
+            return True  # on a command line: curl -H "X-Api-Key: {api_key}" …
+        if tag[0] != "{":
+            return False
     if tag[0] == "[" and (before[-1:].isalnum() or before[-1:] in "-_@/." or _EXTENSION.match(after)):
         return True  # part of a format: nimbus-export-[date].csv, contact[name], INV-[number]
     if tag[0] in "[<" and not tag.startswith(("[[", "<<", "<%")):

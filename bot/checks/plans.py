@@ -27,6 +27,7 @@ _NOUN = (
     r"(?:plans?|subscriptions?|accounts?|tiers?|memberships?|contracts?|licen[cs]es?|packages?|editions?"
     r"|bundles?)"  # not "trial" (a trial of another plan is no mistake), "workspace", "seats"
 )
+_CALLED_PLAN = re.compile(r"[\s-]+(?:plan|tier)s?\b", re.IGNORECASE)  # "your team plan", in lower case
 _STRONG_NOUN = re.compile(r"[\s-]+(?:plan|tier|subscription|membership|package|edition|licen[cs]e)s?\b", re.I)
 # What comes before a plan name that gives it to the customer (matched at the end of the text
 # before the name); each alternative names what must follow the plan name.
@@ -65,7 +66,8 @@ _AFTER_THE = re.compile(
     rf"(?:(?:{_AP}re|[ \t]+are)[ \t]+(?:(?:currently|still|now|already)[ \t]+)?"
     r"(?:on|in|using|paying|subscribed|signed|enrolled)"
     rf"|(?:{_AP}ve|[ \t]+have)[ \t]+(?:got|been|chosen|picked|purchased|bought|selected|subscribed)"
-    r"|[ \t]+(?:currently|signed|subscribed|chose|picked|purchased|bought|pay|use|have))\b",
+    r"|[ \t]+(?:currently|signed|subscribed|chose|picked|purchased|bought|pay|use|have))\b"
+    r"(?![ \t]+in[ \t]+mind)",  # "the Enterprise plan you have in mind"
     re.IGNORECASE,
 )
 # In the same sentence, before the name: a condition, a change of plan, a time after a change.
@@ -77,10 +79,16 @@ _ELSEWHERE = re.compile(
     re.IGNORECASE,
 )
 _FROM = re.compile(r"\bfrom[ \t]+(?:your[ \t]+|the[ \t]+)?$", re.IGNORECASE)
-# Right after the plan (and its noun), it is said to be over: "your Pro plan was cancelled".
+# Right after the plan (and its noun), it is said to be over or yet to come ("your Pro plan was
+# cancelled", "your Basic plan will start on 1 July"), or it is a document about it ("your
+# Enterprise plan quote").
 _OVER = re.compile(
-    rf"(?:[\s-]+(?:{_NOUN}|workspaces?))?[ \t]+(?:(?:was|were|is|has|had|got)[ \t]+(?:been[ \t]+)?"
-    r"(?:\w+[ \t]+)?)?(?:cancell?ed|ended|expired|lapsed|terminated|refunded|closed|discontinued)\b",
+    rf"(?:[\s-]+(?:{_NOUN}|workspaces?))?[ \t]+(?:(?:(?:was|were|is|has|had|got)[ \t]+(?:been[ \t]+)?"
+    r"(?:\w+[ \t]+)?)?(?:cancell?ed|ended|expired|lapsed|terminated|refunded|closed|discontinued)\b"
+    r"|(?:will|would|shall|is[ \t]+going[ \t]+to)[ \t]+(?:\w+[ \t]+)?"
+    r"(?:start|begin|kick|take|become|apply|be[ \t]+active)"
+    r"|(?:starts|begins|takes[ \t]+effect|kicks[ \t]+in)\b"
+    r"|(?:quote|quotation|proposal|pricing|estimate|offer|comparison|brochure|price)s?\b)",
     re.IGNORECASE,
 )
 # What may follow a plan name in a frame that does not need a plan noun after it ("you pay for
@@ -92,7 +100,11 @@ _CLAUSE_END = re.compile(
     r"|from|on|in|this|that|includes?|gives?|covers?|comes?|has|have|is|was)\b",
     re.IGNORECASE,
 )
-_NAME_GOES_ON = re.compile(r"[ \t]+[A-Z]")
+# After the name: another capitalised word, an interface's page, "of" something (a product's tier).
+_NAME_GOES_ON = re.compile(
+    r"[ \t]+(?:[A-Z]|(?i:(?:page|tab|screen|section|view|menu|site|fare|ticket|seat|class)s?\b|of[ \t]+\w))"
+    r"|(?i:[\s-]+(?:edition|tier|plan|version)[ \t]+of[ \t])"
+)
 _NAMED = re.compile(r"[A-Z][\w-]*[ \t]+$")
 _ASKING = re.compile(r"\b(?:what|how)\b", re.IGNORECASE)
 _OLD = re.compile(r"\b(?:old|previous|former|prior|past|earlier|legacy)\b", re.IGNORECASE)
@@ -187,8 +199,8 @@ def attributed(
     if case_sensitive:
         if " ".join(said.split()) != spelled:
             return False
-    elif said.islower() and not _STRONG_NOUN.match(text, end):
-        return False  # "your team account": an ordinary word, not the plan
+    elif said.islower() and not _CALLED_PLAN.match(text, end):
+        return False  # "your team account", "your team subscription": an ordinary word, not the plan
     before = text[max(0, start - LOOK) : start]
     if _LIKE_YOU.match(text, end) or (_PAREN.search(before) and text.startswith((")", ","), end)):
         sentence = before[_sentence_start(before) :]
@@ -216,8 +228,8 @@ def attributed(
         return False  # "what you pay for Team depends on…"
     if frame.group(0).rstrip().lower().endswith("our") and not _CLAUSE_END.match(after):
         return False  # "our Enterprise webinar": our product's name, not the customer's plan
-    if (frame.group("pay") or frame.group("subto")) and _NAME_GOES_ON.match(after):
-        return False  # "you subscribe to Pro Tips": a longer name
+    if (frame.group("pay") or frame.group("subto") or frame.group("on")) and _NAME_GOES_ON.match(after):
+        return False  # "you subscribe to Pro Tips", "you're on a Basic Economy fare": a longer name
     sentence = before[_sentence_start(before) : frame.start()]
     if _ELSEWHERE.search(sentence) or _FROM.search(before[: frame.start()]):
         return False

@@ -17,8 +17,11 @@ def words(text: str) -> frozenset[str]:
 GROUP_WORDS = words(
     "there all everyone everybody team folks friend friends customer customers again sir madam "
     "user users valued guys you both and welcome crew people gang support colleagues member members "
-    "client clients partner partners y'all yall world fam community"
+    "client clients partner partners y'all yall world fam community family household"
 )
+
+# Honorifics written after a name ("Tanaka-san", "Anil Ji"): not part of the name.
+HONORIFICS = words("san sama kun chan sensei ji jee sahib saheb bey hanim")
 
 # Calendar and holiday words: "Happy Friday", "Merry Christmas", "Good morning, December!".
 CALENDAR = words(
@@ -35,7 +38,7 @@ NOT_NAMES = words(
     "wonderful awesome amazing perfect excellent fantastic brilliant cool sweet super hope hoping "
     "please pls just quick sure yes yeah yep no nope ok okay alright right noted understood done "
     "absolutely certainly definitely indeed of course congrats congratulations cheers best kind warm "
-    "regards sincerely hi hello hey hiya dear greetings morning afternoon evening night day "
+    "regards sincerely hi hello hey hiya dear greetings morning afternoon evening night day ma'am maam "
     "update updates news note important urgent reminder attention fyi ps re fw fwd psst oh ah wow "
     "hmm um uh well so now then also again however therefore meanwhile otherwise first second third "
     "next finally lastly still yet though although unless since because if when once while whilst "
@@ -57,7 +60,7 @@ NOT_NAMES = words(
 LY_NAMES = words("emily kelly holly sally molly lily polly ally shelly beverly kimberly")
 
 # Honorifics before a surname.
-TITLES = words("mr mrs ms mx miss dr prof sir madam mme mlle herr frau sr sra srta")
+TITLES = words("mr mrs ms mx miss dr doctor prof professor sir madam mme mlle herr frau sr sra srta")
 
 # Name particles written in lower case inside a name ("Ana de la Cruz", "Ludwig van Beethoven").
 PARTICLES = words("de da del della di du la le van von der den ter ten bin bint al el y e dos das")
@@ -99,7 +102,8 @@ OS_VARIABLES = words(
     "computername userdomain pwd oldpwd shell term lang lc_all display editor visual pager hostname "
     "logname mail java_home pythonpath ld_library_path library_path cdpath xdg_config_home "
     "xdg_data_home xdg_cache_home xdg_runtime_dir pathext processor_architecture os public "
-    "allusersprofile commonprogramfiles random date time errorlevel cd "
+    "allusersprofile commonprogramfiles random date time errorlevel cd onedrive onedriveconsumer "
+    "onedrivecommercial psmodulepath sessionname"
 )
 
 # How a customer closes a message before signing it ("Thanks,\nBob", "Cheers — Bob").

@@ -134,7 +134,8 @@ def test_no_customer_name_means_no_name_finding() -> None:
     ("text", "customer_plan", "flagged"),
     [
         ("Your Team plan includes SSO.", "Plus", "Team"),
-        ("Since YOUR team subscription renewed", "Plus", "Team"),
+        ("Since YOUR team plan renewed", "Plus", "Team"),
+        ("Since your team subscription renewed", "Plus", None),  # lower case, not called a plan
         ("on your\nEnterprise account", "Plus", "Enterprise"),
         ("your current Free plan", "Plus", "Free"),
         ("Your Team plan includes SSO.", "Pro", "Team"),  # customer plan not configured

@@ -73,6 +73,13 @@ def found(text: str, detector: Detector = DETECTOR, **kw: Any) -> dict[str, dict
         ("Unfortunately, thanks to a bug, the export failed.", {}),  # an adverb, not a name
         ("Dropbox, thanks to its selective sync, only downloads what you open.", {}),  # because of
         ("Phew, glad that worked! Anything else?", {}),  # an interjection opening the reply
+        ("Dear Mr. and Mrs. Raman,\n\nYour booking is confirmed.", {}),  # two titles, one surname
+        ("Guten Tag Frau Dr. Raman, Ihr Termin steht.", {}),  # a chain of titles
+        ("Hi Raman-san, the invoice is corrected.", {}),  # an honorific after the surname
+        ("Dear Priya Ji, your policy is renewed.", {}),
+        ("Dear Ma'am,\n\nYour complaint is registered.", {}),
+        ("Dear Raman Family,\n\nYour passes are attached.", {}),
+        ("So sorry your luggage stayed in Lisbon, Portugal. It arrives tomorrow.", {}),  # a place
         ("Sorry for the outage, Oct–Nov invoices are being re-sent today.", {}),  # a range, not a name
         # a nickname the list pairs with a different full name is no short form of it
     ],
@@ -142,6 +149,17 @@ def test_names_flagged(text: str, greeted: str, kw: dict) -> None:
         ),
         ("Until the logo is uploaded, the invoice header just says [COMPANY NAME].", {}),
         ("The deploy reads $AWS_REGION and $STRIPE_API_KEY from the environment.", {}),
+        ("Your card now shows as [REDACTED] in the thread, for your safety.", {}),
+        ("The [WARN] lines are harmless; the [ERROR] one is the real failure.", {}),
+        ("Point %OneDrive% at the new folder, then restart the client.", {}),
+        ("Replace {YOUR_TOKEN} with the token from your settings page.", {}),
+        ('Try it from a terminal:\ncurl -H "Authorization: Bearer {token}" https://api.example.test/me', {}),
+        ("The bug is in this line:\n\n    print(f'done for {account_id}')\n\nMove it after the loop.", {}),
+        ("Refund done.\n\nFrom: Ops Desk\nSent: Monday\nSubject: Hello {{first_name}}", {}),  # quoted
+        (
+            "Sorry, the email went out with *|FNAME|* instead of your name.",
+            {"customer_message": "Why does your newsletter say FNAME instead of my name?"},
+        ),
     ],
 )
 def test_placeholders_not_flagged(text: str, kw: dict) -> None:
@@ -169,6 +187,7 @@ def test_placeholders_not_flagged(text: str, kw: dict) -> None:
             "[Insert courier name here]",
         ),
         ("I've passed this on to [Name] in our finance team.", "[Name]"),
+        ("Hi FIRSTNAME,\n\nYour parcel has left.", "FIRSTNAME"),  # a field's name as the greeting
     ],
 )
 def test_placeholders_flagged(text: str, tag: str) -> None:
@@ -218,6 +237,13 @@ def test_placeholder_allow_lists_the_products_own_tags() -> None:
         ("What you pay for Team depends on the number of seats.", {}),
         ("The Pro plan you used to be on had a 10 GB limit.", {}),
         ("The Team plan you're considering includes guest links.", {}),
+        ("The Enterprise plan you have in mind adds audit logs.", {}),
+        ("Your Team plan will start on 1 July, when the current term ends.", {}),  # not yet
+        ("Your Enterprise plan quote is attached.", {}),
+        ("You're on a Basic Economy fare, so seat choice costs extra.", {}),
+        ("You're using the Pro edition of Windows, so BitLocker is available.", {}),
+        ("You're on the Team page, which lists every member.", {}),
+        ("I've added two seats to your team subscription.", {}),  # lower case, not called a plan
         (
             "Your Pro plan is active, and last week's duplicate charge has been refunded.",
             {"customer": Customer(name="Priya", plan="Pro")},
