@@ -12,7 +12,7 @@ from typing import Any
 
 from bot.checks.context import sentence
 from bot.checks.findings import MAX_EVIDENCE, ByIndex, Finding, PriorReply, StoredChanges, aware
-from bot.checks.names import Addressed, addressed, vocative
+from bot.checks.names import Addressed, addressed, later_greetings, vocative
 from bot.checks.people import customer_tokens, is_other_person
 from bot.checks.placeholders import PLACEHOLDER, leaks
 from bot.checks.plans import attributed, customer_plans, names_patterns, plan_key
@@ -180,9 +180,12 @@ class Detector:
                         pass  # the customer's own name, as on record: the common case, decided cheaply
                     elif is_other_person(
                         addr,
-                        customer_tokens(customer.name, customer.id, customer.email),
+                        tokens := customer_tokens(customer.name, customer.id, customer.email),
                         record.customer_message,
-                    ):
+                    ) and not any(
+                        not is_other_person(later, tokens, record.customer_message)
+                        for later in later_greetings(record.reply, addr.end)
+                    ):  # "Thanks, Ahmed, I'll take it from here.\n\nHi Rosa": the customer is greeted next
                         ev = {
                             "greeted": " and ".join(addr.people),
                             "customer": customer.name or customer.email,

@@ -58,6 +58,7 @@ _PHATIC = re.compile(
 # A sentence goes on past a title's full stop ("Thanks, Mr. Osei.").
 _TITLE_STOP = "|".join(rf"(?<=\b{t})\." for t in ("Mr", "Mrs", "Ms", "Mx", "Dr", "Prof"))
 _FIELD = re.compile(r"[A-Z]*_?(?:FIRST|LAST|FULL|CUSTOMER|CONTACT|USER)_?NAME|F_?NAME|[A-Z]+_[A-Z_]+")
+_LINE_START = re.compile(r"\n[ \t]*")
 _PLACE_BEFORE = re.compile(r"\b(?:in|at|from|to|near|via|through|of)[ \t]+[A-Z][\w'’\-]*$")
 _SENTENCE = re.compile(rf"(?:[^\n.!?]|{_TITLE_STOP})*(?:[.!?]+|\n|$)")
 _WORD = re.compile(r"[^\W\d_]+")
@@ -144,6 +145,18 @@ def addressed(reply: str) -> Addressed | None:
         if found is not None:
             return found
     return _vocative(text, begin)
+
+
+def later_greetings(reply: str, after: int) -> list[Addressed]:
+    """The people greeted at the start of a later line of the opening ("Thanks, Ahmed, I'll take it
+    from here.\n\nHi Rosa,"): a reply may speak to a colleague before it turns to the customer."""
+    text = reply[:OPENING]
+    found = []
+    for line in _LINE_START.finditer(text, after):
+        m = GREETING.match(text, line.end())
+        if m is not None and (addr := _after_greeting(text, m.end())) is not None and addr.people:
+            found.append(addr)
+    return found
 
 
 def vocative(reply: str) -> Addressed | None:

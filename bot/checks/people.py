@@ -21,7 +21,7 @@ _NAMES = rf"{_NAME}(?:[ \t]+{_NAME}){{0,2}}"
 _CLOSING = "|".join(sorted((re.escape(c).replace(r"\ ", r"[ \t]+") for c in CLOSINGS), key=len, reverse=True))
 _SIGNATURE_LINE = re.compile(
     rf"^[ \t]*(?:[-—–~]+[ \t]*)?(?:(?:{_CLOSING})[ \t]*[,!.]?[ \t]+(?:[-—–~]+[ \t]*)?)?"
-    rf"(?P<name>{_NAMES})[ \t]*\.?[ \t]*$",
+    rf"(?P<name>{_NAMES})[ \t]*\.?[ \t]*(?:\([^)\n]{{1,40}}\)[ \t]*)?$",  # "Ana (Leo's mum)"
     re.IGNORECASE,
 )
 _SIGNED_INLINE = re.compile(rf"(?:^|[\s.!?])[-—–~][ \t]*(?P<name>{_NAMES})[ \t]*$")
@@ -36,8 +36,13 @@ _CC = re.compile(
     rf"\b(?:cc|cc'd|cc'ing|cc’d|copying|copied|looping[ \t]+in|looped[ \t]+in|adding|added)[ \t]*:?[ \t]+"
     rf"(?:my[ \t]+\w+[ \t]+)?(?P<name>{_NAME})"
     r"|\bmy[ \t]+(?:colleague|coworker|co-worker|manager|boss|assistant|teammate|partner|wife|husband|"
-    rf"son|daughter|friend|accountant|admin|cofounder|co-founder|director)[ \t]*,?[ \t]+(?P<other>{_NAME})",
+    rf"son|daughter|friend|accountant|admin|cofounder|co-founder|director)[ \t]*,?[ \t]+(?P<other>{_NAME})"
+    rf"|(?P<described>{_NAME})[ \t]*\((?:our|my|the)[ \t]+[^)\n]{{1,40}}\)",  # "Ahmed (our finance lead)"
     re.IGNORECASE,
+)
+# Lines a mail app adds under a signature.
+_BOILERPLATE = re.compile(
+    r"\s*(?:sent from my\b|sent via\b|get outlook for\b|[_\-=*~]{3,}\s*$)", re.IGNORECASE
 )
 _QUOTED_REPLY = re.compile(
     r"^(?:On .{0,200} wrote:|-----Original Message-----|From: ).*", re.MULTILINE | re.DOTALL
@@ -82,9 +87,9 @@ def message_names(message: str | None) -> frozenset[str]:
         return frozenset()
     text = _QUOTED_REPLY.sub("", message)
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith(">")]
-    lines = [ln for ln in lines if not re.match(r"\s*sent from my\b", ln, re.IGNORECASE)]
+    lines = [ln for ln in lines if not _BOILERPLATE.match(ln)]
     found: list[str] = []
-    for line in lines[-2:]:
+    for line in lines[-4:]:  # a signature: name, then perhaps a title and a company
         m = _SIGNATURE_LINE.match(line)
         if m:
             found.append(m.group("name"))
@@ -96,7 +101,7 @@ def message_names(message: str | None) -> frozenset[str]:
     for m in _INTRO.finditer(text):
         found.append(m.group("name") or m.group("here"))
     for m in _CC.finditer(text):
-        found.append(m.group("name") or m.group("other"))
+        found.append(m.group("name") or m.group("other") or m.group("described"))
     tokens: set[str] = set()
     for name in found:
         if not not_a_name(name.split()[0]):

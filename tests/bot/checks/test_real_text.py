@@ -80,6 +80,23 @@ def found(text: str, detector: Detector = DETECTOR, **kw: Any) -> dict[str, dict
         ("Dear Ma'am,\n\nYour complaint is registered.", {}),
         ("Dear Raman Family,\n\nYour passes are attached.", {}),
         ("So sorry your luggage stayed in Lisbon, Portugal. It arrives tomorrow.", {}),  # a place
+        ("Thanks, Deniz! I'll take it from here.\n\nHi Priya, the refund is on its way.", {}),  # a handover
+        (
+            "Hi Tomas, your mother's card is unblocked.",
+            {"customer_message": "My mother's card is blocked.\n\nThanks,\nTomas Berg (her son)"},
+        ),
+        (
+            "Hi Ines, the invoice address is updated.",
+            {"customer_message": "Please update it.\n\nBest,\nInes Duarte\nHead of Finance\nNorthwind Ltd"},
+        ),
+        (
+            "Hi Ruth, the link is resent.",
+            {"customer_message": "The link expired.\n\nRuth\n\nGet Outlook for Android"},
+        ),
+        (
+            "Hi Karim, I've sent the quote over.",
+            {"customer_message": "Karim (our buyer) will need the quote today."},
+        ),
         ("Sorry for the outage, Oct–Nov invoices are being re-sent today.", {}),  # a range, not a name
         # a nickname the list pairs with a different full name is no short form of it
     ],
@@ -103,6 +120,7 @@ def test_names_not_flagged(text: str, kw: dict) -> None:
         ("Hi Oskar,\n\nDone.", "Oskar", {"customer": Customer(name="Priya")}),
         ("Apologies for the confusion, Oskar — the fee is reversed.", "Oskar", {}),
         ("Hi Oskar 😊 the fix went out today.", "Oskar", {}),
+        ("Thanks, Deniz! I'll take it from here.\n\nHi Oskar, the refund is on its way.", "Deniz", {}),
         ("Many thanks, Mr. Lindqvist. Your claim is approved.", "Lindqvist", {}),
         ("Hi Peggy, the refund is through.", "Peggy", {"customer": Customer(name="Edward Mills")}),
         ("Hello Ellen, the booking moved to noon.", "Ellen", {"customer": Customer(name="Helen Shaw")}),
