@@ -56,7 +56,9 @@ _NOT_PROSE = re.compile(
     re.DOTALL | re.MULTILINE,
 )
 # Where a quoted earlier message starts: what follows was written before, by someone else.
-_QUOTED_REPLY = re.compile(r"^(?:On .{0,200} wrote:|-{3,} ?Original Message ?-{3,}|From: .+)$", re.MULTILINE)
+_QUOTED_REPLY = re.compile(
+    r"^(?:On .{0,200} wrote:|-{3,} ?Original Message ?-{3,}|From: .+\n(?:Sent|Date): .+)$", re.MULTILINE
+)
 _QUOTES = "\"'“”‘’«»`"
 # Words that show a tag is being talked about, not used: "the {{first_name}} merge tag".
 _META = re.compile(
@@ -98,6 +100,7 @@ _SHELL = re.compile(
     r"|\$env:|\b[A-Z_]{2,}=",
 )
 _WORDS = re.compile(r"[a-z][\w]*")
+_IDENTIFIERS = re.compile(r"\b(?:[A-Z][A-Z0-9_]{2,}|[A-Za-z]\w*_\w+)\b")
 _EXTENSION = re.compile(r"\.[A-Za-z0-9]{2,5}\b|[\[@]")
 _SENTENCE_STOP = re.compile(r"[.!?](?:\s|$)|\n")
 
@@ -123,7 +126,10 @@ def leaks(
     if quoted:
         excluded.append((quoted.start(), len(text)))
     asked = normalize(customer_message) if customer_message else ""
-    asked_words = set(_WORDS.findall(customer_message.casefold())) if customer_message else set()
+    # Identifiers the customer wrote (FNAME, first_name): not ordinary words such as "name".
+    asked_words = (
+        {w.casefold() for w in _IDENTIFIERS.findall(customer_message)} if customer_message else set()
+    )
     found: list[tuple[str, int, int]] = []
     seen: set[str] = set()
     for m in matches:

@@ -206,12 +206,18 @@ def test_placeholders_not_flagged(text: str, kw: dict) -> None:
         ),
         ("I've passed this on to [Name] in our finance team.", "[Name]"),
         ("Hi FIRSTNAME,\n\nYour parcel has left.", "FIRSTNAME"),  # a field's name as the greeting
+        ("Your refund went out.\n\nFrom: {{agent_name}}", "{{agent_name}}"),  # no quoted header
     ],
 )
 def test_placeholders_flagged(text: str, tag: str) -> None:
     evidence = found(text)["placeholder_leak"]
     assert evidence["placeholder"] == tag
     assert evidence["sentence"][1] == tag
+
+
+def test_a_word_of_the_customers_message_does_not_excuse_a_slot() -> None:
+    message = "Please fix the name on my invoice."  # "name", an ordinary word, not the tag
+    assert found("Hi Priya, [Name] on your invoice is fixed.", customer_message=message)["placeholder_leak"]
 
 
 def test_placeholder_allow_lists_the_products_own_tags() -> None:
