@@ -117,7 +117,8 @@ def _same(greeted: str, known: str) -> bool:
     short, long = sorted((greeted, known), key=len)
     if len(short) >= 3 and len(long) >= len(short) + 3 and long.startswith(short):
         return True
-    return (short, long) in _nicknames()
+    nicknames = _nicknames()
+    return (greeted, known) in nicknames or (known, greeted) in nicknames
 
 
 @lru_cache(maxsize=1)

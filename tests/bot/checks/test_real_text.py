@@ -64,6 +64,7 @@ def found(text: str, detector: Detector = DETECTOR, **kw: Any) -> dict[str, dict
         ("Hi Peggy, the refund is through.", {"customer": Customer(name="Margaret Olsen")}),
         ("Hey Ted! Your badge is printed.", {"customer": Customer(name="Edward Mills")}),
         ("Morning Jim, the invoice is attached.", {"customer": Customer(name="James Ortega")}),
+        ("Hi Ronald, the invoice is attached.", {"customer": Customer(name="Ronnie Ortega")}),  # either way
         # a name (as on file) before a dash or an emoji, a title with its full stop
         ("Thanks a lot, Priya — the export has finished.", {}),
         ("Hey Priya 🎉 your account is upgraded.", {}),
