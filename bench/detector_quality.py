@@ -4,12 +4,18 @@
 2. recall on hand-written wrong replies (`../shared/data/realistic`: found N of 18, with its
    auditbot.toml), listing any miss;
 3. findings per 1,000 real replies per kind on public support conversations
-   (`../shared/data/realworld`), every finding listed so a reader can judge it.
+   (`../shared/data/realworld`), every finding listed so a reader can judge it;
+4. the hand-written probes in bench/probes (ours: replies written to trip the checks, correct and
+   wrong, each with its `expect`): every false alarm and every miss listed. The rules were fixed
+   against them, so they guard against a regression rather than measure what is unseen.
 
 usage: python bench/detector_quality.py [--replies PATH] [--labels PATH] [--min 0.95]
                                         [--realistic DIR] [--realworld DIR] [--min-found 17]
-Exits 1 if a kind scores below --min on the labelled set or fewer than --min-found realistic
-failures are found, 2 on unreadable input. --realistic/--realworld "" skips that part.
+                                        [--probes DIR]
+Exits 1 if a kind scores below --min on the labelled set, fewer than --min-found realistic
+failures are found, or the probes raise more false alarms or misses than PROBE_ALARMS and
+PROBE_MISSES (what they raised when they were written down); 2 on unreadable input.
+--realistic/--realworld/--probes "" skips that part.
 """
 
 from __future__ import annotations
@@ -33,6 +39,9 @@ from bot.core.records import Customer, KbArticle, ReplyRecord
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared/data"
 DEV_DATA = SHARED_DATA / "dev"
+PROBES = Path(__file__).resolve().parent / "probes"
+# What the probes raised when they were written down (README "Measuring the checks" lists them).
+PROBE_ALARMS, PROBE_MISSES = 14, 9
 
 
 def _text(d: dict[str, Any], key: str, *, required: bool = False) -> str | None:
@@ -138,6 +147,27 @@ def realistic(directory: Path) -> tuple[int, int, list[str]]:
     return len(planted) - len(misses), len(planted), misses
 
 
+def probes(directory: Path) -> tuple[int, list[str], int, list[str]]:
+    """(correct replies, their false alarms, wrong replies, their misses) on the probes, each
+    listed as "id kind: text"."""
+    path = directory / "replies.jsonl"
+    rows = [o for o in map(orjson.loads, path.read_bytes().splitlines()) if o]
+    expect, text = {o["id"]: o.get("expect") for o in rows}, {o["id"]: o["reply"] for o in rows}
+    config = load_config(path=directory / "auditbot.toml").detectors
+    records, _ = load_records(path)
+    got: dict[str, set[str]] = {}
+    for f in Detector(config).check_batch(records):
+        got.setdefault(f.reply_id, set()).add(f.kind)
+
+    def line(rid: str, kind: str) -> str:
+        return f"{rid} {kind}: {' '.join(text[rid].split())[:100]}"
+
+    alarms = [line(rid, k) for rid, kinds in got.items() for k in sorted(kinds - {expect[rid]})]
+    misses = [line(rid, kind) for rid, kind in expect.items() if kind and kind not in got.get(rid, set())]
+    wrong = sum(1 for kind in expect.values() if kind)
+    return len(expect) - wrong, alarms, wrong, misses
+
+
 def realworld(directory: Path) -> tuple[int, list[Finding], dict[str, str]]:
     """(replies read, findings, reply text by id) on the real conversations, default config."""
     records = []
@@ -165,11 +195,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--realistic", default=str(SHARED_DATA / "realistic"), help='"" to skip')
     ap.add_argument("--realworld", default=str(SHARED_DATA / "realworld"), help='"" to skip')
     ap.add_argument("--min-found", type=int, default=17, help="realistic failures that must be found")
+    ap.add_argument("--probes", default=str(PROBES), help='"" to skip')
     a = ap.parse_args(argv)
     try:
         scores = evaluate(a.replies, a.labels)
         found = realistic(Path(a.realistic)) if a.realistic else None
         real = realworld(Path(a.realworld)) if a.realworld else None
+        probed = probes(Path(a.probes)) if a.probes else None
     except OSError as exc:
         print(f"cannot read input: {exc}", file=sys.stderr)
         return 2
@@ -193,6 +225,14 @@ def main(argv: list[str] | None = None) -> int:
             shown = marked(f.evidence.get("sentence")) or " ".join(texts[f.reply_id].split())[:120]
             extra = {k: v for k, v in f.evidence.items() if k != "sentence"}
             print(f"  - {f.reply_id} {f.kind} {orjson.dumps(extra).decode()}: {shown}")
+    if probed is not None:
+        correct, alarms, wrong, misses = probed
+        print(f"\nprobes: {len(alarms)} false alarms on {correct} correct replies", end="")
+        print(f", {len(misses)} missed of {wrong} wrong ones")
+        for entry in [*(f"  false alarm {a}" for a in alarms), *(f"  missed {m}" for m in misses)]:
+            print(entry)
+        if len(alarms) > PROBE_ALARMS or len(misses) > PROBE_MISSES:
+            failed.append(f"probes ({len(alarms)} false alarms, {len(misses)} misses)")
     if failed:
         print(f"below target: {', '.join(failed)}", file=sys.stderr)
         return 1
