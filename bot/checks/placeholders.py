@@ -101,7 +101,9 @@ _SHELL = re.compile(
 )
 _WORDS = re.compile(r"[a-z][\w]*")
 _IDENTIFIERS = re.compile(r"\b(?:[A-Z][A-Z0-9_]{2,}|[A-Za-z]\w*_\w+)\b")
-_EXTENSION = re.compile(r"\.[A-Za-z0-9]{2,5}\b|[\[@]")
+# What joins a bracket to the text after it in a format: a file extension, another bracket, an "@".
+_JOINED_AFTER = re.compile(r"\.[A-Za-z0-9]{2,5}\b|[\[@]")
+_QUOTED_LINE = re.compile(r"[ \t]*>")
 _SENTENCE_STOP = re.compile(r"[.!?](?:\s|$)|\n")
 
 
@@ -138,7 +140,7 @@ def leaks(
         key = normalize(tag)
         if key in seen or any(a <= start < b for a, b in excluded) or key in allow:
             continue
-        if text[text.rfind("\n", 0, start) + 1 :].lstrip(" \t").startswith(">"):
+        if _QUOTED_LINE.match(text, text.rfind("\n", 0, start) + 1):
             continue  # a quoted line: what someone else wrote
         if (asked and key in asked) or _mentioned(text, start, end) or _system(text, tag, start, end):
             continue
@@ -182,7 +184,7 @@ def _system(text: str, tag: str, start: int, end: int) -> bool:
             return True  # on a command line: curl -H "X-Api-Key: {api_key}" …
         if tag[0] != "{":
             return False
-    if tag[0] == "[" and (before[-1:].isalnum() or before[-1:] in "-_@/." or _EXTENSION.match(after)):
+    if tag[0] == "[" and (before[-1:].isalnum() or before[-1:] in "-_@/." or _JOINED_AFTER.match(after)):
         return True  # part of a format: nimbus-export-[date].csv, contact[name], INV-[number]
     if tag[0] in "[<" and not tag.startswith(("[[", "<<", "<%")):
         if inner in KEY_NAMES or all(part.strip() in KEY_NAMES for part in inner.split("+")):

@@ -106,6 +106,8 @@ _NAME_GOES_ON = re.compile(
     r"|(?i:[\s-]+(?:edition|tier|plan|version)[ \t]+of[ \t])"
 )
 _NAMED = re.compile(r"[A-Z][\w-]*[ \t]+$")
+# A frame that ends in "our" or "your" right before the name ("you're on our/your …", "your …").
+_OUR_END = re.compile(r"\by?our\s*$", re.IGNORECASE)
 _ASKING = re.compile(r"\b(?:what|how)\b", re.IGNORECASE)
 _OLD = re.compile(r"\b(?:old|previous|former|prior|past|earlier|legacy)\b", re.IGNORECASE)
 _STOP = re.compile(r"[.!?;](?:\s|$)|\n\s*\n")
@@ -168,10 +170,8 @@ _LIKE_YOU = re.compile(  # not "members" nor "teams": "Team members like you" ar
     re.IGNORECASE,
 )
 # Before a plan name in brackets: "your plan (Plus) includes…".
-_PAREN = re.compile(
-    rf"\byour{_WS}(?:current{_WS})?(?:plan|subscription|tier|membership|package)[ \t]*\($", re.I
-)
 _BRACKETED = ("plan", "subscription", "tier", "membership", "package")
+_PAREN = re.compile(rf"\byour{_WS}(?:current{_WS})?(?:{'|'.join(_BRACKETED)})[ \t]*\($", re.IGNORECASE)
 # "our" only after these ("you're on our Team plan"): "our team" alone is everywhere.
 _BEFORE_OUR = words("on to for")
 # A plan name joined by a hyphen to a plan noun: "your Basic-tier account".
@@ -226,8 +226,8 @@ def attributed(
         return False
     elif frame.group("pay") is not None and _ASKING.search(before[_sentence_start(before) : frame.start()]):
         return False  # "what you pay for Team depends on…"
-    if frame.group(0).rstrip().lower().endswith("our") and not _CLAUSE_END.match(after):
-        return False  # "our Enterprise webinar": our product's name, not the customer's plan
+    if _OUR_END.search(frame.group(0)) and not _CLAUSE_END.match(after):
+        return False  # "our Enterprise webinar", "on your Pro trial": not the customer's plan itself
     if (frame.group("pay") or frame.group("subto") or frame.group("on")) and _NAME_GOES_ON.match(after):
         return False  # "you subscribe to Pro Tips", "you're on a Basic Economy fare": a longer name
     sentence = before[_sentence_start(before) : frame.start()]
