@@ -55,6 +55,10 @@ _PHATIC = re.compile(
     r"(?:sorry|glad|happy|thrilled|sad|delighted))\b",
     re.IGNORECASE,
 )
+# A given name that opens the reply before a comma, colon or dash, then thanks or an apology
+# ("Kevin — thanks for…", "Julia, so sorry…"): the name must be one the `nicknames` package knows,
+# since any capitalised word may open a sentence ("Again, thanks…", "Perfect — thanks!").
+_LEADING = re.compile(r"(?P<name>[A-Z][a-z'’]+)[ \t]*(?:[,:—–]|-(?=[ \t]))[ \t]*")
 # A sentence goes on past a title's full stop ("Thanks, Mr. Osei.").
 _TITLE_STOP = "|".join(rf"(?<=\b{t})\." for t in ("Mr", "Mrs", "Ms", "Mx", "Dr", "Prof"))
 _FIELD = re.compile(r"[A-Z]*_?(?:FIRST|LAST|FULL|CUSTOMER|CONTACT|USER)_?NAME|F_?NAME|[A-Z]+_[A-Z_]+")
@@ -144,7 +148,7 @@ def addressed(reply: str) -> Addressed | None:
         found = _after_greeting(text, m.end())
         if found is not None:
             return found
-    return _vocative(text, begin)
+    return _leading(text, begin) or _vocative(text, begin)
 
 
 def later_greetings(reply: str, after: int) -> list[Addressed]:
@@ -194,6 +198,33 @@ def _only_words(head: str) -> bool:
 def _cased_name(words: str) -> bool:
     """Every word capitalised, in a script with case: outside a greeting, case is the only sign."""
     return all(w[0].isupper() for w in words.split())
+
+
+def _leading(text: str, begin: int) -> Addressed | None:
+    """A known given name that opens the reply and turns to the customer ("Kevin — thanks…")."""
+    m = _LEADING.match(text, begin)
+    if m is None or not _PHATIC.match(text, m.end()):
+        return None
+    name = m.group("name")
+    if name.casefold() not in given_names() or not_a_name(name):
+        return None
+    return Addressed((name,), m.start("name"), m.end("name"))
+
+
+@lru_cache(maxsize=1)
+def nickname_table() -> dict[str, set[str]]:
+    """Given name -> its usual nicknames, lower case: the `nicknames` package's hand-curated list,
+    read once per process."""
+    from nicknames import NickNamer
+
+    return NickNamer().nickname_lookup
+
+
+@lru_cache(maxsize=1)
+def given_names() -> frozenset[str]:
+    """Every given name and nickname of the `nicknames` package's list, lower case."""
+    table = nickname_table()
+    return frozenset(table).union(*table.values())
 
 
 def _vocative(text: str, begin: int) -> Addressed | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from bot.checks.names import Addressed, name_tokens, not_a_name
+from bot.checks.names import Addressed, name_tokens, nickname_table, not_a_name
 from bot.checks.words import CLOSINGS, HONORIFICS, ORGANISATION_WORDS, PLACEHOLDER_NAMES, words
 
 _NAME = r"[A-Z\u00C0-\u024F][\w'’\-]*"
@@ -129,9 +129,7 @@ def _nicknames() -> frozenset[tuple[str, str]]:
     one for the other is the mistake this check is for: a nickname that is a given name itself
     counts only when it is plainly a short form (three letters shorter, "Bob"/"Robert"; two, with
     the same first letter, "Jim"/"James")."""
-    from nicknames import NickNamer
-
-    table = NickNamer().nickname_lookup
+    table = nickname_table()
 
     def short_form(nick: str, name: str) -> bool:
         shorter = len(name) - len(nick)

@@ -43,7 +43,9 @@ PLACEHOLDER = re.compile(
     r"|(?:[A-Z][a-z]+ ){0,3}(?:Name|Date|Amount|Number|Email|Plan|Link|Company|Address|Phone|ID|Time)"
     r"|(?:Insert|INSERT|insert|Enter|ENTER|Add|ADD)[ \t][^\]\n\0]{1,40}"  # [Insert tracking number here]
     r"|(?:[A-Z]+ ){1,3}(?:NAME|DATE|AMOUNT|NUMBER|EMAIL|PLAN|LINK|COMPANY|ADDRESS|PHONE|ID|TIME)"
-    r"|(?:[a-z]+ ){0,3}(?:name|date|amount|number|email|plan|link|company|address|phone|time))"
+    r"|(?:[a-z]+ ){0,3}(?:name|date|amount|number|email|plan|link|company|address|phone|time)"
+    # [discount code], [order #], [Account Manager]: nouns that name a slot only after another word
+    r"|(?:[A-Za-z]+ ){1,3}(?:code|Code|CODE|#|manager|Manager|MANAGER))"
     r"\](?![(\[])"
     r"|%%[A-Za-z_][\w.\-]{0,60}%%"  # %%TRACKING_NUMBER%%
     # %PLAN%, but not "50%" nor a Windows path like %APPDATA%\Nimbus

@@ -71,6 +71,12 @@ def found(text: str, detector: Detector = DETECTOR, **kw: Any) -> dict[str, dict
         ("Sorry for the delay, Ms. Raman. The parcel left today.", {}),
         ("Glad it worked, Dr. Raman — ping us any time.", {}),
         ("Priya, thank you for the logs. The crash is fixed.", {}),  # the name opens the reply
+        ("Priya — so sorry about the double charge. It's refunded now.", {}),
+        ("Will: thanks for your patience, the refund went out.", {"customer": Customer(name="William Ng")}),
+        ("Perfect — thanks! The export is done.", {}),  # a word that is no given name
+        ("Again, sorry for the trouble. The export is done.", {}),
+        ("Kevin here — thanks for waiting. The export is done.", {}),  # the agent's own name
+        ("Kevin, our billing lead, has refunded the charge.", {}),  # named, not thanked
         ("Unfortunately, thanks to a bug, the export failed.", {}),  # an adverb, not a name
         ("Dropbox, thanks to its selective sync, only downloads what you open.", {}),  # because of
         ("Phew, glad that worked! Anything else?", {}),  # an interjection opening the reply
@@ -123,6 +129,9 @@ def test_names_not_flagged(text: str, kw: dict) -> None:
         ("Hi Oskar 😊 the fix went out today.", "Oskar", {}),
         ("Thanks, Deniz! I'll take it from here.\n\nHi Oskar, the refund is on its way.", "Deniz", {}),
         ("Many thanks, Mr. Lindqvist. Your claim is approved.", "Lindqvist", {}),
+        ("Kevin — thanks for your patience, the refund went out.", "Kevin", {}),  # a name opens it
+        ("Julia, so sorry about the double charge. It's refunded now.", "Julia", {}),
+        ("@priya_r Marcus: thanks for the DM, the link is reset.", "Marcus", {}),
         ("Hi Peggy, the refund is through.", "Peggy", {"customer": Customer(name="Edward Mills")}),
         ("Hello Ellen, the booking moved to noon.", "Ellen", {"customer": Customer(name="Helen Shaw")}),
         ("Hi Emma, your badge is ready.", "Emma", {"customer": Customer(name="Emily Stone")}),
@@ -170,6 +179,8 @@ def test_names_flagged(text: str, greeted: str, kw: dict) -> None:
         ("The deploy reads $AWS_REGION and $STRIPE_API_KEY from the environment.", {}),
         ("Your card now shows as [REDACTED] in the thread, for your safety.", {}),
         ("The [WARN] lines are harmless; the [ERROR] one is the real failure.", {}),
+        ("Wrap the snippet in [code] tags so the forum keeps its spacing.", {}),  # one word: a tag
+        ("Open the [Account Manager] tab and pick a colleague.", {}),  # an interface label
         ("Point %OneDrive% at the new folder, then restart the client.", {}),
         ("Replace {YOUR_TOKEN} with the token from your settings page.", {}),
         ('Try it from a terminal:\ncurl -H "Authorization: Bearer {token}" https://api.example.test/me', {}),
@@ -206,6 +217,9 @@ def test_placeholders_not_flagged(text: str, kw: dict) -> None:
             "[Insert courier name here]",
         ),
         ("I've passed this on to [Name] in our finance team.", "[Name]"),
+        ("Use code [promo code] at checkout for 20% off.", "[promo code]"),
+        ("Your order [ORDER #] has shipped.", "[ORDER #]"),
+        ("Your account manager, [Account Manager], will call you.", "[Account Manager]"),
         ("Hi FIRSTNAME,\n\nYour parcel has left.", "FIRSTNAME"),  # a field's name as the greeting
         ("Your refund went out.\n\nFrom: {{agent_name}}", "{{agent_name}}"),  # no quoted header
     ],
