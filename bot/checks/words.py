@@ -53,7 +53,10 @@ NOT_NAMES = words(
     "visitor user client anonymous unknown none null test demo inc ltd llc gmbh corp co company "
     "group official app web site website online store shop mobile email mail phone sms chat live "
     "message messages dm pm reply response question questions issue issues problem problems fix "
-    "bug error sign signed sent step steps tip tips faq"
+    "bug error sign signed sent step steps tip tips faq "
+    # what a customer is called in place of a name ("Cheers, mate!", "Greetings, Commander!")
+    "mate buddy pal dude bro legend champ champion hero superstar rockstar boss chief captain "
+    "commander sunshine darling hun hon love"
 )
 
 # Sentence-initial words that end in "-ly" are adverbs ("Unfortunately,"), not names, except these.

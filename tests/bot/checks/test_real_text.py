@@ -60,6 +60,8 @@ def found(text: str, detector: Detector = DETECTOR, **kw: Any) -> dict[str, dict
         ("Hi Acme team,\n\nYour invoices are attached.", {}),
         ("Dear Support Team,\n\nThis is a test.", {}),
         ("Happy Monday, everyone! The release is out.", {}),
+        ("Thanks for waiting, Champ 🙌 the sync fix is live.", {}),  # a term of address
+        ("Greetings, Captain! Your ship is back in the hangar.", {}),
         # usual nicknames of the name on file, which need not start like it
         ("Hi Peggy, the refund is through.", {"customer": Customer(name="Margaret Olsen")}),
         ("Hey Ted! Your badge is printed.", {"customer": Customer(name="Edward Mills")}),
