@@ -19,7 +19,7 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 
-from bot.checks.words import words
+from bot.checks.words import GROUP_WORDS, words
 
 _AP = r"(?:'|’)"
 _OWNER = r"(?:company|team|organi[sz]ation|org|business|workspace)"  # your company's Pro plan
@@ -55,8 +55,8 @@ _AFTER_NOUN = re.compile(rf"[\s-]+{_NOUN}\b", re.IGNORECASE)
 # may name the workspace, not the plan).
 _AFTER_YOUR = re.compile(rf"[\s-]+(?:{_NOUN}|workspaces?)\b", re.IGNORECASE)
 _AFTER_MEMBER = re.compile(
-    r"[ \t]+(?:plan[ \t]+)?"
-    r"(?:customer|member|subscriber|user|client|account[ \t]+holder|plan[ \t]+holder)s?\b",
+    r"[ \t]+(?P<plan>plan[ \t]+)?"
+    r"(?:customer|(?P<member>member)|subscriber|user|client|account[ \t]+holder|plan[ \t]+holder)s?\b",
     re.IGNORECASE,
 )
 # "the Team plan you're on", "… you've chosen", "… you pay for"; not "… you're considering", "… you
@@ -217,8 +217,9 @@ def attributed(
         if not _AFTER_YOUR.match(after) or _OLD.search(frame.group("adj") or ""):
             return False
     elif frame.group("member") is not None:
-        if not _AFTER_MEMBER.match(after):
-            return False
+        held = _AFTER_MEMBER.match(after)
+        if not held or (held.group("member") and not held.group("plan") and _plan_key(said) in GROUP_WORDS):
+            return False  # "as a Team member", "as a Family member": one of the group, not its plan
     elif frame.group("have") is not None or frame.group("in") is not None:
         if not _AFTER_NOUN.match(after):
             return False

@@ -273,6 +273,7 @@ def test_placeholder_allow_lists_the_products_own_tags() -> None:
         ("Your subscription to Enterprise ended last month.", {}),
         ("Crashes like this hit MacBook Pro users like you after the update.", {}),
         ("Team members like you can view the shared dashboards.", {}),
+        ("As a Team member (not an admin) you can't change billing.", {}),  # one of the team
         ("You're signed up for our Enterprise summit on the 4th.", {}),
         ("Whether you pay for Team or Pro, invoices go out on the 1st.", {}),
         ("What you pay for Team depends on the number of seats.", {}),
@@ -299,6 +300,8 @@ def test_plans_not_flagged(text: str, kw: dict) -> None:
     ("text", "plan"),
     [
         ("As an Enterprise member, you have a dedicated manager.", "Enterprise"),
+        ("As a Team plan member, you have shared folders.", "Team"),
+        ("As a Team customer, you have shared folders.", "Team"),
         ("Since you're on Pro, exports are unlimited.", "Pro"),
         ("The Team tier you're subscribed to includes guest links.", "Team"),
         ("Your Pro licence renews on 3 May.", "Pro"),
