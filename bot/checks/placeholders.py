@@ -61,6 +61,14 @@ _NOT_PROSE = re.compile(
 _QUOTED_REPLY = re.compile(
     r"^(?:On .{0,200} wrote:|-{3,} ?Original Message ?-{3,}|From: .+\n(?:Sent|Date): .+)$", re.MULTILINE
 )
+# A line that hands the customer a text of their own to fill in: "Here's a notice you can send to
+# your customers:", "A template:"; what follows is theirs, slots included.
+_OFFERED = re.compile(
+    r"^[^\n]*(?:\b(?:you|they)[ \t]+(?:can|could|may|might)[ \t]+(?:\w+[ \t]+)?(?:send|use|copy|paste|adapt"
+    r"|forward|share|customi[sz]e|edit|tweak|reuse|post)\b|\b(?:template|draft|boilerplate)s?\b)"
+    r"[^\n]*:[ \t]*$",
+    re.MULTILINE | re.IGNORECASE,
+)
 _QUOTES = "\"'“”‘’«»`"
 # Words that show a tag is being talked about, not used: "the {{first_name}} merge tag".
 _META = re.compile(
@@ -68,7 +76,8 @@ _META = re.compile(
     r"|personali[sz]ation[ \t]+(?:tags?|tokens?|fields?)|subject[ \t]+line|(?:the|this|that|same)[ \t]+format"
     r"|template[ \t]+(?:tags?|syntax|variables?|language|editor)"
     r"|(?:in|into)[ \t]+(?:the|your|a)[ \t]+(?:\w+[ \t]+)?template"
-    r"|syntax|snippets?|tokens?|macros?|dynamic[ \t]+(?:content|fields?))\b",
+    r"|syntax|snippets?|tokens?|macros?|dynamic[ \t]+(?:content|fields?)"
+    r"|components?|bindings?|interpolat\w*|directives?|render(?:s|ed|ing)?)\b",
     re.IGNORECASE,
 )
 _WRITE_BEFORE = re.compile(
@@ -126,9 +135,9 @@ def leaks(
     if not matches:
         return []
     excluded = [s.span() for s in _NOT_PROSE.finditer(text)]
-    quoted = _QUOTED_REPLY.search(text)
-    if quoted:
-        excluded.append((quoted.start(), len(text)))
+    for cut in (_QUOTED_REPLY.search(text), _OFFERED.search(text)):
+        if cut:
+            excluded.append((cut.start(), len(text)))
     asked = normalize(customer_message) if customer_message else ""
     # Identifiers the customer wrote (FNAME, first_name): not ordinary words such as "name".
     asked_words = (

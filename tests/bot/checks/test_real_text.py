@@ -189,6 +189,12 @@ def test_names_flagged(text: str, greeted: str, kw: dict) -> None:
         ("The bug is in this line:\n\n    print(f'done for {account_id}')\n\nMove it after the loop.", {}),
         ("Refund done.\n\nFrom: Ops Desk\nSent: Monday\nSubject: Hello {{first_name}}", {}),  # quoted
         (
+            "Here is a message you can forward to your team:\n\nHi [Name], the portal moves on Monday.",
+            {},
+        ),  # a text offered to the customer to fill in
+        ("A template for your newsletter:\n\nHello {{first_name}}, spring is here!", {}),
+        ("In the component, {{ order.total }} renders empty until the order loads.", {}),
+        (
             "Sorry, the email went out with *|FNAME|* instead of your name.",
             {"customer_message": "Why does your newsletter say FNAME instead of my name?"},
         ),
@@ -224,6 +230,7 @@ def test_placeholders_not_flagged(text: str, kw: dict) -> None:
         ("Your account manager, [Account Manager], will call you.", "[Account Manager]"),
         ("Hi FIRSTNAME,\n\nYour parcel has left.", "FIRSTNAME"),  # a field's name as the greeting
         ("Your refund went out.\n\nFrom: {{agent_name}}", "{{agent_name}}"),  # no quoted header
+        ("We've fixed it: you can now log in.\n\nThanks, {{agent_name}}", "{{agent_name}}"),  # no offer
     ],
 )
 def test_placeholders_flagged(text: str, tag: str) -> None:
