@@ -11,6 +11,7 @@ first name only matches a greeting that adds a surname.
 from __future__ import annotations
 
 import re
+from difflib import SequenceMatcher
 from functools import lru_cache
 
 from bot.checks.names import Addressed, name_tokens, nickname_table, not_a_name
@@ -47,6 +48,10 @@ _BOILERPLATE = re.compile(
 _QUOTED_REPLY = re.compile(
     r"^(?:On .{0,200} wrote:|-----Original Message-----|From: ).*", re.MULTILINE | re.DOTALL
 )
+# Romanised CJK comes as one capitalised syllable per character: "WangWei" is two names' worth.
+_ROMAN_PARTS = re.compile(r"[A-Z]?[a-z]+")
+_VOWELS = re.compile(r"[aeiouy]")
+_ALIKE = 0.75  # difflib's ratio: "yelena"/"elena" 0.91, "dmitry"/"dmitriy" 0.92, "maria"/"yuliya" 0.36
 _ROLE_MAILBOXES = words(
     "info support admin billing sales contact hello hi team office mail noreply no-reply help service "
     "accounts accounting finance hr it ops marketing orders"
@@ -118,7 +123,32 @@ def _same(greeted: str, known: str) -> bool:
     if len(short) >= 3 and len(long) >= len(short) + 3 and long.startswith(short):
         return True
     nicknames = _nicknames()
-    return (greeted, known) in nicknames or (known, greeted) in nicknames
+    if (greeted, known) in nicknames or (known, greeted) in nicknames:
+        return True
+    return greeted.isascii() != known.isascii() and _across_scripts(greeted, known)
+
+
+@lru_cache(maxsize=4096)
+def _across_scripts(greeted: str, known: str) -> bool:
+    """A name in Latin letters for one in another script ("Yelena" for Елена, "Wei" for 王伟):
+    the other is romanised by `anyascii`, and since romanisations differ ("Yuliya", "Yulia") a
+    close spelling is enough; for a script that writes no vowels (محمد, "mhmd") the consonants."""
+    from anyascii import anyascii
+
+    latin, other = (greeted, known) if greeted.isascii() else (known, greeted)
+    for part in _ROMAN_PARTS.findall(anyascii(other).replace("'", "")):
+        part = part.casefold()
+        if part == latin:
+            return True
+        if min(len(part), len(latin)) < 4:
+            continue  # syllables: "na" of 李娜 (Li Na) is not "Ana"
+        if SequenceMatcher(None, latin, part).ratio() >= _ALIKE:
+            return True
+        if not _VOWELS.search(part):
+            skeleton = _VOWELS.sub("", latin)
+            if SequenceMatcher(None, skeleton, part).ratio() >= _ALIKE:
+                return True
+    return False
 
 
 @lru_cache(maxsize=1)

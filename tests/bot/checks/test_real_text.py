@@ -67,6 +67,11 @@ def found(text: str, detector: Detector = DETECTOR, **kw: Any) -> dict[str, dict
         ("Hey Ted! Your badge is printed.", {"customer": Customer(name="Edward Mills")}),
         ("Morning Jim, the invoice is attached.", {"customer": Customer(name="James Ortega")}),
         ("Hi Ronald, the invoice is attached.", {"customer": Customer(name="Ronnie Ortega")}),  # either way
+        # a name on file in another script, greeted in Latin letters (romanised, spellings vary)
+        ("Hi Yulia, your parcel is at the depot.", {"customer": Customer(name="Юлия Смирнова")}),
+        ("Hi Wei, the invoice is attached.", {"customer": Customer(name="王伟")}),
+        ("Dear Mohammed, your appointment is booked.", {"customer": Customer(name="محمد علي")}),
+        ("Здравствуйте, Elena! Заказ отправлен.", {"customer": Customer(name="Elena Popova")}),
         # a name (as on file) before a dash or an emoji, a title with its full stop
         ("Thanks a lot, Priya — the export has finished.", {}),
         ("Hey Priya 🎉 your account is upgraded.", {}),
@@ -137,6 +142,8 @@ def test_names_not_flagged(text: str, kw: dict) -> None:
         ("Hi Peggy, the refund is through.", "Peggy", {"customer": Customer(name="Edward Mills")}),
         ("Hello Ellen, the booking moved to noon.", "Ellen", {"customer": Customer(name="Helen Shaw")}),
         ("Hi Emma, your badge is ready.", "Emma", {"customer": Customer(name="Emily Stone")}),
+        ("Hi Maria, your parcel is at the depot.", "Maria", {"customer": Customer(name="Юлия Смирнова")}),
+        ("Hi Li, the invoice is attached.", "Li", {"customer": Customer(name="王伟")}),
     ],
 )
 def test_names_flagged(text: str, greeted: str, kw: dict) -> None:
