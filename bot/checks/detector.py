@@ -12,9 +12,9 @@ from typing import Any
 
 from bot.checks.context import sentence
 from bot.checks.findings import MAX_EVIDENCE, ByIndex, Finding, PriorReply, StoredChanges, aware
-from bot.checks.names import Addressed, addressed, later_greetings, vocative
+from bot.checks.names import CLOSING_NAME, Addressed, addressed, closing, later_greetings, vocative
 from bot.checks.people import customer_tokens, is_other_person
-from bot.checks.placeholders import PLACEHOLDER, leaks
+from bot.checks.placeholders import find, leaks
 from bot.checks.plans import attributed, customer_plans, names_patterns, plan_key
 from bot.checks.profiles import Profile, build_profile, configured
 from bot.checks.tickets import settle_ticket
@@ -166,32 +166,25 @@ class Detector:
         by_plan: dict[frozenset[str], list[int]] = {}
         cutoffs: dict[dt.date, dt.date] = {}
         utc, stale_days = dt.UTC, profile.stale_days
+        closers = _closing_candidates(records) if names else set()
         for i, record in enumerate(records):
             customer, articles = record.customer, record.kb_articles
             if customer.plan:
                 by_plan.setdefault(customer_plans(customer.plan), []).append(i)
             if names and (customer.name or customer.email):
                 addr = whom(record.reply)
-                if addr is not None:
-                    if addr.slot is not None:
-                        if holes:
-                            slots[i] = [(addr.slot, addr.start, addr.end)]
-                    elif _plainly_named(addr.people, customer.name):
-                        pass  # the customer's own name, as on record: the common case, decided cheaply
-                    elif is_other_person(
-                        addr,
-                        tokens := customer_tokens(customer.name, customer.id, customer.email),
-                        record.customer_message,
-                    ) and not any(
-                        not is_other_person(later, tokens, record.customer_message)
-                        for later in later_greetings(record.reply, addr.end)
-                    ):  # "Thanks, Ahmed, I'll take it from here.\n\nHi Rosa": the customer is greeted next
-                        ev = {
-                            "greeted": " and ".join(addr.people),
-                            "customer": customer.name or customer.email,
-                            "sentence": sentence(record.reply, addr.start, addr.end),
-                        }
-                        out.setdefault(i, []).append(Finding(record.id, "name_mismatch", ev))
+                if addr is not None and addr.slot is not None:
+                    if holes:
+                        slots[i] = [(addr.slot, addr.start, addr.end)]
+                elif (  # the common case, decided cheaply: the name as on record, and no ", Name?"
+                    i in closers or (addr is not None and not _plainly_named(addr.people, customer.name))
+                ) and (wrong := _misaddressed(record, addr, i in closers)) is not None:
+                    ev = {
+                        "greeted": " and ".join(wrong.people),
+                        "customer": customer.name or customer.email,
+                        "sentence": sentence(record.reply, wrong.start, wrong.end),
+                    }
+                    out.setdefault(i, []).append(Finding(record.id, "name_mismatch", ev))
             if articles and stale:
                 created = record.created_at
                 if created.tzinfo is not utc:
@@ -230,7 +223,7 @@ class Detector:
     ) -> None:
         texts = [r.reply for r in records]
         by_record: dict[int, list[re.Match[str]]] = {}
-        matches = list(PLACEHOLDER.finditer("\0".join(texts)))
+        matches = find("\0".join(texts))
         if matches:
             starts = _starts(texts)
             for m in matches:
@@ -305,6 +298,37 @@ class Detector:
             others = [p for key, p in self._plans.items() if key not in plans]
             self._other_plans[plans] = names_patterns(others)
         return self._other_plans[plans]
+
+
+def _closing_candidates(records: Sequence[Any]) -> set[int]:
+    """Indexes of the replies with a ", Name?" anywhere, found in one scan of the batch: only they
+    may end by addressing someone."""
+    texts = [r.reply for r in records]
+    matches = list(CLOSING_NAME.finditer("\0".join(texts)))
+    if not matches:
+        return set()
+    starts = _starts(texts)
+    return {bisect_right(starts, m.start()) - 1 for m in matches}
+
+
+def _misaddressed(record: Any, opening: Addressed | None, may_close: bool) -> Addressed | None:
+    """Where the reply addresses someone other than the customer: its opening, else a closing
+    sentence ("Anything else I can help with, Kevin?"); None when it addresses nobody else."""
+    if _names_another(record, opening):
+        return opening
+    last = closing(record.reply) if may_close else None
+    return last if _names_another(record, last) else None
+
+
+def _names_another(record: Any, addr: Addressed | None) -> bool:
+    customer = record.customer
+    if addr is None or addr.slot is not None or _plainly_named(addr.people, customer.name):
+        return False
+    tokens = customer_tokens(customer.name, customer.id, customer.email)
+    message = record.customer_message
+    return is_other_person(addr, tokens, message) and not any(
+        not is_other_person(later, tokens, message) for later in later_greetings(record.reply, addr.end)
+    )  # "Thanks, Ahmed, I'll take it from here.\n\nHi Rosa": the customer is greeted next
 
 
 @lru_cache(maxsize=8192)  # per reply on an import; the same customers are greeted the same way

@@ -28,7 +28,7 @@ GREETING = re.compile(
     re.IGNORECASE,
 )
 # Titles before a name, several ("Frau Dr. Schmidt") or two people's ("Mr. and Mrs. Jensen").
-_ONE_TITLE = rf"(?:{'|'.join(sorted(TITLES, key=len, reverse=True))})\.?"
+_ONE_TITLE = rf"(?:(?:{'|'.join(sorted(TITLES, key=len, reverse=True))})\.?|M\.)"  # M.: Monsieur
 _TITLE = re.compile(
     rf"{_ONE_TITLE}(?:[ \t]+(?:and|&)[ \t]+{_ONE_TITLE}|[ \t]+{_ONE_TITLE})*[ \t]+", re.IGNORECASE
 )
@@ -56,9 +56,20 @@ _PHATIC = re.compile(
     re.IGNORECASE,
 )
 # A given name that opens the reply before a comma, colon or dash, then thanks or an apology
-# ("Kevin — thanks for…", "Julia, so sorry…"): the name must be one the `nicknames` package knows,
-# since any capitalised word may open a sentence ("Again, thanks…", "Perfect — thanks!").
-_LEADING = re.compile(r"(?P<name>[A-Z][a-z'’]+)[ \t]*(?:[,:—–]|-(?=[ \t]))[ \t]*")
+# ("Kevin — thanks for…", "Julia, so sorry…"): the name must be one a list of names holds
+# (`known_name`), since any capitalised word may open a sentence ("Again, thanks…", "Perfect — thanks!").
+_LEADING = re.compile(r"(?P<name>[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ'’]+)[ \t]*(?:[,:—–]|-(?=[ \t]))[ \t]*")
+# A closing sentence that speaks to the customer and ends with their name ("Anything else I can help
+# with, Kevin?", "Have a great weekend, Kevin!"); not a sign-off ("Thanks again,\nKevin"), which is
+# the writer's own name on a line of its own.
+CLOSING_NAME = re.compile(r",[ \t]+(?P<name>[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ'’\-]+)[ \t]*[?!.]")
+_CLOSING = re.compile(
+    r"[ \t]*(?:is[ \t]+there[ \t]+)?(?:anything[ \t]+else|have[ \t]+a|enjoy|take[ \t]+care"
+    r"|let[ \t]+(?:me|us)[ \t]+know|talk[ \t]+soon|speak[ \t]+soon|good[ \t]+luck|all[ \t]+the[ \t]+best"
+    r"|best[ \t]+of[ \t]+luck|see[ \t]+you|stay[ \t]+safe|hope[ \t]+(?:this|that|you))\b",
+    re.IGNORECASE,
+)
+CLOSING_TAIL = 300  # characters at a reply's end read for a closing address
 # A sentence goes on past a title's full stop ("Thanks, Mr. Osei.").
 _TITLE_STOP = "|".join(rf"(?<=\b{t})\." for t in ("Mr", "Mrs", "Ms", "Mx", "Dr", "Prof"))
 _FIELD = re.compile(r"[A-Z]*_?(?:FIRST|LAST|FULL|CUSTOMER|CONTACT|USER)_?NAME|F_?NAME|[A-Z]+_[A-Z_]+")
@@ -200,13 +211,24 @@ def _cased_name(words: str) -> bool:
     return all(w[0].isupper() for w in words.split())
 
 
+def closing(reply: str) -> Addressed | None:
+    """A known given name that ends a closing sentence near the reply's end ("…, Kevin?")."""
+    for m in CLOSING_NAME.finditer(reply, max(0, len(reply) - CLOSING_TAIL)):
+        at = m.start()
+        start = max(reply.rfind(stop, 0, at) for stop in ".!?\n") + 1
+        name = m.group("name")
+        if at - start <= 100 and _CLOSING.match(reply, start) and not not_a_name(name) and known_name(name):
+            return Addressed((name,), m.start("name"), m.end("name"))
+    return None
+
+
 def _leading(text: str, begin: int) -> Addressed | None:
     """A known given name that opens the reply and turns to the customer ("Kevin — thanks…")."""
     m = _LEADING.match(text, begin)
     if m is None or not _PHATIC.match(text, m.end()):
         return None
     name = m.group("name")
-    if name.casefold() not in given_names() or not_a_name(name):
+    if not_a_name(name) or not known_name(name):
         return None
     return Addressed((name,), m.start("name"), m.end("name"))
 
@@ -220,11 +242,36 @@ def nickname_table() -> dict[str, set[str]]:
     return NickNamer().nickname_lookup
 
 
+def known_name(name: str) -> bool:
+    """A given name one of two lists holds: the `nicknames` package's English names and nicknames,
+    or the first names of every locale `Faker` writes (Jorge, Priya, Siobhán…) that are no common
+    English word of its own word list ("True", "Summer"). Faker's are read on first need only."""
+    key = name.casefold()
+    return key in _english_names() or key in _world_names()
+
+
 @lru_cache(maxsize=1)
-def given_names() -> frozenset[str]:
-    """Every given name and nickname of the `nicknames` package's list, lower case."""
+def _english_names() -> frozenset[str]:
     table = nickname_table()
     return frozenset(table).union(*table.values())
+
+
+@lru_cache(maxsize=1)
+def _world_names() -> frozenset[str]:
+    import importlib
+    import pkgutil
+
+    import faker.providers.person as person
+    from faker.providers.lorem.en_US import Provider as English
+
+    found: set[str] = set()
+    for module in pkgutil.iter_modules(person.__path__):
+        provider = getattr(importlib.import_module(f"{person.__name__}.{module.name}"), "Provider", None)
+        for attr in ("first_names", "first_names_male", "first_names_female", "first_names_nonbinary"):
+            names = vars(provider).get(attr) if provider is not None else None
+            if isinstance(names, (list, tuple, dict, set, frozenset)):
+                found.update(n.casefold() for n in names if isinstance(n, str) and " " not in n)
+    return frozenset(found - {w.casefold() for w in English.word_list})
 
 
 def _vocative(text: str, begin: int) -> Addressed | None:

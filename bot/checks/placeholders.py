@@ -33,6 +33,7 @@ PLACEHOLDER = re.compile(
     # {first_name}, but not a URL template /notes/{id}
     rf"|\{{(?<![\w{{$/!#]\{{){_IDENT}\}}(?!\}})"
     rf"|<<\s*{_IDENT}\s*>>"  # <<REFUND_AMOUNT>>
+    r"|<[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+>"  # <CONFIRMATION_NUMBER>; not an HTML tag (lower case, no "_")
     r"|<%=?\s*[A-Za-z_@][^%\n\0]{0,60}%>"  # <%= first_name %>
     r"|\*\|[A-Za-z_][\w:\-]{0,60}\|\*"  # *|FNAME|*
     r"|\[\[\s*[A-Za-z_][\w.\- ]{0,40}?\s*\]\]"  # [[first_name]]
@@ -45,12 +46,19 @@ PLACEHOLDER = re.compile(
     r"|(?:[A-Z]+ ){1,3}(?:NAME|DATE|AMOUNT|NUMBER|EMAIL|PLAN|LINK|COMPANY|ADDRESS|PHONE|ID|TIME)"
     r"|(?:[a-z]+ ){0,3}(?:name|date|amount|number|email|plan|link|company|address|phone|time)"
     # [discount code], [order #], [Account Manager]: nouns that name a slot only after another word
-    r"|(?:[A-Za-z]+ ){1,3}(?:code|Code|CODE|#|manager|Manager|MANAGER))"
+    r"|(?:[A-Za-z]+ ){1,3}(?:code|Code|CODE|#|manager|Manager|MANAGER)"
+    r"|XX?X?)"  # [X] GB, [XX] days: a number to fill in (a checkbox "- [X]" is told apart below)
     r"\](?![(\[])"
     r"|%%[A-Za-z_][\w.\-]{0,60}%%"  # %%TRACKING_NUMBER%%
     # %PLAN%, but not "50%" nor a Windows path like %APPDATA%\Nimbus
     r"|%(?<![\w%]%)[A-Za-z_][\w.\-]{0,60}[A-Za-z0-9_]%(?![\w%\\/])"
 )
+# A slot in capitals with no brackets, named as one: INSERT_TICKET_LINK_HERE, INSERT_NAME. Its own
+# regex, run only on a batch holding "_HERE" or "INSERT_": a capital letter first would slow
+# PLACEHOLDER's scan of every reply.
+_BARE_SLOT = re.compile(r"\bINSERT_[A-Z0-9_]*[A-Z0-9]\b|\b[A-Z][A-Z0-9_]*_HERE\b")
+_BARE_HINTS = ("_HERE", "INSERT_")
+_CHECKBOX = re.compile(r"[ \t]*(?:[-*+•][ \t]*|\d+[.)][ \t]*)?$")
 # Code and URLs may legitimately contain braces and percent signs: placeholders there don't count.
 # Code (fenced, inline, or a line indented four spaces or a tab) and URLs.
 _NOT_PROSE = re.compile(
@@ -118,6 +126,14 @@ _QUOTED_LINE = re.compile(r"[ \t]*>")
 _SENTENCE_STOP = re.compile(r"[.!?](?:\s|$)|\n")
 
 
+def find(joined: str) -> list[re.Match[str]]:
+    """Every candidate placeholder in `joined` (a batch of replies joined by "\\0"), in order."""
+    matches = list(PLACEHOLDER.finditer(joined))
+    if any(hint in joined for hint in _BARE_HINTS):
+        matches = sorted(matches + list(_BARE_SLOT.finditer(joined)), key=lambda m: m.start())
+    return matches
+
+
 def normalize(tag: str) -> str:
     """A placeholder with the spaces inside it removed: "{{ first_name }}" == "{{first_name}}"."""
     return "".join(tag.split())
@@ -145,17 +161,26 @@ def leaks(
     )
     found: list[tuple[str, int, int]] = []
     seen: set[str] = set()
+    explained: set[str] = set()  # variables the reply shows on purpose: later uses of them are too
     for m in matches:
         tag, start = m.group(), m.start() - offset
         end = start + len(tag)
         key = normalize(tag)
         if key in seen or any(a <= start < b for a, b in excluded) or key in allow:
             continue
-        if _QUOTED_LINE.match(text, text.rfind("\n", 0, start) + 1):
+        line_start = text.rfind("\n", 0, start) + 1
+        if _QUOTED_LINE.match(text, line_start):
             continue  # a quoted line: what someone else wrote
-        if (asked and key in asked) or _mentioned(text, start, end) or _system(text, tag, start, end):
-            continue
+        if tag in ("[X]", "[XX]", "[XXX]") and _CHECKBOX.fullmatch(text, line_start, start):
+            continue  # "- [X] Export finished": a ticked box
         inner = _WORDS.findall(tag.casefold())
+        if inner and inner[0] in explained:
+            continue  # "a merge tag like {{first_name}} … a fallback with {{first_name | default}}"
+        if _mentioned(text, start, end):
+            explained.update(inner[:1])
+            continue
+        if (asked and key in asked) or _system(text, tag, start, end):
+            continue
         if inner and len(inner) == 1 and inner[0] in asked_words:
             continue  # the customer named it ("it says FNAME instead of my name")
         seen.add(key)

@@ -32,10 +32,15 @@ _STRONG_NOUN = re.compile(r"[\s-]+(?:plan|tier|subscription|membership|package|e
 # What comes before a plan name that gives it to the customer (matched at the end of the text
 # before the name); each alternative names what must follow the plan name.
 _WS = r"[ \t\n]+"
+# French, German and Spanish frames: "votre formule Basic", "en tant qu'abonnée Plus", "tu plan Pro",
+# "como cliente Enterprise", "Ihr Pro-Tarif" (German only with its hyphenated noun: "Ihr Team" is
+# the customer's team).
+_FOREIGN_NOUN = r"(?:formule|forfait|abonnement|offre|plan|tarif|compte|suscripci[oó]n|tarifa|cuenta)"
+_GERMAN_NOUN = re.compile(r"-(?:tarif|plan|abo|abonnement|paket|konto|vertrag)\b", re.IGNORECASE)
 _BEFORE = re.compile(
     rf"(?:\b(?P<your>your{_WS}(?:{_OWNER}{_AP}s{_WS})?(?P<adj>(?:(?:current|existing|present|active|paid|annual|monthly|yearly|old"
     rf"|previous|former|prior|past|earlier|legacy){_WS})*))"
-    rf"|\b(?P<member>(?:as|you{_AP}re|you{_WS}are){_WS}an?{_WS})"
+    rf"|\b(?P<member>(?:as|you{_AP}re|you{_WS}are|being){_WS}an?{_WS})"
     rf"|\b(?P<on>(?:you{_AP}re|you{_WS}are|you{_AP}ve{_WS}been|you{_WS}have{_WS}been|your{_WS}account{_WS}is"
     rf"|your{_WS}(?:workspace|{_OWNER}){_WS}is|we{_WS}have{_WS}you){_WS}(?:(?:currently|still|now|already){_WS})?"
     rf"(?:on|subscribed{_WS}to|signed{_WS}up{_WS}(?:for|to)|using|enrolled{_WS}in|paying{_WS}for|(?P<in>in))"
@@ -47,6 +52,9 @@ _BEFORE = re.compile(
     rf"{_WS}(?:(?:still|currently){_WS})?(?:the{_WS}|on{_WS}the{_WS})?)"
     rf"|\b(?P<label>(?:current|your)(?:{_WS}current)?{_WS}(?:plan|subscription|tier):{_WS})"
     rf"|\b(?P<have>you{_WS}(?:have|own|purchased|bought|chose|picked){_WS}(?:an?|the){_WS})"
+    rf"|\b(?P<foreign>(?:votre|vos|ton|ta|tu|su|tus|sus){_WS}{_FOREIGN_NOUN}{_WS}"
+    rf"|en{_WS}tant{_WS}(?:qu{_AP}abonn[ée]e?|que{_WS}(?:client|cliente|membre)){_WS}"
+    rf"|como{_WS}(?:cliente|suscriptora?|miembro|usuari[oa]){_WS}|(?P<ihr>ihr|ihrem|ihren|ihres){_WS})"
     rf"|\b(?P<the>the{_WS}))$",
     re.IGNORECASE,
 )
@@ -75,7 +83,8 @@ _ELSEWHERE = re.compile(
     r"\b(?:if|unless|once|when|whenever|whether|before|should[ \t]+you|were[ \t]+you|after|afterwards"
     r"|thereafter|from[ \t]+then"
     r"|upgrad\w*|downgrad\w*|switch\w*|mov(?:e|ed|es|ing)|migrat\w*|convert\w*|transferr?\w*"
-    r"|instead[ \t]+of|rather[ \t]+than|compared)\b",
+    r"|instead[ \t]+of|rather[ \t]+than|compared"
+    r"|si|lorsque|quand|après|avant|wenn|falls|sobald|nachdem|bevor|cuando|después|antes)\b",
     re.IGNORECASE,
 )
 _FROM = re.compile(r"\bfrom[ \t]+(?:your[ \t]+|the[ \t]+)?$", re.IGNORECASE)
@@ -88,7 +97,8 @@ _OVER = re.compile(
     r"|(?:will|would|shall|is[ \t]+going[ \t]+to)[ \t]+(?:\w+[ \t]+)?"
     r"(?:start|begin|kick|take|become|apply|be[ \t]+active)"
     r"|(?:starts|begins|takes[ \t]+effect|kicks[ \t]+in)\b"
-    r"|(?:quote|quotation|proposal|pricing|estimate|offer|comparison|brochure|price)s?\b)",
+    r"|(?:quote|quotation|proposal|pricing|estimate|offer|comparison|brochure|price)s?\b"
+    r"|[^.!?\n]{0,30}\b(?:résiliée?|annulée?|expirée?|gekündigt|abgelaufen|cancelad[oa]|vencid[oa])\b)",
     re.IGNORECASE,
 )
 # What may follow a plan name in a frame that does not need a plan noun after it ("you pay for
@@ -137,7 +147,11 @@ def names_patterns(plans: Sequence[str]) -> list[re.Pattern[str]]:
     frame (`_LAST_WORDS`), in lower-cased text. One per plan, each led by a literal, and the
     preceding word tested by fixed-width lookbehinds: this runs on every reply of an import, and
     most plan names in text ("the Acme team") fail right there, in C."""
-    before = "|".join(rf"(?<=\b{w}\s{{HEAD}})" for w in sorted(_LAST_WORDS))
+    by_length: dict[int, list[str]] = {}
+    for w in sorted(_LAST_WORDS):
+        by_length.setdefault(len(w), []).append(re.escape(w))
+    # one lookbehind per word length (a lookbehind must have one width), not one per word
+    before = "|".join(rf"(?<=\b(?:{'|'.join(ws)})\s{{HEAD}})" for ws in by_length.values())
     ours = "|".join(rf"(?<=\b{w}\sour\s{{HEAD}})" for w in sorted(_BEFORE_OUR))
     patterns = []
     for key in sorted({_plan_key(p) for p in plans}, key=len, reverse=True):
@@ -161,7 +175,10 @@ _LAST_WORDS = words(
     "your a an on to for using in the is remains currently still now already current existing present "
     "active paid annual monthly yearly old previous former prior past earlier legacy plan: "
     "company's team's organization's organisation's org's business's workspace's "
-    "company’s team’s organization’s organisation’s org’s business’s workspace’s"
+    "company’s team’s organization’s organisation’s org’s business’s workspace’s "
+    "formule forfait abonnement offre plan tarif compte suscripción suscripcion tarifa cuenta client "
+    "cliente membre suscriptor suscriptora miembro usuario usuaria ihr ihrem ihren ihres "
+    "qu'abonné qu'abonnée qu’abonné qu’abonnée"
 )
 # After a plan name, a frame of its own: "Enterprise customers like you", "Free-plan accounts like yours".
 _LIKE_YOU = re.compile(  # not "members" nor "teams": "Team members like you" are a team's members
@@ -175,7 +192,9 @@ _PAREN = re.compile(rf"\byour{_WS}(?:current{_WS})?(?:{'|'.join(_BRACKETED)})[ \
 # "our" only after these ("you're on our Team plan"): "our team" alone is everywhere.
 _BEFORE_OUR = words("on to for")
 # A plan name joined by a hyphen to a plan noun: "your Basic-tier account".
-_HYPHENED = r"(?:plans?|tiers?|subscriptions?|accounts?|memberships?)\b"
+_HYPHENED = (
+    r"(?:plans?|tiers?|subscriptions?|accounts?|memberships?|tarif|abo|abonnement|paket|konto|vertrag)\b"
+)
 _BEFORE_THE = words("on to for using in is remains have own purchased bought chose picked")
 
 
@@ -222,6 +241,9 @@ def attributed(
             return False  # "as a Team member", "as a Family member": one of the group, not its plan
     elif frame.group("have") is not None or frame.group("in") is not None:
         if not _AFTER_NOUN.match(after):
+            return False
+    elif frame.group("ihr") is not None:
+        if not _GERMAN_NOUN.match(after):
             return False
     elif frame.group("the") is not None and not _AFTER_THE.match(after):
         return False

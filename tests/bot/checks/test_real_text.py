@@ -81,6 +81,12 @@ def found(text: str, detector: Detector = DETECTOR, **kw: Any) -> dict[str, dict
         ("Priya — so sorry about the double charge. It's refunded now.", {}),
         ("Will: thanks for your patience, the refund went out.", {"customer": Customer(name="William Ng")}),
         ("Perfect — thanks! The export is done.", {}),  # a word that is no given name
+        ("True, sorry — that page was out of date. It's fixed now.", {}),  # a name somewhere, a word here
+        ("The refund is out. Anything else I can help with, Priya?", {}),  # the customer, at the end
+        ("The refund is out. Have a great weekend!\n\nThanks again,\nKevin", {}),  # the writer's sign-off
+        ("Hi Priya, the refund is out. Let me know if that helps, and say hi to Marcus!", {}),
+        ("The parcel is in Leeds. Hope you enjoy it in Georgia.", {}),  # a place
+        ("Summer, thanks to the new rota, is fully staffed.", {}),
         ("Again, sorry for the trouble. The export is done.", {}),
         ("Kevin here — thanks for waiting. The export is done.", {}),  # the agent's own name
         ("Kevin, our billing lead, has refunded the charge.", {}),  # named, not thanked
@@ -89,6 +95,7 @@ def found(text: str, detector: Detector = DETECTOR, **kw: Any) -> dict[str, dict
         ("Phew, glad that worked! Anything else?", {}),  # an interjection opening the reply
         ("Dear Mr. and Mrs. Raman,\n\nYour booking is confirmed.", {}),  # two titles, one surname
         ("Guten Tag Frau Dr. Raman, Ihr Termin steht.", {}),  # a chain of titles
+        ("Bonjour M. Raman, votre rapport est disponible.", {}),  # M. for Monsieur
         ("Hi Raman-san, the invoice is corrected.", {}),  # an honorific after the surname
         ("Dear Priya Ji, your policy is renewed.", {}),
         ("Dear Ma'am,\n\nYour complaint is registered.", {}),
@@ -139,6 +146,10 @@ def test_names_not_flagged(text: str, kw: dict) -> None:
         ("Kevin — thanks for your patience, the refund went out.", "Kevin", {}),  # a name opens it
         ("Julia, so sorry about the double charge. It's refunded now.", "Julia", {}),
         ("@priya_r Marcus: thanks for the DM, the link is reset.", "Marcus", {}),
+        ("Jorge — thanks for the screenshots, the sync is fixed.", "Jorge", {}),  # names of any country
+        ("Björn, so sorry for the wait. The refund went out.", "Björn", {}),
+        ("The refund is out. Anything else I can help with, Kevin?", "Kevin", {}),  # a closing address
+        ("Hi Priya, the refund is out. Have a great weekend, Kevin!", "Kevin", {}),
         ("Hi Peggy, the refund is through.", "Peggy", {"customer": Customer(name="Edward Mills")}),
         ("Hello Ellen, the booking moved to noon.", "Ellen", {"customer": Customer(name="Helen Shaw")}),
         ("Hi Emma, your badge is ready.", "Emma", {"customer": Customer(name="Emily Stone")}),
@@ -202,6 +213,13 @@ def test_names_flagged(text: str, greeted: str, kw: dict) -> None:
         ("A template for your newsletter:\n\nHello {{first_name}}, spring is here!", {}),
         ("In the component, {{ order.total }} renders empty until the order loads.", {}),
         (
+            "Insert a merge tag like {{first_name}} in the subject. With no first name on file, set a"
+            ' fallback: {{first_name | default: "there"}}.',
+            {},
+        ),  # the variable the reply explains, used again
+        ("- [X] Export finished\n- [ ] Import pending", {}),  # a ticked box
+        ("Wrap the value in <b> tags, or use <br/> for a new line.", {}),  # HTML tags
+        (
             "Sorry, the email went out with *|FNAME|* instead of your name.",
             {"customer_message": "Why does your newsletter say FNAME instead of my name?"},
         ),
@@ -238,6 +256,10 @@ def test_placeholders_not_flagged(text: str, kw: dict) -> None:
         ("Hi FIRSTNAME,\n\nYour parcel has left.", "FIRSTNAME"),  # a field's name as the greeting
         ("Your refund went out.\n\nFrom: {{agent_name}}", "{{agent_name}}"),  # no quoted header
         ("We've fixed it: you can now log in.\n\nThanks, {{agent_name}}", "{{agent_name}}"),  # no offer
+        ("Your confirmation number is <CONFIRMATION_NUMBER>.", "<CONFIRMATION_NUMBER>"),
+        ("Storage is now [X] GB. Let us know if you need more.", "[X]"),
+        ("I've opened an incident for you: INSERT_TICKET_LINK_HERE.", "INSERT_TICKET_LINK_HERE"),
+        ("Your agent is AGENT_NAME_HERE, who will call today.", "AGENT_NAME_HERE"),
     ],
 )
 def test_placeholders_flagged(text: str, tag: str) -> None:
@@ -288,6 +310,11 @@ def test_placeholder_allow_lists_the_products_own_tags() -> None:
         ("Crashes like this hit MacBook Pro users like you after the update.", {}),
         ("Team members like you can view the shared dashboards.", {}),
         ("As a Team member (not an admin) you can't change billing.", {}),  # one of the team
+        ("Bonjour Priya, votre formule Basic est active.", {}),  # French, German, Spanish: theirs
+        ("Hallo Priya, Ihr Team hat jetzt Zugriff auf den Ordner.", {}),  # "Ihr Team": their team
+        ("Si vous passez à votre formule Pro, vous aurez 10 utilisateurs.", {}),
+        ("Wenn Sie Ihr Pro-Abo buchen, erhalten Sie 10 Plätze.", {}),
+        ("Votre abonnement Pro a été résilié; la formule Basic reste active.", {}),
         ("You're signed up for our Enterprise summit on the 4th.", {}),
         ("Whether you pay for Team or Pro, invoices go out on the 1st.", {}),
         ("What you pay for Team depends on the number of seats.", {}),
@@ -316,6 +343,12 @@ def test_plans_not_flagged(text: str, kw: dict) -> None:
         ("As an Enterprise member, you have a dedicated manager.", "Enterprise"),
         ("As a Team plan member, you have shared folders.", "Team"),
         ("As a Team customer, you have shared folders.", "Team"),
+        ("Thanks for being a Team customer! Your workspace is restored.", "Team"),
+        ("Bonjour Priya, votre formule Pro a bien été renouvelée.", "Pro"),
+        ("En tant qu'abonnée Pro, vous bénéficiez de la livraison gratuite.", "Pro"),
+        ("Hallo Priya, Ihr Pro-Tarif umfasst bis zu 10 Benutzer.", "Pro"),
+        ("Hola Priya, tu plan Enterprise incluye soporte 24/7.", "Enterprise"),
+        ("Como cliente Team, tienes carpetas compartidas.", "Team"),
         ("Since you're on Pro, exports are unlimited.", "Pro"),
         ("The Team tier you're subscribed to includes guest links.", "Team"),
         ("Your Pro licence renews on 3 May.", "Pro"),
