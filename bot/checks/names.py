@@ -16,19 +16,23 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
+from bot.checks.given_names import known_name
 from bot.checks.words import CALENDAR, GROUP_WORDS, LY_NAMES, NOT_NAMES, PARTICLES, TITLES
 
 HANDLES = re.compile(r"[ \t]*(?:\.?@\w+[ \t]*[,:]?[ \t]*)+")
 GREETING = re.compile(
-    r"(?P<greet>hi|hello|hey|heya|hiya|howdy|yo|dear|greetings|hola|hallo|bonjour|ciao|hej|olá|salut"
+    r"(?P<greet>hi|hello|hey|heya|hiya|howdy|yo|dear|greetings|hola|hallo|bonjour|ciao|hej|olá|salut|oi|hoi"
+    r"|beste|estimad[oa]|gentile|querid[oa]|liebe|lieber|sehr[ \t]+geehrte[rs]?|merci|gracias|obrigad[oa]"
+    r"|danke|grazie|bedankt|namaste"
     r"|moin|servus|(?:good[ \t]+)?(?:morning|afternoon|evening|day)|welcome(?:[ \t]+back)?"
     r"|thanks|thank[ \t]+you|many[ \t]+thanks|cheers|congrats|congratulations)"
     r"(?:[ \t]+(?:again|there|so[ \t]+much))??"
     r"(?:[ \t]*,[ \t]*|[ \t]+)",
     re.IGNORECASE,
 )
-# Titles before a name, several ("Frau Dr. Schmidt") or two people's ("Mr. and Mrs. Jensen").
-_ONE_TITLE = rf"(?:(?:{'|'.join(sorted(TITLES, key=len, reverse=True))})\.?|M\.)"  # M.: Monsieur
+# Titles before a name, several ("Frau Dr. Schmidt") or two people's ("Mr. and Mrs. Jensen"); "M."
+# for Monsieur, "Sig.ra" for Signora.
+_ONE_TITLE = rf"(?:(?:{'|'.join(sorted(TITLES, key=len, reverse=True))})\.?|M\.|Sig\.r?a)"
 _TITLE = re.compile(
     rf"{_ONE_TITLE}(?:[ \t]+(?:and|&)[ \t]+{_ONE_TITLE}|[ \t]+{_ONE_TITLE})*[ \t]+", re.IGNORECASE
 )
@@ -58,11 +62,25 @@ _PHATIC = re.compile(
 # A given name that opens the reply before a comma, colon or dash, then thanks or an apology
 # ("Kevin — thanks for…", "Julia, so sorry…"): the name must be one a list of names holds
 # (`known_name`), since any capitalised word may open a sentence ("Again, thanks…", "Perfect — thanks!").
-_LEADING = re.compile(r"(?P<name>[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ'’]+)[ \t]*(?:[,:—–]|-(?=[ \t]))[ \t]*")
+_LEADING = re.compile(r"(?P<name>[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ'’]+)[ \t]*(?P<sep>[,:—–]|-(?=[ \t]))[ \t]*")
+# Without thanks after it, a name before a comma or a dash still opens the reply when a sentence to
+# the customer follows ("Samantha, the export is ready"; "Samantha — your refund…").
+_TO_THEM = re.compile(r"[a-z]|I\b")
+# "Kevin, our billing lead, has…", "Kevin, who runs billing, …": Kevin is spoken of
+_APPOSITIVE = re.compile(
+    r"(?:(?:our|my|the|your|a|an)(?:[ \t]+[\w'’-]+){1,3}|(?:who|whose)\b[^,.!?\n]{0,40}),"
+)
 # A closing sentence that speaks to the customer and ends with their name ("Anything else I can help
 # with, Kevin?", "Have a great weekend, Kevin!"); not a sign-off ("Thanks again,\nKevin"), which is
 # the writer's own name on a line of its own.
-CLOSING_NAME = re.compile(r",[ \t]+(?P<name>[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ'’\-]+)[ \t]*[?!.]")
+CLOSING_NAME = re.compile(
+    r",[ \t]+(?P<name>[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ'’\-]+)(?:[ \t]*(?P<stop>[?!.])|,[ \t]+(?:and|&)[ \t])"
+)
+# Thanks or an apology close a reply too, but "Thanks again, Kevin." may be the writer's sign-off:
+# only "…, Kevin!", "…, Kevin?" or "…, Kevin, and sorry…" speak to someone.
+_CLOSING_THANKS = re.compile(
+    r"[ \t]*(?:(?:many|huge|big)[ \t]+)?(?:thanks|thank[ \t]+you|sorry|apologies|cheers)\b", re.IGNORECASE
+)
 _CLOSING = re.compile(
     r"[ \t]*(?:is[ \t]+there[ \t]+)?(?:anything[ \t]+else|have[ \t]+a|enjoy|take[ \t]+care"
     r"|let[ \t]+(?:me|us)[ \t]+know|talk[ \t]+soon|speak[ \t]+soon|good[ \t]+luck|all[ \t]+the[ \t]+best"
@@ -217,7 +235,9 @@ def closing(reply: str) -> Addressed | None:
         at = m.start()
         start = max(reply.rfind(stop, 0, at) for stop in ".!?\n") + 1
         name = m.group("name")
-        if at - start <= 100 and _CLOSING.match(reply, start) and not not_a_name(name) and known_name(name):
+        if at - start > 100 or not_a_name(name) or not known_name(name):
+            continue
+        if _CLOSING.match(reply, start) or (m.group("stop") != "." and _CLOSING_THANKS.match(reply, start)):
             return Addressed((name,), m.start("name"), m.end("name"))
     return None
 
@@ -225,53 +245,18 @@ def closing(reply: str) -> Addressed | None:
 def _leading(text: str, begin: int) -> Addressed | None:
     """A known given name that opens the reply and turns to the customer ("Kevin — thanks…")."""
     m = _LEADING.match(text, begin)
-    if m is None or not _PHATIC.match(text, m.end()):
+    if m is None or not_a_name(name := m.group("name")):
         return None
-    name = m.group("name")
-    if not_a_name(name) or not known_name(name):
-        return None
-    return Addressed((name,), m.start("name"), m.end("name"))
-
-
-@lru_cache(maxsize=1)
-def nickname_table() -> dict[str, set[str]]:
-    """Given name -> its usual nicknames, lower case: the `nicknames` package's hand-curated list,
-    read once per process."""
-    from nicknames import NickNamer
-
-    return NickNamer().nickname_lookup
-
-
-def known_name(name: str) -> bool:
-    """A given name one of two lists holds: the `nicknames` package's English names and nicknames,
-    or the first names of every locale `Faker` writes (Jorge, Priya, Siobhán…) that are no common
-    English word of its own word list ("True", "Summer"). Faker's are read on first need only."""
-    key = name.casefold()
-    return key in _english_names() or key in _world_names()
-
-
-@lru_cache(maxsize=1)
-def _english_names() -> frozenset[str]:
-    table = nickname_table()
-    return frozenset(table).union(*table.values())
-
-
-@lru_cache(maxsize=1)
-def _world_names() -> frozenset[str]:
-    import importlib
-    import pkgutil
-
-    import faker.providers.person as person
-    from faker.providers.lorem.en_US import Provider as English
-
-    found: set[str] = set()
-    for module in pkgutil.iter_modules(person.__path__):
-        provider = getattr(importlib.import_module(f"{person.__name__}.{module.name}"), "Provider", None)
-        for attr in ("first_names", "first_names_male", "first_names_female", "first_names_nonbinary"):
-            names = vars(provider).get(attr) if provider is not None else None
-            if isinstance(names, (list, tuple, dict, set, frozenset)):
-                found.update(n.casefold() for n in names if isinstance(n, str) and " " not in n)
-    return frozenset(found - {w.casefold() for w in English.word_list})
+    if _PHATIC.match(text, m.end()):
+        found = known_name(name)
+    else:  # no thanks after it: a name no list calls a word, then a sentence to the customer
+        found = (
+            m.group("sep") != ":"
+            and _TO_THEM.match(text, m.end()) is not None
+            and _APPOSITIVE.match(text, m.end()) is None
+            and known_name(name, no_word=True)
+        )
+    return Addressed((name,), m.start("name"), m.end("name")) if found else None
 
 
 def _vocative(text: str, begin: int) -> Addressed | None:

@@ -14,7 +14,8 @@ import re
 from difflib import SequenceMatcher
 from functools import lru_cache
 
-from bot.checks.names import Addressed, name_tokens, nickname_table, not_a_name
+from bot.checks.given_names import nickname_table
+from bot.checks.names import Addressed, name_tokens, not_a_name
 from bot.checks.words import CLOSINGS, HONORIFICS, ORGANISATION_WORDS, PLACEHOLDER_NAMES, words
 
 _NAME = r"[A-Z\u00C0-\u024F][\w'’\-]*"
@@ -200,9 +201,17 @@ def _none_is_customer(people: tuple[str, ...], titled: bool, customer: tuple[str
         tokens = _greeted(person)
         if not tokens:
             return False
+        if all(len(t) == 1 for t in tokens) and _initials(tokens, customer):
+            return False  # "Hi J.R.," to Jonathan Robert Whitfield
         if len(customer) == 1:  # a record with one name: a greeting may add what it lacks
             if titled or any(_same(t, customer[0]) for t in tokens):
                 return False
         elif _matches(tokens, customer):
             return False
     return True
+
+
+def _initials(letters: tuple[str, ...], customer: tuple[str, ...]) -> bool:
+    """Each letter is the initial of another word of the customer's name, in order."""
+    words = iter(customer)
+    return all(any(word.startswith(letter) for word in words) for letter in letters)

@@ -33,7 +33,8 @@ PLACEHOLDER = re.compile(
     # {first_name}, but not a URL template /notes/{id}
     rf"|\{{(?<![\w{{$/!#]\{{){_IDENT}\}}(?!\}})"
     rf"|<<\s*{_IDENT}\s*>>"  # <<REFUND_AMOUNT>>
-    r"|<[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+>"  # <CONFIRMATION_NUMBER>; not an HTML tag (lower case, no "_")
+    # <CONFIRMATION_NUMBER>, <AMOUNT>; not an HTML tag (lower case, no "_")
+    r"|<(?:[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|[A-Z]*(?:NAME|EMAIL|DATE|PLAN|AMOUNT|NUMBER|PHONE|ADDRESS|COMPANY|LINK))>"
     r"|<%=?\s*[A-Za-z_@][^%\n\0]{0,60}%>"  # <%= first_name %>
     r"|\*\|[A-Za-z_][\w:\-]{0,60}\|\*"  # *|FNAME|*
     r"|\[\[\s*[A-Za-z_][\w.\- ]{0,40}?\s*\]\]"  # [[first_name]]
@@ -47,7 +48,10 @@ PLACEHOLDER = re.compile(
     r"|(?:[a-z]+ ){0,3}(?:name|date|amount|number|email|plan|link|company|address|phone|time)"
     # [discount code], [order #], [Account Manager]: nouns that name a slot only after another word
     r"|(?:[A-Za-z]+ ){1,3}(?:code|Code|CODE|#|manager|Manager|MANAGER)"
-    r"|XX?X?)"  # [X] GB, [XX] days: a number to fill in (a checkbox "- [X]" is told apart below)
+    r"|XX?X?"  # [X] GB, [XX] days: a number to fill in (a checkbox "- [X]" is told apart below)
+    # the same in other languages: [VALOR], [fecha de entrega], [Prénom], [Betrag]
+    r"|(?i:nombre|fecha|importe|monto|valor|n[úu]mero|nome|montant|pr[ée]nom|betrag|datum|bedrag|naam|importo"
+    r"|cognome)(?:[ \t][^\]\n\0]{1,30})?)"
     r"\](?![(\[])"
     r"|%%[A-Za-z_][\w.\-]{0,60}%%"  # %%TRACKING_NUMBER%%
     # %PLAN%, but not "50%" nor a Windows path like %APPDATA%\Nimbus
@@ -85,13 +89,16 @@ _META = re.compile(
     r"|template[ \t]+(?:tags?|syntax|variables?|language|editor)"
     r"|(?:in|into)[ \t]+(?:the|your|a)[ \t]+(?:\w+[ \t]+)?template"
     r"|syntax|snippets?|tokens?|macros?|dynamic[ \t]+(?:content|fields?)"
-    r"|components?|bindings?|interpolat\w*|directives?|render(?:s|ed|ing)?)\b",
+    r"|components?|bindings?|interpolat\w*|directives?|render(?:s|ed|ing)?"
+    r"|etiquetas?|variáve(?:l|is)|balises?|platzhalter|marcador(?:es)?|segnaposto|plantillas?|modèles?|vorlagen?)\b",
     re.IGNORECASE,
 )
 _WRITE_BEFORE = re.compile(
     r"\b(?:type|typing|insert|inserting|paste|pasting|write|writing|says|said|shows|showed|reads|displays"
     r"|replace|replacing|substitute|swap"
-    r"|replace[ \t]+\w+[ \t]+with|e\.g\.|eg|like|such[ \t]+as|for[ \t]+example)[ \t:,]*$",
+    r"|replace[ \t]+\w+[ \t]+with|e\.g\.|eg|like|such[ \t]+as|for[ \t]+example"
+    r"|escribe|escriba|inserta|inserte|usa|écrivez|écris|tapez|insérez|saisissez|schreib|schreiben|gib"
+    r"|geben[ \t]+sie|digite|escreva|insira|scrivi|inserisci|como|comme|wie)[ \t:,]*$",
     re.IGNORECASE,
 )
 _TAG_AFTER = re.compile(

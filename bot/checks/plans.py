@@ -23,9 +23,10 @@ from bot.checks.words import GROUP_WORDS, words
 
 _AP = r"(?:'|’)"
 _OWNER = r"(?:company|team|organi[sz]ation|org|business|workspace)"  # your company's Pro plan
+# not "trial" (a trial of another plan is no mistake), "workspace", "seats"
 _NOUN = (
     r"(?:plans?|subscriptions?|accounts?|tiers?|memberships?|contracts?|licen[cs]es?|packages?|editions?"
-    r"|bundles?)"  # not "trial" (a trial of another plan is no mistake), "workspace", "seats"
+    r"|bundles?|agreements?|invoices?|renewals?)"
 )
 _CALLED_PLAN = re.compile(r"[\s-]+(?:plan|tier)s?\b", re.IGNORECASE)  # "your team plan", in lower case
 _STRONG_NOUN = re.compile(r"[\s-]+(?:plan|tier|subscription|membership|package|edition|licen[cs]e)s?\b", re.I)
@@ -35,10 +36,15 @@ _WS = r"[ \t\n]+"
 # French, German and Spanish frames: "votre formule Basic", "en tant qu'abonnée Plus", "tu plan Pro",
 # "como cliente Enterprise", "Ihr Pro-Tarif" (German only with its hyphenated noun: "Ihr Team" is
 # the customer's team).
-_FOREIGN_NOUN = r"(?:formule|forfait|abonnement|offre|plan|tarif|compte|suscripci[oó]n|tarifa|cuenta)"
-_GERMAN_NOUN = re.compile(r"-(?:tarif|plan|abo|abonnement|paket|konto|vertrag)\b", re.IGNORECASE)
+_FOREIGN_NOUN = (
+    r"(?:formule|forfait|abonnement|offre|plan|tarif|compte|suscripci[oó]n|tarifa|cuenta|piano|abbonamento"
+    r"|tariffa|plano|assinatura|pacote)"
+)
+_GERMAN_NOUN = re.compile(r"-(?:tarif|plan|abo|abonnement|paket|pakket|konto|vertrag)\b", re.IGNORECASE)
+# "da Sie den Pro-Tarif nutzen", "omdat je op het Free-abonnement zit": the customer is in the sentence
+_YOU_THERE = re.compile(r"\b(?:sie|du|dich|dir|ihnen|je|u)\b", re.IGNORECASE)
 _BEFORE = re.compile(
-    rf"(?:\b(?P<your>your{_WS}(?:{_OWNER}{_AP}s{_WS})?(?P<adj>(?:(?:current|existing|present|active|paid|annual|monthly|yearly|old"
+    rf"(?:\b(?P<your>(?:your|aapka|aapki|apka|apki|aapke){_WS}(?:{_OWNER}{_AP}s{_WS})?(?P<adj>(?:(?:current|existing|present|active|paid|annual|monthly|yearly|old"
     rf"|previous|former|prior|past|earlier|legacy){_WS})*))"
     rf"|\b(?P<member>(?:as|you{_AP}re|you{_WS}are|being){_WS}an?{_WS})"
     rf"|\b(?P<on>(?:you{_AP}re|you{_WS}are|you{_AP}ve{_WS}been|you{_WS}have{_WS}been|your{_WS}account{_WS}is"
@@ -52,9 +58,12 @@ _BEFORE = re.compile(
     rf"{_WS}(?:(?:still|currently){_WS})?(?:the{_WS}|on{_WS}the{_WS})?)"
     rf"|\b(?P<label>(?:current|your)(?:{_WS}current)?{_WS}(?:plan|subscription|tier):{_WS})"
     rf"|\b(?P<have>you{_WS}(?:have|own|purchased|bought|chose|picked){_WS}(?:an?|the){_WS})"
-    rf"|\b(?P<foreign>(?:votre|vos|ton|ta|tu|su|tus|sus){_WS}{_FOREIGN_NOUN}{_WS}"
+    rf"|\b(?P<foreign>(?:votre|vos|ton|ta|tu|su|tus|sus|tuo|tua|suo|sua|vostro|vostra|seu|teu){_WS}{_FOREIGN_NOUN}{_WS}"
+    rf"|(?:est[áa]s?|fica|continua){_WS}no{_WS}plano{_WS}"
     rf"|en{_WS}tant{_WS}(?:qu{_AP}abonn[ée]e?|que{_WS}(?:client|cliente|membre)){_WS}"
-    rf"|como{_WS}(?:cliente|suscriptora?|miembro|usuari[oa]){_WS}|(?P<ihr>ihr|ihrem|ihren|ihres){_WS})"
+    rf"|como{_WS}(?:cliente|suscriptora?|miembro|usuari[oa]){_WS}"
+    rf"|(?P<ihr>ihr|ihrem|ihren|ihres|dein|deinem|deinen|deines|je|jouw|uw){_WS}"
+    rf"|(?P<article>den|dem|im|unseren|unserem|op{_WS}het){_WS})"
     rf"|\b(?P<the>the{_WS}))$",
     re.IGNORECASE,
 )
@@ -178,7 +187,9 @@ _LAST_WORDS = words(
     "company’s team’s organization’s organisation’s org’s business’s workspace’s "
     "formule forfait abonnement offre plan tarif compte suscripción suscripcion tarifa cuenta client "
     "cliente membre suscriptor suscriptora miembro usuario usuaria ihr ihrem ihren ihres "
-    "qu'abonné qu'abonnée qu’abonné qu’abonnée"
+    "qu'abonné qu'abonnée qu’abonné qu’abonnée tuo tua suo sua vostro vostra seu teu piano abbonamento "
+    "tariffa plano assinatura pacote dein deinem deinen deines je jouw uw den dem im unseren unserem het "
+    "aapka aapki apka apki aapke"
 )
 # After a plan name, a frame of its own: "Enterprise customers like you", "Free-plan accounts like yours".
 _LIKE_YOU = re.compile(  # not "members" nor "teams": "Team members like you" are a team's members
@@ -192,9 +203,7 @@ _PAREN = re.compile(rf"\byour{_WS}(?:current{_WS})?(?:{'|'.join(_BRACKETED)})[ \
 # "our" only after these ("you're on our Team plan"): "our team" alone is everywhere.
 _BEFORE_OUR = words("on to for")
 # A plan name joined by a hyphen to a plan noun: "your Basic-tier account".
-_HYPHENED = (
-    r"(?:plans?|tiers?|subscriptions?|accounts?|memberships?|tarif|abo|abonnement|paket|konto|vertrag)\b"
-)
+_HYPHENED = r"(?:plans?|tiers?|subscriptions?|accounts?|memberships?|tarif|abo|abonnement|paket|pakket|konto|vertrag)\b"
 _BEFORE_THE = words("on to for using in is remains have own purchased bought chose picked")
 
 
@@ -242,9 +251,11 @@ def attributed(
     elif frame.group("have") is not None or frame.group("in") is not None:
         if not _AFTER_NOUN.match(after):
             return False
-    elif frame.group("ihr") is not None:
+    elif frame.group("ihr") is not None or frame.group("article") is not None:
         if not _GERMAN_NOUN.match(after):
             return False
+        if frame.group("article") and not _YOU_THERE.search(before[_sentence_start(before) : frame.start()]):
+            return False  # "im Pro-Tarif sind 10 Nutzer enthalten": about the plan, not the customer
     elif frame.group("the") is not None and not _AFTER_THE.match(after):
         return False
     elif frame.group("pay") is not None and _ASKING.search(before[_sentence_start(before) : frame.start()]):

@@ -63,7 +63,11 @@ NOT_NAMES = words(
 LY_NAMES = words("emily kelly holly sally molly lily polly ally shelly beverly kimberly")
 
 # Honorifics before a surname.
-TITLES = words("mr mrs ms mx miss dr doctor prof professor sir madam mme mlle herr frau sr sra srta")
+TITLES = words(
+    "mr mrs ms mx miss dr doctor prof professor sir madam mme mlle herr frau sr sra srta "
+    "monsieur madame mademoiselle señor señora señorita senhor senhora signor signore signora sig "
+    "dott meneer mevrouw dhr mevr"
+)
 
 # Name particles written in lower case inside a name ("Ana de la Cruz", "Ludwig van Beethoven").
 PARTICLES = words("de da del della di du la le van von der den ter ten bin bint al el y e dos das")

@@ -86,6 +86,12 @@ def found(text: str, detector: Detector = DETECTOR, **kw: Any) -> dict[str, dict
         ("The refund is out. Have a great weekend!\n\nThanks again,\nKevin", {}),  # the writer's sign-off
         ("Hi Priya, the refund is out. Let me know if that helps, and say hi to Marcus!", {}),
         ("The parcel is in Leeds. Hope you enjoy it in Georgia.", {}),  # a place
+        ("Sad, indeed. The export should have worked.", {}),  # a word one list calls a name
+        ("Rice, beans and cheese are in the bowl; the order is fixed.", {}),
+        ("Hi J.R.,\n\nYour booking is confirmed.", {"customer": Customer(name="Jonathan Robert Whitfield")}),
+        ("Bonjour Monsieur Raman, votre bagage est localisé.", {}),  # titles in other languages
+        ("Gentile Sig.ra Raman, la prenotazione è confermata.", {}),
+        ("Oi Priya! Seu pedido já foi enviado.", {}),  # greetings in other languages
         ("Summer, thanks to the new rota, is fully staffed.", {}),
         ("Again, sorry for the trouble. The export is done.", {}),
         ("Kevin here — thanks for waiting. The export is done.", {}),  # the agent's own name
@@ -150,6 +156,11 @@ def test_names_not_flagged(text: str, kw: dict) -> None:
         ("Björn, so sorry for the wait. The refund went out.", "Björn", {}),
         ("The refund is out. Anything else I can help with, Kevin?", "Kevin", {}),  # a closing address
         ("Hi Priya, the refund is out. Have a great weekend, Kevin!", "Kevin", {}),
+        ("Samantha, the export is ready now, under Reports.", "Samantha", {}),  # a name, then a sentence
+        ("We've rebooked the visit.\n\nThanks again, Margaret, and sorry for the hassle.", "Margaret", {}),
+        ("Oi Fernanda! Seu pedido já foi enviado.", "Fernanda", {}),
+        ("Merci Chloé, c'est corrigé !", "Chloé", {}),
+        ("Beste Femke, je nieuwe pas is verstuurd.", "Femke", {}),
         ("Hi Peggy, the refund is through.", "Peggy", {"customer": Customer(name="Edward Mills")}),
         ("Hello Ellen, the booking moved to noon.", "Ellen", {"customer": Customer(name="Helen Shaw")}),
         ("Hi Emma, your badge is ready.", "Emma", {"customer": Customer(name="Emily Stone")}),
@@ -218,6 +229,7 @@ def test_names_flagged(text: str, greeted: str, kw: dict) -> None:
             {},
         ),  # the variable the reply explains, used again
         ("- [X] Export finished\n- [ ] Import pending", {}),  # a ticked box
+        ("Para personalizar el saludo, escribe {{first_name}} en el asunto.", {}),  # explained, in Spanish
         ("Wrap the value in <b> tags, or use <br/> for a new line.", {}),  # HTML tags
         (
             "Sorry, the email went out with *|FNAME|* instead of your name.",
@@ -257,6 +269,9 @@ def test_placeholders_not_flagged(text: str, kw: dict) -> None:
         ("Your refund went out.\n\nFrom: {{agent_name}}", "{{agent_name}}"),  # no quoted header
         ("We've fixed it: you can now log in.\n\nThanks, {{agent_name}}", "{{agent_name}}"),  # no offer
         ("Your confirmation number is <CONFIRMATION_NUMBER>.", "<CONFIRMATION_NUMBER>"),
+        ("Your payment of <AMOUNT> was received.", "<AMOUNT>"),
+        ("O reembolso de R$ [VALOR] será creditado em 7 dias.", "[VALOR]"),
+        ("Tu pedido llegará el [fecha de entrega]. ¡Gracias!", "[fecha de entrega]"),
         ("Storage is now [X] GB. Let us know if you need more.", "[X]"),
         ("I've opened an incident for you: INSERT_TICKET_LINK_HERE.", "INSERT_TICKET_LINK_HERE"),
         ("Your agent is AGENT_NAME_HERE, who will call today.", "AGENT_NAME_HERE"),
@@ -315,6 +330,7 @@ def test_placeholder_allow_lists_the_products_own_tags() -> None:
         ("Si vous passez à votre formule Pro, vous aurez 10 utilisateurs.", {}),
         ("Wenn Sie Ihr Pro-Abo buchen, erhalten Sie 10 Plätze.", {}),
         ("Votre abonnement Pro a été résilié; la formule Basic reste active.", {}),
+        ("Im Pro-Tarif sind 10 Nutzer enthalten, im Team-Tarif 50.", {}),  # about the plans, no "Sie"
         ("You're signed up for our Enterprise summit on the 4th.", {}),
         ("Whether you pay for Team or Pro, invoices go out on the 1st.", {}),
         ("What you pay for Team depends on the number of seats.", {}),
@@ -349,6 +365,13 @@ def test_plans_not_flagged(text: str, kw: dict) -> None:
         ("Hallo Priya, Ihr Pro-Tarif umfasst bis zu 10 Benutzer.", "Pro"),
         ("Hola Priya, tu plan Enterprise incluye soporte 24/7.", "Enterprise"),
         ("Como cliente Team, tienes carpetas compartidas.", "Team"),
+        ("Since your Enterprise agreement includes a 99.99% SLA, a credit is applied.", "Enterprise"),
+        ("Your Pro invoice for November is attached.", "Pro"),
+        ("Hi Priya, aapka Pro plan active hai, toh custom domains use kar sakte hain.", "Pro"),
+        ("Ciao Priya, il tuo piano Team include 5 magazzini.", "Team"),
+        ("Olá Priya, você está no plano Free, que permite 3 projetos.", "Free"),
+        ("Hallo Priya, da Sie den Pro-Tarif nutzen, ist das nicht enthalten.", "Pro"),
+        ("Hoi Priya, omdat je op het Free-abonnement zit, kun je 3 projecten maken.", "Free"),
         ("Since you're on Pro, exports are unlimited.", "Pro"),
         ("The Team tier you're subscribed to includes guest links.", "Team"),
         ("Your Pro licence renews on 3 May.", "Pro"),

@@ -33,7 +33,7 @@ def test_the_usual_rule_syntax_works() -> None:
         RuleConfig(name="umlaut", pattern=r"Rückerstattung"),
     ]
     detector = Detector(DetectorsConfig(rules=rules))
-    text = "Zoë, a FULL refund of $12.50 (Rückerstattung) is on its way."
+    text = "Dana, a FULL refund of $12.50 (Rückerstattung) is on its way."
     found = detector.check(record("R-1", reply=text, created_at=dt.datetime(2026, 11, 20, tzinfo=dt.UTC)))
     assert {(f.kind, f.evidence["match"]) for f in found} == {
         ("rule:refund", "FULL refund"),

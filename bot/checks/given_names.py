@@ -1,0 +1,62 @@
+"""Lists of given names, read from packages kept by people who collect them: which capitalised
+word at a reply's start or end is a name ("Jorge — thanks…") and not a word ("Again — thanks…")."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+
+@lru_cache(maxsize=1)
+def nickname_table() -> dict[str, set[str]]:
+    """Given name -> its usual nicknames, lower case: the `nicknames` package's hand-curated list,
+    read once per process."""
+    from nicknames import NickNamer
+
+    return NickNamer().nickname_lookup
+
+
+def known_name(name: str, *, no_word: bool = False) -> bool:
+    """A given name one of two lists holds: the `nicknames` package's English names and nicknames,
+    or the first names of every locale `Faker` writes (Jorge, Priya, Zoë…) that are no common English
+    word of its own word list ("True", "Summer"). `no_word`, where nothing else around the word says
+    it is a name: no such word in either list ("Will", "May", "Bill"), and one of Faker's only if two
+    of its locales list it. Faker's names are read on first need only (0.6 s)."""
+    key = name.casefold()
+    if no_word:  # and in two of Faker's locales at least: one lists "Sad", another "Rice"
+        return key not in english_words() and (key in _english_names() or _world_names().get(key, 0) >= 2)
+    return key in _english_names() or key in _world_names()
+
+
+@lru_cache(maxsize=1)
+def english_words() -> frozenset[str]:
+    """About 1,000 common English words (Faker's en_US word list), lower case."""
+    from faker.providers.lorem.en_US import Provider as English
+
+    return frozenset(w.casefold() for w in English.word_list)
+
+
+@lru_cache(maxsize=1)
+def _english_names() -> frozenset[str]:
+    table = nickname_table()
+    return frozenset(table).union(*table.values())
+
+
+@lru_cache(maxsize=1)
+def _world_names() -> dict[str, int]:
+    """Faker's first names, lower case, less common English words: in how many locales each is."""
+    import importlib
+    import pkgutil
+
+    import faker.providers.person as person
+
+    locales: dict[str, int] = {}
+    for module in pkgutil.iter_modules(person.__path__):
+        provider = getattr(importlib.import_module(f"{person.__name__}.{module.name}"), "Provider", None)
+        found: set[str] = set()
+        for attr in ("first_names", "first_names_male", "first_names_female", "first_names_nonbinary"):
+            names = vars(provider).get(attr) if provider is not None else None
+            if isinstance(names, (list, tuple, dict, set, frozenset)):
+                found.update(n.casefold() for n in names if isinstance(n, str) and " " not in n)
+        for name in found - english_words():
+            locales[name] = locales.get(name, 0) + 1
+    return locales
