@@ -20,9 +20,9 @@ def known_name(name: str, *, no_word: bool = False) -> bool:
     or the first names of every locale `Faker` writes (Jorge, Priya, Zoë…) that are no common English
     word of its own word list ("True", "Summer"). `no_word`, where nothing else around the word says
     it is a name: no such word in either list ("Will", "May", "Bill"), and one of Faker's only if two
-    of its locales list it. Faker's names are read on first need only (0.6 s)."""
+    of its languages list it. Faker's names are read on first need only (0.6 s)."""
     key = name.casefold()
-    if no_word:  # and in two of Faker's locales at least: one lists "Sad", another "Rice"
+    if no_word:  # and in two of Faker's languages at least: one lists "Sad", another "Rice"
         return key not in english_words() and (key in _english_names() or _world_names().get(key, 0) >= 2)
     return key in _english_names() or key in _world_names()
 
@@ -43,20 +43,23 @@ def _english_names() -> frozenset[str]:
 
 @lru_cache(maxsize=1)
 def _world_names() -> dict[str, int]:
-    """Faker's first names, lower case, less common English words: in how many locales each is."""
+    """Faker's first names, lower case, less common English words: in how many of its languages
+    each is (de_DE, de_AT and de_CH are one language: regional lists repeat each other)."""
     import importlib
     import pkgutil
 
     import faker.providers.person as person
 
-    locales: dict[str, int] = {}
+    by_language: dict[str, set[str]] = {}
     for module in pkgutil.iter_modules(person.__path__):
         provider = getattr(importlib.import_module(f"{person.__name__}.{module.name}"), "Provider", None)
-        found: set[str] = set()
+        found = by_language.setdefault(module.name.split("_")[0], set())
         for attr in ("first_names", "first_names_male", "first_names_female", "first_names_nonbinary"):
             names = vars(provider).get(attr) if provider is not None else None
             if isinstance(names, (list, tuple, dict, set, frozenset)):
                 found.update(n.casefold() for n in names if isinstance(n, str) and " " not in n)
+    languages: dict[str, int] = {}
+    for found in by_language.values():
         for name in found - english_words():
-            locales[name] = locales.get(name, 0) + 1
-    return locales
+            languages[name] = languages.get(name, 0) + 1
+    return languages

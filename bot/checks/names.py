@@ -67,17 +67,21 @@ _LEADING = re.compile(r"(?P<name>[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ'’]+)[ \t]*(?P<s
 # the customer follows ("Samantha, the export is ready"; "Samantha — your refund…").
 _TO_THEM = re.compile(r"[a-z]|I\b")
 # "Kevin, our billing lead, has…", "Kevin, who runs billing, …": Kevin is spoken of
+# (a determiner and a role, or one word: "Samantha, your refund went through, so…" is to Samantha)
 _APPOSITIVE = re.compile(
-    r"(?:(?:our|my|the|your|a|an)(?:[ \t]+[\w'’-]+){1,3}|(?:who|whose)\b[^,.!?\n]{0,40}),"
+    r"(?:(?:our|my|the|your|a|an)(?:[ \t]+[\w'’-]+){0,2}[ \t]+(?:lead|manager|head|director|engineer"
+    r"|agent|colleague|specialist|rep|representative|owner|admin|administrator|supervisor|expert|contact"
+    r"|partner|assistant|accountant|founder|ceo|cto|cfo)s?"
+    r"|(?:our|my|the|your|a|an)[ \t]+[\w'’-]+|(?:who|whose)\b[^,.!?\n]{0,40}),"
 )
 # A closing sentence that speaks to the customer and ends with their name ("Anything else I can help
-# with, Kevin?", "Have a great weekend, Kevin!"); not a sign-off ("Thanks again,\nKevin"), which is
-# the writer's own name on a line of its own.
+# with, Kevin?", "Have a great weekend, Kevin!"); not a sign-off ("Thanks again,\nKevin", "Take
+# care, Kevin."), the writer's own name.
 CLOSING_NAME = re.compile(
     r",[ \t]+(?P<name>[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ'’\-]+)(?:[ \t]*(?P<stop>[?!.])|,[ \t]+(?:and|&)[ \t])"
 )
-# Thanks or an apology close a reply too, but "Thanks again, Kevin." may be the writer's sign-off:
-# only "…, Kevin!", "…, Kevin?" or "…, Kevin, and sorry…" speak to someone.
+# Thanks or an apology close a reply too. "All the best, Kevin." or "Thanks again, Kevin." may be the
+# writer's sign-off: only "…, Kevin!", "…, Kevin?" or "…, Kevin, and sorry…" speak to someone.
 _CLOSING_THANKS = re.compile(
     r"[ \t]*(?:(?:many|huge|big)[ \t]+)?(?:thanks|thank[ \t]+you|sorry|apologies|cheers)\b", re.IGNORECASE
 )
@@ -177,7 +181,8 @@ def addressed(reply: str) -> Addressed | None:
         found = _after_greeting(text, m.end())
         if found is not None:
             return found
-    return _leading(text, begin) or _vocative(text, begin)
+    leading = _leading(text, begin) if m is None else None  # "Merci, votre…": a greeting, no name
+    return leading or _vocative(text, begin)
 
 
 def later_greetings(reply: str, after: int) -> list[Addressed]:
@@ -237,7 +242,7 @@ def closing(reply: str) -> Addressed | None:
         name = m.group("name")
         if at - start > 100 or not_a_name(name) or not known_name(name):
             continue
-        if _CLOSING.match(reply, start) or (m.group("stop") != "." and _CLOSING_THANKS.match(reply, start)):
+        if m.group("stop") != "." and (_CLOSING.match(reply, start) or _CLOSING_THANKS.match(reply, start)):
             return Addressed((name,), m.start("name"), m.end("name"))
     return None
 

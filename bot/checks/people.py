@@ -11,6 +11,7 @@ first name only matches a greeting that adds a surname.
 from __future__ import annotations
 
 import re
+import unicodedata
 from difflib import SequenceMatcher
 from functools import lru_cache
 
@@ -126,7 +127,13 @@ def _same(greeted: str, known: str) -> bool:
     nicknames = _nicknames()
     if (greeted, known) in nicknames or (known, greeted) in nicknames:
         return True
-    return greeted.isascii() != known.isascii() and _across_scripts(greeted, known)
+    return _latin(greeted) != _latin(known) and _across_scripts(greeted, known)
+
+
+@lru_cache(maxsize=4096)
+def _latin(token: str) -> bool:
+    """Written in Latin letters ("aydın", "þóra" too: their romanisation is no comparison of theirs)."""
+    return all(unicodedata.name(c, "").startswith("LATIN") for c in token if c.isalpha())
 
 
 @lru_cache(maxsize=4096)
@@ -136,7 +143,7 @@ def _across_scripts(greeted: str, known: str) -> bool:
     close spelling is enough; for a script that writes no vowels (محمد, "mhmd") the consonants."""
     from anyascii import anyascii
 
-    latin, other = (greeted, known) if greeted.isascii() else (known, greeted)
+    latin, other = (greeted, known) if _latin(greeted) else (known, greeted)
     for part in _ROMAN_PARTS.findall(anyascii(other).replace("'", "")):
         part = part.casefold()
         if part == latin:

@@ -48,7 +48,7 @@ PLACEHOLDER = re.compile(
     r"|(?:[a-z]+ ){0,3}(?:name|date|amount|number|email|plan|link|company|address|phone|time)"
     # [discount code], [order #], [Account Manager]: nouns that name a slot only after another word
     r"|(?:[A-Za-z]+ ){1,3}(?:code|Code|CODE|#|manager|Manager|MANAGER)"
-    r"|XX?X?"  # [X] GB, [XX] days: a number to fill in (a checkbox "- [X]" is told apart below)
+    r"|XX?X?"  # [X] GB, [XX] days: a number to fill in (a box ticked at a line's start is told apart)
     # the same in other languages: [VALOR], [fecha de entrega], [Prénom], [Betrag]
     r"|(?i:nombre|fecha|importe|monto|valor|n[úu]mero|nome|montant|pr[ée]nom|betrag|datum|bedrag|naam|importo"
     r"|cognome)(?:[ \t][^\]\n\0]{1,30})?)"
@@ -73,14 +73,19 @@ _NOT_PROSE = re.compile(
 _QUOTED_REPLY = re.compile(
     r"^(?:On .{0,200} wrote:|-{3,} ?Original Message ?-{3,}|From: .+\n(?:Sent|Date): .+)$", re.MULTILINE
 )
-# A line that hands the customer a text of their own to fill in: "Here's a notice you can send to
-# your customers:", "A template:"; what follows is theirs, slots included.
-_OFFERED = re.compile(
-    r"^[^\n]*(?:\b(?:you|they)[ \t]+(?:can|could|may|might)[ \t]+(?:\w+[ \t]+)?(?:send|use|copy|paste|adapt"
-    r"|forward|share|customi[sz]e|edit|tweak|reuse|post)\b|\b(?:template|draft|boilerplate)s?\b)"
-    r"[^\n]*:[ \t]*$",
-    re.MULTILINE | re.IGNORECASE,
+# A line that hands the customer a text of their own to fill in ("Here's a notice you can send to
+# your customers:", "A template for your newsletter:"): what follows is theirs, slots included.
+_COLON_LINE = re.compile(r"^[^\n:]*:[ \t]*$", re.MULTILINE)  # no backtracking: one colon, at the end
+_OFFER = re.compile(
+    r"\b(?:you|they)[ \t]+(?:can|could|may|might)[ \t]+(?:\w+[ \t]+)?(?:send|use|copy|paste|adapt|forward"
+    r"|share|customi[sz]e|edit|tweak|reuse|post)\b",
+    re.IGNORECASE,
 )
+_OFFERED_TEXT = re.compile(
+    r"\b(?:message|notice|text|e-?mail|template|reply|wording|announcement|note|post|letter|version|draft)s?\b",
+    re.IGNORECASE,
+)
+_TEMPLATE = re.compile(r"\btemplates?\b", re.IGNORECASE)
 _QUOTES = "\"'“”‘’«»`"
 # Words that show a tag is being talked about, not used: "the {{first_name}} merge tag".
 _META = re.compile(
@@ -97,7 +102,7 @@ _WRITE_BEFORE = re.compile(
     r"\b(?:type|typing|insert|inserting|paste|pasting|write|writing|says|said|shows|showed|reads|displays"
     r"|replace|replacing|substitute|swap"
     r"|replace[ \t]+\w+[ \t]+with|e\.g\.|eg|like|such[ \t]+as|for[ \t]+example"
-    r"|escribe|escriba|inserta|inserte|usa|écrivez|écris|tapez|insérez|saisissez|schreib|schreiben|gib"
+    r"|escribe|escriba|inserta|inserte|écrivez|écris|tapez|insérez|saisissez|schreib|schreiben|gib"
     r"|geben[ \t]+sie|digite|escreva|insira|scrivi|inserisci|como|comme|wie)[ \t:,]*$",
     re.IGNORECASE,
 )
@@ -126,6 +131,9 @@ _SHELL = re.compile(
     r"|\$env:|\b[A-Z_]{2,}=",
 )
 _WORDS = re.compile(r"[a-z][\w]*")
+_VARIABLE = re.compile(r"[\w.]+(?:[ \t]+[\w.]+)*")
+SENTENCE = 1000  # characters read on either side of a tag for its sentence
+MAX_TAGS = 100  # candidates read per reply: past that a reply is a template dump, and each costs a scan
 _IDENTIFIERS = re.compile(r"\b(?:[A-Z][A-Z0-9_]{2,}|[A-Za-z]\w*_\w+)\b")
 # What joins a bracket to the text after it in a format: a file extension, another bracket, an "@".
 _JOINED_AFTER = re.compile(r"\.[A-Za-z0-9]{2,5}\b|[\[@]")
@@ -137,7 +145,9 @@ def find(joined: str) -> list[re.Match[str]]:
     """Every candidate placeholder in `joined` (a batch of replies joined by "\\0"), in order."""
     matches = list(PLACEHOLDER.finditer(joined))
     if any(hint in joined for hint in _BARE_HINTS):
-        matches = sorted(matches + list(_BARE_SLOT.finditer(joined)), key=lambda m: m.start())
+        spans = [m.span() for m in matches]
+        bare = [b for b in _BARE_SLOT.finditer(joined) if not any(s <= b.start() < e for s, e in spans)]
+        matches = sorted(matches + bare, key=lambda m: m.start())  # not [INSERT_NAME_HERE] twice
     return matches
 
 
@@ -158,9 +168,12 @@ def leaks(
     if not matches:
         return []
     excluded = [s.span() for s in _NOT_PROSE.finditer(text)]
-    for cut in (_QUOTED_REPLY.search(text), _OFFERED.search(text)):
-        if cut:
-            excluded.append((cut.start(), len(text)))
+    quoted = _QUOTED_REPLY.search(text)
+    if quoted:
+        excluded.append((quoted.start(), len(text)))
+    offered = _offered(text)
+    if offered is not None:
+        excluded.append((offered, len(text)))
     asked = normalize(customer_message) if customer_message else ""
     # Identifiers the customer wrote (FNAME, first_name): not ordinary words such as "name".
     asked_words = (
@@ -169,7 +182,7 @@ def leaks(
     found: list[tuple[str, int, int]] = []
     seen: set[str] = set()
     explained: set[str] = set()  # variables the reply shows on purpose: later uses of them are too
-    for m in matches:
+    for m in matches[:MAX_TAGS]:
         tag, start = m.group(), m.start() - offset
         end = start + len(tag)
         key = normalize(tag)
@@ -180,14 +193,17 @@ def leaks(
             continue  # a quoted line: what someone else wrote
         if tag in ("[X]", "[XX]", "[XXX]") and _CHECKBOX.fullmatch(text, line_start, start):
             continue  # "- [X] Export finished": a ticked box
-        inner = _WORDS.findall(tag.casefold())
-        if inner and inner[0] in explained:
+        if asked and key in asked:
+            continue
+        variable = _variable(tag)
+        if variable in explained:
             continue  # "a merge tag like {{first_name}} … a fallback with {{first_name | default}}"
         if _mentioned(text, start, end):
-            explained.update(inner[:1])
+            explained.add(variable)
             continue
-        if (asked and key in asked) or _system(text, tag, start, end):
+        if _system(text, tag, start, end):
             continue
+        inner = _WORDS.findall(tag.casefold())
         if inner and len(inner) == 1 and inner[0] in asked_words:
             continue  # the customer named it ("it says FNAME instead of my name")
         seen.add(key)
@@ -195,11 +211,29 @@ def leaks(
     return found
 
 
+def _variable(tag: str) -> str:
+    """What a tag names, less its filters: "{{ first_name | default: 'there' }}" -> first_name."""
+    m = _VARIABLE.search(tag.casefold())
+    return m.group() if m else tag
+
+
+def _offered(text: str) -> int | None:
+    """Where a text handed to the customer starts: after a line ending in a colon that offers a
+    message they may send or use, or a template."""
+    for m in _COLON_LINE.finditer(text):
+        line = m.group()
+        if (_OFFER.search(line) and _OFFERED_TEXT.search(line)) or _TEMPLATE.search(line):
+            return m.start()
+    return None
+
+
 def _sentence(text: str, start: int, end: int) -> str:
-    stops = [m.end() for m in _SENTENCE_STOP.finditer(text, 0, start)]
-    first = stops[-1] if stops else 0
-    last = _SENTENCE_STOP.search(text, end)
-    return text[first : last.start() if last else len(text)]
+    """The sentence around text[start:end], read at most SENTENCE characters either side."""
+    begin = max(0, start - SENTENCE)
+    stops = [m.end() for m in _SENTENCE_STOP.finditer(text, begin, start)]
+    first = stops[-1] if stops else begin
+    last = _SENTENCE_STOP.search(text, end, end + SENTENCE)
+    return text[first : last.start() if last else min(len(text), end + SENTENCE)]
 
 
 def _mentioned(text: str, start: int, end: int) -> bool:

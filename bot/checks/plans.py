@@ -40,9 +40,11 @@ _FOREIGN_NOUN = (
     r"(?:formule|forfait|abonnement|offre|plan|tarif|compte|suscripci[oó]n|tarifa|cuenta|piano|abbonamento"
     r"|tariffa|plano|assinatura|pacote)"
 )
-_GERMAN_NOUN = re.compile(r"-(?:tarif|plan|abo|abonnement|paket|pakket|konto|vertrag)\b", re.IGNORECASE)
-# "da Sie den Pro-Tarif nutzen", "omdat je op het Free-abonnement zit": the customer is in the sentence
-_YOU_THERE = re.compile(r"\b(?:sie|du|dich|dir|ihnen|je|u)\b", re.IGNORECASE)
+_GERMAN_NOUNS = r"tarif|abo|abonnement|paket|pakket|konto|vertrag"  # and Dutch
+_GERMAN_NOUN = re.compile(rf"-(?:plan|{_GERMAN_NOUNS})\b", re.IGNORECASE)
+# "da Sie den Pro-Tarif nutzen", "omdat je op het Free-abonnement zit": the customer is in the
+# sentence ("Sie" capitalised: "sie" is she or they)
+_YOU_THERE = re.compile(r"\b(?:Sie|Ihnen|(?i:du|dich|dir|je|u))\b")
 _BEFORE = re.compile(
     rf"(?:\b(?P<your>(?:your|aapka|aapki|apka|apki|aapke){_WS}(?:{_OWNER}{_AP}s{_WS})?(?P<adj>(?:(?:current|existing|present|active|paid|annual|monthly|yearly|old"
     rf"|previous|former|prior|past|earlier|legacy){_WS})*))"
@@ -101,8 +103,9 @@ _FROM = re.compile(r"\bfrom[ \t]+(?:your[ \t]+|the[ \t]+)?$", re.IGNORECASE)
 # cancelled", "your Basic plan will start on 1 July"), or it is a document about it ("your
 # Enterprise plan quote").
 _OVER = re.compile(
-    rf"(?:[\s-]+(?:{_NOUN}|workspaces?))?[ \t]+(?:(?:(?:was|were|is|has|had|got)[ \t]+(?:been[ \t]+)?"
-    r"(?:\w+[ \t]+)?)?(?:cancell?ed|ended|expired|lapsed|terminated|refunded|closed|discontinued)\b"
+    rf"(?:[\s-]+(?:{_NOUN}|workspaces?|{_GERMAN_NOUNS}))?[ \t]+"
+    r"(?:(?:(?:was|were|is|has|had|got)[ \t]+(?:been[ \t]+)?(?:\w+[ \t]+)?)?"
+    r"(?:cancell?ed|ended|expired|lapsed|terminated|refunded|closed|discontinued)\b"
     r"|(?:will|would|shall|is[ \t]+going[ \t]+to)[ \t]+(?:\w+[ \t]+)?"
     r"(?:start|begin|kick|take|become|apply|be[ \t]+active)"
     r"|(?:starts|begins|takes[ \t]+effect|kicks[ \t]+in)\b"
@@ -202,8 +205,8 @@ _BRACKETED = ("plan", "subscription", "tier", "membership", "package")
 _PAREN = re.compile(rf"\byour{_WS}(?:current{_WS})?(?:{'|'.join(_BRACKETED)})[ \t]*\($", re.IGNORECASE)
 # "our" only after these ("you're on our Team plan"): "our team" alone is everywhere.
 _BEFORE_OUR = words("on to for")
-# A plan name joined by a hyphen to a plan noun: "your Basic-tier account".
-_HYPHENED = r"(?:plans?|tiers?|subscriptions?|accounts?|memberships?|tarif|abo|abonnement|paket|pakket|konto|vertrag)\b"
+# A plan name joined by a hyphen to a plan noun: "your Basic-tier account", "Ihr Pro-Tarif".
+_HYPHENED = rf"(?:plans?|tiers?|subscriptions?|accounts?|memberships?|{_GERMAN_NOUNS})\b"
 _BEFORE_THE = words("on to for using in is remains have own purchased bought chose picked")
 
 

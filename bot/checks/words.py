@@ -56,7 +56,7 @@ NOT_NAMES = words(
     "bug error sign signed sent step steps tip tips faq "
     # what a customer is called in place of a name ("Cheers, mate!", "Greetings, Commander!")
     "mate buddy pal dude bro legend champ champion hero superstar rockstar boss chief captain "
-    "commander sunshine darling hun hon love"
+    "commander sunshine darling hun hon love honey sweetie"
 )
 
 # Sentence-initial words that end in "-ly" are adverbs ("Unfortunately,"), not names, except these.

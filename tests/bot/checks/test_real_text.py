@@ -92,6 +92,9 @@ def found(text: str, detector: Detector = DETECTOR, **kw: Any) -> dict[str, dict
         ("Bonjour Monsieur Raman, votre bagage est localisé.", {}),  # titles in other languages
         ("Gentile Sig.ra Raman, la prenotazione è confermata.", {}),
         ("Oi Priya! Seu pedido já foi enviado.", {}),  # greetings in other languages
+        ("Merci, votre remboursement est en route.", {}),  # a greeting word, not a name
+        ("Your export is ready.\n\nAll the best, Kevin.", {}),  # the writer's sign-off
+        ("Your export is ready. Take care, Kevin.", {}),
         ("Summer, thanks to the new rota, is fully staffed.", {}),
         ("Again, sorry for the trouble. The export is done.", {}),
         ("Kevin here — thanks for waiting. The export is done.", {}),  # the agent's own name
@@ -165,6 +168,8 @@ def test_names_not_flagged(text: str, kw: dict) -> None:
         ("Hello Ellen, the booking moved to noon.", "Ellen", {"customer": Customer(name="Helen Shaw")}),
         ("Hi Emma, your badge is ready.", "Emma", {"customer": Customer(name="Emily Stone")}),
         ("Hi Maria, your parcel is at the depot.", "Maria", {"customer": Customer(name="Юлия Смирнова")}),
+        ("Hi Aydan, the refund is out.", "Aydan", {"customer": Customer(name="Aydın Yılmaz")}),  # both Latin
+        ("Samantha, your refund went through, so you're all set.", "Samantha", {}),
         ("Hi Li, the invoice is attached.", "Li", {"customer": Customer(name="王伟")}),
     ],
 )
@@ -270,6 +275,16 @@ def test_placeholders_not_flagged(text: str, kw: dict) -> None:
         ("We've fixed it: you can now log in.\n\nThanks, {{agent_name}}", "{{agent_name}}"),  # no offer
         ("Your confirmation number is <CONFIRMATION_NUMBER>.", "<CONFIRMATION_NUMBER>"),
         ("Your payment of <AMOUNT> was received.", "<AMOUNT>"),
+        (
+            "You can use these steps:\n1. Export\n\nThanks,\n{{agent_name}}",
+            "{{agent_name}}",
+        ),  # no text offered
+        ("Here is the draft invoice summary:\nTotal: {{invoice_total}}", "{{invoice_total}}"),
+        (
+            "In the template editor, the {{contact.first_name}} merge tag works."
+            " Your rep is {{contact.owner_name}}.",
+            "{{contact.owner_name}}",
+        ),  # another variable than the one explained
         ("O reembolso de R$ [VALOR] será creditado em 7 dias.", "[VALOR]"),
         ("Tu pedido llegará el [fecha de entrega]. ¡Gracias!", "[fecha de entrega]"),
         ("Storage is now [X] GB. Let us know if you need more.", "[X]"),
@@ -331,6 +346,8 @@ def test_placeholder_allow_lists_the_products_own_tags() -> None:
         ("Wenn Sie Ihr Pro-Abo buchen, erhalten Sie 10 Plätze.", {}),
         ("Votre abonnement Pro a été résilié; la formule Basic reste active.", {}),
         ("Im Pro-Tarif sind 10 Nutzer enthalten, im Team-Tarif 50.", {}),  # about the plans, no "Sie"
+        ("Ihr Pro-Tarif ist abgelaufen; Sie nutzen jetzt Basic.", {}),  # over
+        ("Ihre Kollegin meinte, dass sie den Pro-Tarif nutzt.", {}),  # "sie": she
         ("You're signed up for our Enterprise summit on the 4th.", {}),
         ("Whether you pay for Team or Pro, invoices go out on the 1st.", {}),
         ("What you pay for Team depends on the number of seats.", {}),
@@ -458,3 +475,9 @@ def test_a_mixed_batch_uses_each_channels_settings() -> None:
         record("Hi Priya, code {{x}}.", rid="R-3", ticket_id="T-3"),
     ]
     assert [f.reply_id for f in detector.check_batch(records)] == ["R-2", "R-3"]
+
+
+def test_a_slot_in_brackets_is_reported_once() -> None:
+    assert found("Please see [INSERT_NAME_HERE] for details.")["placeholder_leak"]["placeholders"] == [
+        "[INSERT_NAME_HERE]"
+    ]
