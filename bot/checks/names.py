@@ -36,7 +36,8 @@ _ONE_TITLE = rf"(?:(?:{'|'.join(sorted(TITLES, key=len, reverse=True))})\.?|M\.|
 _TITLE = re.compile(
     rf"{_ONE_TITLE}(?:[ \t]+(?:and|&)[ \t]+{_ONE_TITLE}|[ \t]+{_ONE_TITLE})*[ \t]+", re.IGNORECASE
 )
-_SLOT = re.compile(r"\[[^\]\n]{1,40}\]|<[^>\n]{1,40}>")
+# A slot where the greeting's name goes: [name], <name>, %s, {0}, $first_name, :name, __NAME__.
+_SLOT = re.compile(r"\[[^\]\n]{1,40}\]|<[^>\n]{1,40}>|%s\b|\{\d\}|\$[A-Za-z_]\w*|:[a-z_]+\b|__[A-Za-z_]+__")
 # Emoji and pictographs, which end an address as punctuation does ("Hey Kevin 👋 your…").
 _EMOJI = "\u2600-\u27bf\U0001f000-\U0001faff"
 # Where an address ends: punctuation, a spaced dash, an emoji, a line end.
@@ -52,7 +53,7 @@ _VOCATIVE_END = re.compile(
 # An opening sentence that speaks to the customer starts with thanks, an apology, a welcome…
 _PHATIC = re.compile(
     r"(?:(?:really|so|very|truly|terribly|deeply|awfully)[ \t]+)?"
-    r"(?:thanks|thank|many|sorry|so[ \t]+sorry|apologies|welcome|great|good|glad|happy|nice|lovely"
+    r"(?:thanks|thank|many|cheers|sorry|so[ \t]+sorry|apologies|welcome|great|good|glad|happy|nice|lovely"
     r"|hope|hoping|appreciate|congrats|congratulations|no[ \t]+worries|of[ \t]+course|sure|absolutely"
     r"|hi|hello|hey|hiya|heya|dear|morning|afternoon|evening"
     r"|(?:i|we)(?:'m|’m|[ \t]+am|'re|’re|[ \t]+are)[ \t]+(?:so[ \t]+|really[ \t]+|very[ \t]+)?"

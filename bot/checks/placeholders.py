@@ -33,6 +33,12 @@ PLACEHOLDER = re.compile(
     # {first_name}, but not a URL template /notes/{id}
     rf"|\{{(?<![\w{{$/!#]\{{){_IDENT}\}}(?!\}})"
     rf"|<<\s*{_IDENT}\s*>>"  # <<REFUND_AMOUNT>>
+    r"|<(?:insert|enter|add|Insert|Enter|Add)[ \t][^>\n\0]{1,40}>"  # <insert status page link>
+    r"|\{\d\}"  # {0}: a positional format slot ("your booking reference is {0}")
+    r"|%[sd]\b(?<![\w%]%[sd])"  # %s, %d: printf's ("Hey %s,"), not "100%s"
+    r"|\$X{2,3}\b"  # $XX: an amount to fill in
+    # $first_name: lower case, named by what goes in it (not $HOME, $PATH, $user)
+    r"|\$[a-z]+_(?:[a-z]+_)*(?:name|amount|date|email|plan|number|phone|address|company)\b"
     # <CONFIRMATION_NUMBER>, <AMOUNT>; not an HTML tag (lower case, no "_")
     r"|<(?:[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|[A-Z]*(?:NAME|EMAIL|DATE|PLAN|AMOUNT|NUMBER|PHONE|ADDRESS|COMPANY|LINK))>"
     r"|<%=?\s*[A-Za-z_@][^%\n\0]{0,60}%>"  # <%= first_name %>
@@ -60,8 +66,8 @@ PLACEHOLDER = re.compile(
 # A slot in capitals with no brackets, named as one: INSERT_TICKET_LINK_HERE, INSERT_NAME. Its own
 # regex, run only on a batch holding "_HERE" or "INSERT_": a capital letter first would slow
 # PLACEHOLDER's scan of every reply.
-_BARE_SLOT = re.compile(r"\bINSERT_[A-Z0-9_]*[A-Z0-9]\b|\b[A-Z][A-Z0-9_]*_HERE\b")
-_BARE_HINTS = ("_HERE", "INSERT_")
+_BARE_SLOT = re.compile(r"\bINSERT_[A-Z0-9_]*[A-Z0-9]\b|\b[A-Z][A-Z0-9_]*_HERE\b|\b__[A-Z][A-Z0-9_]*__\b")
+_BARE_HINTS = ("_HERE", "INSERT_", "__")
 _CHECKBOX = re.compile(r"[ \t]*(?:[-*+•][ \t]*|\d+[.)][ \t]*)?$")
 # Code and URLs may legitimately contain braces and percent signs: placeholders there don't count.
 # Code (fenced, inline, or a line indented four spaces or a tab) and URLs.
@@ -95,6 +101,7 @@ _META = re.compile(
     r"|(?:in|into)[ \t]+(?:the|your|a)[ \t]+(?:\w+[ \t]+)?template"
     r"|syntax|snippets?|tokens?|macros?|dynamic[ \t]+(?:content|fields?)"
     r"|components?|bindings?|interpolat\w*|directives?|render(?:s|ed|ing)?"
+    r"|s?printf|format[ \t]+(?:strings?|specifiers?)"
     r"|etiquetas?|variáve(?:l|is)|balises?|platzhalter|marcador(?:es)?|segnaposto|plantillas?|modèles?|vorlagen?)\b",
     re.IGNORECASE,
 )

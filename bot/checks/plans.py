@@ -28,6 +28,10 @@ _NOUN = (
     r"(?:plans?|subscriptions?|accounts?|tiers?|memberships?|contracts?|licen[cs]es?|packages?|editions?"
     r"|bundles?|agreements?|invoices?|renewals?)"
 )
+# One lower-case word between the name and a plan noun: "your Hobby broadband plan" ("your Pro
+# Tools licence" is a product's name: capitalised).
+_WORD_THEN = r"[ \t]+[a-z][a-z-]*[ \t]+(?:plan|package|subscription|tier|membership)s?\b"
+_WORD_THEN_NOUN = re.compile(_WORD_THEN)
 _CALLED_PLAN = re.compile(r"[\s-]+(?:plan|tier)s?\b", re.IGNORECASE)  # "your team plan", in lower case
 _STRONG_NOUN = re.compile(r"[\s-]+(?:plan|tier|subscription|membership|package|edition|licen[cs]e)s?\b", re.I)
 # What comes before a plan name that gives it to the customer (matched at the end of the text
@@ -48,8 +52,10 @@ _YOU_THERE = re.compile(r"\b(?:Sie|Ihnen|(?i:du|dich|dir|je|u))\b")
 _BEFORE = re.compile(
     rf"(?:\b(?P<your>(?:your|aapka|aapki|apka|apki|aapke){_WS}(?:{_OWNER}{_AP}s{_WS})?(?P<adj>(?:(?:current|existing|present|active|paid|annual|monthly|yearly|old"
     rf"|previous|former|prior|past|earlier|legacy){_WS})*))"
-    rf"|\b(?P<member>(?:as|you{_AP}re|you{_WS}are|being){_WS}an?{_WS})"
+    rf"|\b(?P<member>(?:as|you{_AP}re|you{_WS}are|being){_WS}(?:such{_WS})?an?{_WS}"
+    rf"(?:(?:loyal|valued|long-?time|longstanding){_WS})?)"
     rf"|\b(?P<on>(?:you{_AP}re|you{_WS}are|you{_AP}ve{_WS}been|you{_WS}have{_WS}been|your{_WS}account{_WS}is"
+    rf"|(?:being|staying|sticking){_WS}with{_WS}us"
     rf"|your{_WS}(?:workspace|{_OWNER}){_WS}is|we{_WS}have{_WS}you){_WS}(?:(?:currently|still|now|already){_WS})?"
     rf"(?:on|subscribed{_WS}to|signed{_WS}up{_WS}(?:for|to)|using|enrolled{_WS}in|paying{_WS}for|(?P<in>in))"
     rf"{_WS}(?:(?:the|a|an|your|our){_WS})?)"
@@ -117,7 +123,7 @@ _OVER = re.compile(
 # Pro, so…"): the end of a clause, a plan noun; not another word of a name ("our Pro Tips
 # newsletter", "our Enterprise webinar").
 _CLAUSE_END = re.compile(
-    rf"[\s-]+(?:{_NOUN}|workspaces?)\b|[ \t]*(?:[.,;:!?)—–]|\n|$)"
+    rf"[\s-]+(?:{_NOUN}|workspaces?)\b|{_WORD_THEN}|[ \t]*(?:[.,;:!?)—–]|\n|$)"
     r"|[ \t]+(?:and|or|so|but|which|since|because|as|until|now|today|yet|too|already|again|at|for|with"
     r"|from|on|in|this|that|includes?|gives?|covers?|comes?|has|have|is|was)\b",
     re.IGNORECASE,
@@ -192,7 +198,7 @@ _LAST_WORDS = words(
     "cliente membre suscriptor suscriptora miembro usuario usuaria ihr ihrem ihren ihres "
     "qu'abonné qu'abonnée qu’abonné qu’abonnée tuo tua suo sua vostro vostra seu teu piano abbonamento "
     "tariffa plano assinatura pacote dein deinem deinen deines je jouw uw den dem im unseren unserem het "
-    "aapka aapki apka apki aapke"
+    "aapka aapki apka apki aapke loyal valued long-time longtime longstanding"
 )
 # After a plan name, a frame of its own: "Enterprise customers like you", "Free-plan accounts like yours".
 _LIKE_YOU = re.compile(  # not "members" nor "teams": "Team members like you" are a team's members
@@ -245,7 +251,8 @@ def attributed(
         return False
     after = text[end : end + LOOK]
     if frame.group("your") is not None:
-        if not _AFTER_YOUR.match(after) or _OLD.search(frame.group("adj") or ""):
+        noun = _AFTER_YOUR.match(after) or _WORD_THEN_NOUN.match(after)
+        if not noun or _OLD.search(frame.group("adj") or ""):
             return False
     elif frame.group("member") is not None:
         held = _AFTER_MEMBER.match(after)

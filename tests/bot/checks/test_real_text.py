@@ -170,6 +170,7 @@ def test_names_not_flagged(text: str, kw: dict) -> None:
         ("Hi Maria, your parcel is at the depot.", "Maria", {"customer": Customer(name="Юлия Смирнова")}),
         ("Hi Aydan, the refund is out.", "Aydan", {"customer": Customer(name="Aydın Yılmaz")}),  # both Latin
         ("Samantha, your refund went through, so you're all set.", "Samantha", {}),
+        ("Cheers for your patience, Oskar — I've switched your bill to paperless.", "Oskar", {}),
         ("Hi Li, the invoice is attached.", "Li", {"customer": Customer(name="王伟")}),
     ],
 )
@@ -235,6 +236,8 @@ def test_names_flagged(text: str, greeted: str, kw: dict) -> None:
         ),  # the variable the reply explains, used again
         ("- [X] Export finished\n- [ ] Import pending", {}),  # a ticked box
         ("Para personalizar el saludo, escribe {{first_name}} en el asunto.", {}),  # explained, in Spanish
+        ('The printf format "%s: %d items" expects a string, then an integer.', {}),  # about printf
+        ("Disk usage is at 100%s of quota? No: 100%, so we raised it.", {}),
         ("Wrap the value in <b> tags, or use <br/> for a new line.", {}),  # HTML tags
         (
             "Sorry, the email went out with *|FNAME|* instead of your name.",
@@ -275,6 +278,12 @@ def test_placeholders_not_flagged(text: str, kw: dict) -> None:
         ("We've fixed it: you can now log in.\n\nThanks, {{agent_name}}", "{{agent_name}}"),  # no offer
         ("Your confirmation number is <CONFIRMATION_NUMBER>.", "<CONFIRMATION_NUMBER>"),
         ("Your payment of <AMOUNT> was received.", "<AMOUNT>"),
+        ("Hey %s, your game key has been re-sent!", "%s"),
+        ("Your booking reference is {0} and your pick-up is at Terminal 5.", "{0}"),
+        ("Follow the incident updates here: <insert status page link>.", "<insert status page link>"),
+        ("Dear __CUSTOMER_NAME__, the export is ready.", "__CUSTOMER_NAME__"),
+        ("Your photo is live! Good luck out there, $first_name 💫", "$first_name"),
+        ("We've added a $XX credit to your account.", "$XX"),
         (
             "You can use these steps:\n1. Export\n\nThanks,\n{{agent_name}}",
             "{{agent_name}}",
@@ -348,6 +357,7 @@ def test_placeholder_allow_lists_the_products_own_tags() -> None:
         ("Im Pro-Tarif sind 10 Nutzer enthalten, im Team-Tarif 50.", {}),  # about the plans, no "Sie"
         ("Ihr Pro-Tarif ist abgelaufen; Sie nutzen jetzt Basic.", {}),  # over
         ("Ihre Kollegin meinte, dass sie den Pro-Tarif nutzt.", {}),  # "sie": she
+        ("Your Pro Tools licence is renewed.", {}),  # a product's name, capitalised
         ("You're signed up for our Enterprise summit on the 4th.", {}),
         ("Whether you pay for Team or Pro, invoices go out on the 1st.", {}),
         ("What you pay for Team depends on the number of seats.", {}),
@@ -384,6 +394,9 @@ def test_plans_not_flagged(text: str, kw: dict) -> None:
         ("Como cliente Team, tienes carpetas compartidas.", "Team"),
         ("Since your Enterprise agreement includes a 99.99% SLA, a credit is applied.", "Enterprise"),
         ("Your Pro invoice for November is attached.", "Pro"),
+        ("Thanks for being such a loyal Enterprise customer! Your issue is escalated.", "Enterprise"),
+        ("Your Team broadband plan includes speeds up to 50 Mbps.", "Team"),
+        ("Thank you for being with us on the Pro plan. Your seats are updated.", "Pro"),
         ("Hi Priya, aapka Pro plan active hai, toh custom domains use kar sakte hain.", "Pro"),
         ("Ciao Priya, il tuo piano Team include 5 magazzini.", "Team"),
         ("Olá Priya, você está no plano Free, que permite 3 projetos.", "Free"),
