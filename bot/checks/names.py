@@ -75,14 +75,10 @@ _APPOSITIVE = re.compile(
     r"|partner|assistant|accountant|founder|ceo|cto|cfo)s?"
     r"|(?:our|my|the|your|a|an)[ \t]+[\w'’-]+|(?:who|whose)\b[^,.!?\n]{0,40}),"
 )
-# A closing sentence that speaks to the customer and ends with their name ("Anything else I can help
-# with, Kevin?", "Have a great weekend, Kevin!"); not a sign-off ("Thanks again,\nKevin", "Take
-# care, Kevin."), the writer's own name.
-CLOSING_NAME = re.compile(
-    r",[ \t]+(?P<name>[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ'’\-]+)(?:[ \t]*(?P<stop>[?!.])|,[ \t]+(?:and|&)[ \t])"
-)
-# Thanks or an apology close a reply too. "All the best, Kevin." or "Thanks again, Kevin." may be the
-# writer's sign-off: only "…, Kevin!", "…, Kevin?" or "…, Kevin, and sorry…" speak to someone.
+# A closing sentence that speaks to the customer and ends with their name, asking or exclaiming
+# ("Anything else I can help with, Kevin?", "Have a great weekend, Kevin!", "Thanks again, Kevin,
+# and sorry…"); not what may be the writer's sign-off ("Thanks again,\nKevin", "All the best, Kevin.").
+CLOSING_NAME = re.compile(r",[ \t]+(?P<name>[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ'’\-]+)(?:[ \t]*[?!]|,[ \t]+(?:and|&)[ \t])")
 _CLOSING_THANKS = re.compile(
     r"[ \t]*(?:(?:many|huge|big)[ \t]+)?(?:thanks|thank[ \t]+you|sorry|apologies|cheers)\b", re.IGNORECASE
 )
@@ -241,9 +237,9 @@ def closing(reply: str) -> Addressed | None:
         at = m.start()
         start = max(reply.rfind(stop, 0, at) for stop in ".!?\n") + 1
         name = m.group("name")
-        if at - start > 100 or not_a_name(name) or not known_name(name):
+        if at - start > 100 or not (_CLOSING.match(reply, start) or _CLOSING_THANKS.match(reply, start)):
             continue
-        if m.group("stop") != "." and (_CLOSING.match(reply, start) or _CLOSING_THANKS.match(reply, start)):
+        if not not_a_name(name) and known_name(name):
             return Addressed((name,), m.start("name"), m.end("name"))
     return None
 
