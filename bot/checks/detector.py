@@ -166,7 +166,9 @@ class Detector:
         by_plan: dict[frozenset[str], list[int]] = {}
         cutoffs: dict[dt.date, dt.date] = {}
         utc, stale_days = dt.UTC, profile.stale_days
-        closers = _closing_candidates(records) if names else set()
+        texts = [r.reply for r in records]
+        joined = "\0".join(texts) if names or holes else ""  # scanned whole by the regexes below
+        closers = _closing_candidates(texts, joined) if names else set()
         for i, record in enumerate(records):
             customer, articles = record.customer, record.kb_articles
             if customer.plan:
@@ -206,7 +208,7 @@ class Detector:
                     }
                     out.setdefault(i, []).append(Finding(record.id, kind, ev))
         if holes:
-            self._placeholder_leaks(records, out, slots, profile)
+            self._placeholder_leaks(records, texts, joined, out, slots, profile)
         if "plan_mismatch" in on:
             self._plan_mismatches(records, by_plan, out, profile)
         if profile.mutes:
@@ -219,11 +221,16 @@ class Detector:
         return out
 
     def _placeholder_leaks(
-        self, records: Sequence[Any], out: ByIndex, slots: dict[int, list], profile: Profile
+        self,
+        records: Sequence[Any],
+        texts: list[str],
+        joined: str,
+        out: ByIndex,
+        slots: dict[int, list],
+        profile: Profile,
     ) -> None:
-        texts = [r.reply for r in records]
         by_record: dict[int, list[re.Match[str]]] = {}
-        matches = find("\0".join(texts))
+        matches = find(joined)
         if matches:
             starts = _starts(texts)
             for m in matches:
@@ -300,11 +307,10 @@ class Detector:
         return self._other_plans[plans]
 
 
-def _closing_candidates(records: Sequence[Any]) -> set[int]:
-    """Indexes of the replies with a ", Name?" anywhere, found in one scan of the batch: only they
-    may end by addressing someone."""
-    texts = [r.reply for r in records]
-    matches = list(CLOSING_NAME.finditer("\0".join(texts)))
+def _closing_candidates(texts: list[str], joined: str) -> set[int]:
+    """Indexes of the replies with a ", Name?" anywhere, found in one scan of the batch (`texts`
+    joined by "\0"): only they may end by addressing someone."""
+    matches = list(CLOSING_NAME.finditer(joined))
     if not matches:
         return set()
     starts = _starts(texts)

@@ -23,12 +23,12 @@ def known_name(name: str, *, no_word: bool = False) -> bool:
     of its languages list it. Faker's names are read on first need only (0.6 s)."""
     key = name.casefold()
     if no_word:  # and in two of Faker's languages at least: one lists "Sad", another "Rice"
-        return key not in english_words() and (key in _english_names() or _world_names().get(key, 0) >= 2)
+        return key not in _english_words() and (key in _english_names() or _world_names().get(key, 0) >= 2)
     return key in _english_names() or key in _world_names()
 
 
 @lru_cache(maxsize=1)
-def english_words() -> frozenset[str]:
+def _english_words() -> frozenset[str]:
     """About 1,000 common English words (Faker's en_US word list), lower case."""
     from faker.providers.lorem.en_US import Provider as English
 
@@ -60,6 +60,6 @@ def _world_names() -> dict[str, int]:
                 found.update(n.casefold() for n in names if isinstance(n, str) and " " not in n)
     languages: dict[str, int] = {}
     for found in by_language.values():
-        for name in found - english_words():
+        for name in found - _english_words():
             languages[name] = languages.get(name, 0) + 1
     return languages

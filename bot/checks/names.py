@@ -30,9 +30,8 @@ GREETING = re.compile(
     r"(?:[ \t]*,[ \t]*|[ \t]+)",
     re.IGNORECASE,
 )
-# Titles before a name, several ("Frau Dr. Schmidt") or two people's ("Mr. and Mrs. Jensen"); "M."
-# for Monsieur, "Sig.ra" for Signora.
-_ONE_TITLE = rf"(?:(?:{'|'.join(sorted(TITLES, key=len, reverse=True))})\.?|M\.|Sig\.r?a)"
+# Titles before a name, several ("Frau Dr. Schmidt") or two people's ("Mr. and Mrs. Jensen").
+_ONE_TITLE = rf"(?:{'|'.join(re.escape(t) for t in sorted(TITLES, key=len, reverse=True))})\.?"
 _TITLE = re.compile(
     rf"{_ONE_TITLE}(?:[ \t]+(?:and|&)[ \t]+{_ONE_TITLE}|[ \t]+{_ONE_TITLE})*[ \t]+", re.IGNORECASE
 )

@@ -33,7 +33,7 @@ PLACEHOLDER = re.compile(
     # {first_name}, but not a URL template /notes/{id}
     rf"|\{{(?<![\w{{$/!#]\{{){_IDENT}\}}(?!\}})"
     rf"|<<\s*{_IDENT}\s*>>"  # <<REFUND_AMOUNT>>
-    r"|<(?:insert|enter|add|Insert|Enter|Add)[ \t][^>\n\0]{1,40}>"  # <insert status page link>
+    r"|<(?i:insert|enter|add)[ \t][^>\n\0]{1,40}>"  # <insert status page link>
     r"|\{\d\}"  # {0}: a positional format slot ("your booking reference is {0}")
     r"|%[sd]\b(?<![\w%]%[sd])"  # %s, %d: printf's ("Hey %s,"), not "100%s"
     r"|\$X{2,3}\b"  # $XX: an amount to fill in
@@ -63,9 +63,9 @@ PLACEHOLDER = re.compile(
     # %PLAN%, but not "50%" nor a Windows path like %APPDATA%\Nimbus
     r"|%(?<![\w%]%)[A-Za-z_][\w.\-]{0,60}[A-Za-z0-9_]%(?![\w%\\/])"
 )
-# A slot in capitals with no brackets, named as one: INSERT_TICKET_LINK_HERE, INSERT_NAME. Its own
-# regex, run only on a batch holding "_HERE" or "INSERT_": a capital letter first would slow
-# PLACEHOLDER's scan of every reply.
+# A slot in capitals with no brackets, named as one: INSERT_TICKET_LINK_HERE, INSERT_NAME,
+# __CUSTOMER_NAME__. Its own regex, run only on a batch holding one of _BARE_HINTS: a capital letter
+# or "_" first would slow PLACEHOLDER's scan of every reply.
 _BARE_SLOT = re.compile(r"\bINSERT_[A-Z0-9_]*[A-Z0-9]\b|\b[A-Z][A-Z0-9_]*_HERE\b|\b__[A-Z][A-Z0-9_]*__\b")
 _BARE_HINTS = ("_HERE", "INSERT_", "__")
 _CHECKBOX = re.compile(r"[ \t]*(?:[-*+•][ \t]*|\d+[.)][ \t]*)?$")

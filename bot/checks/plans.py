@@ -37,9 +37,9 @@ _STRONG_NOUN = re.compile(r"[\s-]+(?:plan|tier|subscription|membership|package|e
 # What comes before a plan name that gives it to the customer (matched at the end of the text
 # before the name); each alternative names what must follow the plan name.
 _WS = r"[ \t\n]+"
-# French, German and Spanish frames: "votre formule Basic", "en tant qu'abonnée Plus", "tu plan Pro",
-# "como cliente Enterprise", "Ihr Pro-Tarif" (German only with its hyphenated noun: "Ihr Team" is
-# the customer's team).
+# Frames in other languages: "votre formule Basic", "en tant qu'abonnée Plus", "tu plan Pro", "il
+# tuo piano Pro", "você está no plano Free", "aapka Pro plan", "Ihr Pro-Tarif", "je Free-abonnement"
+# (German and Dutch only with the hyphenated noun: "Ihr Team" is the customer's team).
 _FOREIGN_NOUN = (
     r"(?:formule|forfait|abonnement|offre|plan|tarif|compte|suscripci[oó]n|tarifa|cuenta|piano|abbonamento"
     r"|tariffa|plano|assinatura|pacote)"
@@ -251,8 +251,8 @@ def attributed(
         return False
     after = text[end : end + LOOK]
     if frame.group("your") is not None:
-        noun = _AFTER_YOUR.match(after) or _WORD_THEN_NOUN.match(after)
-        if not noun or _OLD.search(frame.group("adj") or ""):
+        noun_follows = _AFTER_YOUR.match(after) or _WORD_THEN_NOUN.match(after)
+        if not noun_follows or _OLD.search(frame.group("adj") or ""):
             return False
     elif frame.group("member") is not None:
         held = _AFTER_MEMBER.match(after)

@@ -62,11 +62,11 @@ NOT_NAMES = words(
 # Sentence-initial words that end in "-ly" are adverbs ("Unfortunately,"), not names, except these.
 LY_NAMES = words("emily kelly holly sally molly lily polly ally shelly beverly kimberly")
 
-# Honorifics before a surname.
+# Honorifics before a surname (a full stop after each may follow; "m." for Monsieur only with its).
 TITLES = words(
     "mr mrs ms mx miss dr doctor prof professor sir madam mme mlle herr frau sr sra srta "
     "monsieur madame mademoiselle señor señora señorita senhor senhora signor signore signora sig "
-    "dott meneer mevrouw dhr mevr"
+    "sig.ra sig.a dott meneer mevrouw dhr mevr m."
 )
 
 # Name particles written in lower case inside a name ("Ana de la Cruz", "Ludwig van Beethoven").
