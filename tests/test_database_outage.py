@@ -9,6 +9,7 @@ SQLite is a file in the process, not a server that can be unreachable: PostgreSQ
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator
 
@@ -215,3 +216,34 @@ async def test_a_verdict_whose_connection_is_reset_as_it_is_written_is_stored_on
     assert await rig.count(Review) == 1
     [edit] = rig.calls("chat.update")
     assert "U0REV1" in str(edit)
+
+
+async def test_work_whose_server_process_is_terminated_midway_runs_again_and_writes_once(
+    db: Database,
+) -> None:
+    """A real server-side fault, no proxy: the first run's PostgreSQL backend is terminated (as an
+    administrator or a failover does) after the work has written; the work runs again on a new
+    connection, and its row is stored once (the first run's write was never committed)."""
+    patient = Database(db.url, patience=60)
+    admin = Database(db.url)
+    attempts: list[int] = []
+
+    async def work(session) -> int:  # type: ignore[no-untyped-def]
+        attempts.append(1)
+        await session.execute(
+            sa.insert(SeenEvent).values(event_id="Ev-terminated", seen_at=dt.datetime.now(dt.UTC))
+        )
+        if len(attempts) == 1:
+            pid = (await session.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one()
+            async with admin.session() as other:  # waits until that backend has exited
+                ended = await other.execute(sa.text("SELECT pg_terminate_backend(:pid, 10000)"), {"pid": pid})
+                assert ended.scalar_one() is True
+        await session.commit()
+        return len(attempts)
+
+    assert await patient.patiently(work) == 2
+    async with db.session() as session:
+        stored = await session.execute(sa.select(sa.func.count()).select_from(SeenEvent))
+        assert stored.scalar_one() == 1
+    await patient.dispose()
+    await admin.dispose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -91,8 +92,18 @@ def create_engine(url: str, **kw: object) -> AsyncEngine:
     return create_async_engine(target, **kw)
 
 
+# PostgreSQL's SQLSTATEs that say the server cannot serve this connection now, rather than that the
+# statement is wrong: class 08 (connection exceptions: 08003 a connection closed midway, 08006 a
+# connection failure), a server shutting down or starting up (57P01 an administrator's shutdown or a
+# terminated backend, 57P02 a crash shutdown, 57P03 cannot connect now), and 53300 too many
+# connections (replicas overlapping during a deploy). asyncpg's errors and SQLAlchemy's wrappers of
+# them both carry `sqlstate`.
+OUTAGE_STATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+
+
 def is_unavailable(exc: BaseException) -> bool:
     """Whether `exc` says the database cannot be reached (as opposed to a bad statement)."""
+    asyncpg = sys.modules.get("asyncpg")  # not loaded: no asyncpg error can be in the chain
     seen: set[int] = set()
     error: BaseException | None = exc
     while error is not None and id(error) not in seen:
@@ -101,12 +112,16 @@ def is_unavailable(exc: BaseException) -> bool:
             return True
         if isinstance(error, sa.exc.DBAPIError) and error.connection_invalidated:
             return True
-        name = type(error).__name__
-        if name in ("CannotConnectNowError", "ConnectionDoesNotExistError"):
+        state = getattr(error, "sqlstate", None)
+        if isinstance(state, str) and (state.startswith("08") or state in OUTAGE_STATES):
             return True
-        # asyncpg's "connection is closed"; not sqlite3's InterfaceError (a parameter it cannot
-        # bind), which is a bug to report, not an outage to wait out.
-        if name == "InterfaceError" and "closed" in str(error).lower():
+        # asyncpg's "connection is closed" (no SQLSTATE: it never reached the server); not
+        # sqlite3's InterfaceError (a parameter it cannot bind), a bug to report, not an outage.
+        if (
+            asyncpg is not None
+            and isinstance(error, asyncpg.InterfaceError)
+            and "closed" in str(error).lower()
+        ):
             return True
         error = error.__cause__ or error.__context__
     return False
@@ -127,7 +142,7 @@ def is_disk_full(exc: BaseException) -> bool:
         text = str(error).lower()
         if "database or disk is full" in text or "no space left on device" in text:
             return True
-        if type(error).__name__ == "DiskFullError":  # asyncpg, SQLSTATE 53100
+        if getattr(error, "sqlstate", None) == "53100":  # PostgreSQL's disk_full
             return True
         error = error.__cause__ if error.__cause__ is not error else None
     return False

@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 import sqlalchemy as sa
 
-from bot.core.db import Database, async_url, head_revision, is_unavailable
+from bot.core.db import Database, async_url, head_revision, is_disk_full, is_unavailable
 from bot.core.settings import ConfigError
 from tests.conftest import backend
 
@@ -69,3 +69,41 @@ def test_a_closed_connection_is_an_outage_a_parameter_that_cannot_be_bound_is_no
     wrapped = sa.exc.InterfaceError("SELECT ?", {}, sqlite3.InterfaceError("Error binding parameter 1"))
     assert not is_unavailable(wrapped)  # a bug to report, not an outage to wait out
     assert not is_unavailable(sqlite3.InterfaceError("Error binding parameter 1"))
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        asyncpg.exceptions.AdminShutdownError("terminating connection due to administrator command"),
+        asyncpg.exceptions.CrashShutdownError("terminating connection because of crash of another process"),
+        asyncpg.exceptions.CannotConnectNowError("the database system is starting up"),
+        asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already"),
+        asyncpg.exceptions.ConnectionFailureError("could not receive data from server"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_a_server_that_cannot_serve_the_connection_now_is_an_outage(error: Exception) -> None:
+    assert is_unavailable(error)
+    wrapped = sa.exc.DBAPIError("SELECT 1", {}, error)  # as SQLAlchemy raises it, caused by it
+    wrapped.__cause__ = error
+    assert is_unavailable(wrapped)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        asyncpg.exceptions.UniqueViolationError("duplicate key value violates unique constraint"),
+        asyncpg.exceptions.UndefinedTableError('relation "replies" does not exist'),
+        asyncpg.exceptions.InvalidPasswordError('password authentication failed for user "x"'),
+        asyncpg.exceptions.QueryCanceledError("canceling statement due to statement timeout"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_a_statement_or_credentials_the_server_refuses_are_not_an_outage(error: Exception) -> None:
+    assert not is_unavailable(error)  # waiting would not help: reported at once
+
+
+def test_a_full_disk_is_told_apart_on_both_databases() -> None:
+    assert is_disk_full(asyncpg.exceptions.DiskFullError("could not extend file: No space left on device"))
+    assert is_disk_full(sqlite3.OperationalError("database or disk is full"))
+    assert not is_disk_full(asyncpg.exceptions.UniqueViolationError("duplicate key"))
