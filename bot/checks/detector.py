@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.checks.context import sentence
 from bot.checks.findings import MAX_EVIDENCE, ByIndex, Finding, PriorReply, StoredChanges, aware
+from bot.checks.markup import read_as_text
 from bot.checks.names import CLOSING_NAME, Addressed, addressed, closing, later_greetings, vocative
 from bot.checks.people import customer_tokens, is_other_person
 from bot.checks.placeholders import find, leaks
@@ -167,6 +168,7 @@ class Detector:
         cutoffs: dict[dt.date, dt.date] = {}
         utc, stale_days = dt.UTC, profile.stale_days
         texts = [r.reply for r in records]
+        records = read_as_text(records, texts)  # HTML replies as their readers see them
         joined = "\0".join(texts) if names or holes else ""  # scanned whole by the regexes below
         closers = _closing_candidates(texts, joined) if names else set()
         for i, record in enumerate(records):
