@@ -21,6 +21,7 @@ from bot.checks.words import CALENDAR, GROUP_WORDS, LY_NAMES, NOT_NAMES, PARTICL
 
 HANDLES = re.compile(r"[ \t]*(?:\.?@\w+[ \t]*[,:]?[ \t]*)+")
 GREETING = re.compile(
+    r"(?:[¡¿][ \t]*)?"  # ¡Hola Valeria!
     r"(?P<greet>hi|hello|hey|heya|hiya|howdy|yo|dear|greetings|hola|hallo|bonjour|ciao|hej|olá|salut|oi|hoi"
     r"|beste|estimad[oa]|gentile|querid[oa]|liebe|lieber|sehr[ \t]+geehrte[rs]?|merci|gracias|obrigad[oa]"
     r"|danke|grazie|bedankt|namaste"
@@ -77,7 +78,16 @@ _APPOSITIVE = re.compile(
 # A closing sentence that speaks to the customer and ends with their name, asking or exclaiming
 # ("Anything else I can help with, Kevin?", "Have a great weekend, Kevin!", "Thanks again, Kevin,
 # and sorry…"); not what may be the writer's sign-off ("Thanks again,\nKevin", "All the best, Kevin.").
-CLOSING_NAME = re.compile(r",[ \t]+(?P<name>[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ'’\-]+)(?:[ \t]*[?!]|,[ \t]+(?:and|&)[ \t])")
+CLOSING_NAME = re.compile(
+    r",[ \t]+(?P<name>[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ'’\-]+)(?:[ \t]*[?!]|,[ \t]+(?:and|&)[ \t]|(?P<stop>\.))"
+)
+# A full stop ends an address only after thanks or an apology *for* something ("Thanks again for
+# your patience, Sarah."): "All the best, Kevin." or "Thanks, Kevin." may be the writer signing off.
+_THANKS_FOR = re.compile(
+    r"[ \t]*(?:(?:many|huge|big)[ \t]+)?(?:thanks|thank[ \t]+you|sorry|apologies|cheers)"
+    r"(?:[ \t]+(?:again|so[ \t]+much|very[ \t]+much))?[ \t]+for[ \t]",
+    re.IGNORECASE,
+)
 _CLOSING_THANKS = re.compile(
     r"[ \t]*(?:(?:many|huge|big)[ \t]+)?(?:thanks|thank[ \t]+you|sorry|apologies|cheers)\b", re.IGNORECASE
 )
@@ -236,7 +246,10 @@ def closing(reply: str) -> Addressed | None:
         at = m.start()
         start = max(reply.rfind(stop, 0, at) for stop in ".!?\n") + 1
         name = m.group("name")
-        if at - start > 100 or not (_CLOSING.match(reply, start) or _CLOSING_THANKS.match(reply, start)):
+        if m.group("stop") is not None:
+            if at - start > 100 or not _THANKS_FOR.match(reply, start):
+                continue
+        elif at - start > 100 or not (_CLOSING.match(reply, start) or _CLOSING_THANKS.match(reply, start)):
             continue
         if not not_a_name(name) and known_name(name):
             return Addressed((name,), m.start("name"), m.end("name"))

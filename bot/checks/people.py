@@ -27,7 +27,11 @@ _SIGNATURE_LINE = re.compile(
     rf"(?P<name>{_NAMES})[ \t]*\.?[ \t]*(?:\([^)\n]{{1,40}}\)[ \t]*)?$",  # "Ana (Leo's mum)"
     re.IGNORECASE,
 )
-_SIGNED_INLINE = re.compile(rf"(?:^|[\s.!?])[-—–~][ \t]*(?P<name>{_NAMES})[ \t]*$")
+# Signed at the end of the message's last line: "… thanks! - Ana", "… Thanks! Katya (Ekaterina Smirnova)"
+_SIGNED_INLINE = re.compile(
+    rf"(?:^|[\s.!?])(?:[-—–~]|(?i:{_CLOSING})[ \t]*[,!.])[ \t]*(?P<name>{_NAMES})[ \t]*\.?[ \t]*"
+    r"(?:\([^)\n]{1,40}\)[ \t]*)?$"
+)
 _NICKNAME = re.compile(rf"\((?P<name>{_NAME})\)")
 _INTRO = re.compile(
     r"\b(?:i'm|i’m|i[ \t]+am|my[ \t]+name[ \t]+is|my[ \t]+name's|this[ \t]+is|it's|it’s|call[ \t]+me)"

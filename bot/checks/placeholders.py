@@ -36,6 +36,10 @@ PLACEHOLDER = re.compile(
     r"|<(?i:insert|enter|add)[ \t][^>\n\0]{1,40}>"  # <insert status page link>
     r"|\{\d\}"  # {0}: a positional format slot ("your booking reference is {0}")
     r"|%[sd]\b(?<![\w%]%[sd])"  # %s, %d: printf's ("Hey %s,"), not "100%s"
+    r"|%\([A-Za-z_][\w.]{0,60}\)[sd]"  # %(refund_amount)s: Python's named format slot
+    # 〇〇様: a Japanese (or Korean) name to fill in; each mark a literal of its own, which keeps the
+    # engine's fast skip to the characters alternatives start with
+    r"|〇〇〇?(?=[ \t]?(?:様|さま|さん|님))|○○○?(?=[ \t]?(?:様|さま|さん|님))"
     r"|\$X{2,3}\b"  # $XX: an amount to fill in
     # $first_name: lower case, named by what goes in it (not $HOME, $PATH, $user)
     r"|\$[a-z]+_(?:[a-z]+_)*(?:name|amount|date|email|plan|number|phone|address|company)\b"
@@ -45,7 +49,10 @@ PLACEHOLDER = re.compile(
     r"|\*\|[A-Za-z_][\w:\-]{0,60}\|\*"  # *|FNAME|*
     r"|\[\[\s*[A-Za-z_][\w.\- ]{0,40}?\s*\]\]"  # [[first_name]]
     # [FIRST_NAME], [FNAME]; not a word in capitals that names no slot ([REDACTED], [WARN], [WOLF])
-    r"|\[(?:[A-Z][A-Z0-9]*(?:[_.][A-Z0-9]+)+|[A-Z]*(?:NAME|EMAIL|DATE|PLAN|AMOUNT|NUMBER|PHONE|ADDRESS|COMPANY)"
+    r"|\[(?:[A-Z][A-Z0-9]*(?:[_.][A-Z0-9]+)+|[A-Z]*(?:NAME|EMAIL|DATE|PLAN|AMOUNT|NUMBER|PHONE|ADDRESS|COMPANY"
+    r"|LINK|URL)"
+    # [TODO: add the Android steps], [TBD]: a writer's note to finish the text
+    r"|(?:TODO|TBD|TBC|FIXME)(?:[: \t][^\]\n\0]{0,60})?"
     r"|[a-z]+(?:[_.][a-z0-9]+)+"
     # [Customer Name], [INSERT ORDER NUMBER], [first name]: a slot named by what goes in it
     r"|(?:[A-Z][a-z]+ ){0,3}(?:Name|Date|Amount|Number|Email|Plan|Link|Company|Address|Phone|ID|Time)"

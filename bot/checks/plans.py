@@ -22,7 +22,14 @@ from functools import lru_cache
 from bot.checks.words import GROUP_WORDS, words
 
 _AP = r"(?:'|’)"
-_OWNER = r"(?:company|team|organi[sz]ation|org|business|workspace)"  # your company's Pro plan
+# your company's Pro plan, your practice's Business subscription
+_OWNERS = sorted(
+    words(
+        "company team organization organisation org business workspace practice clinic firm agency school "
+        "store shop household family"
+    )
+)
+_OWNER = rf"(?:{'|'.join(_OWNERS)})"
 # not "trial" (a trial of another plan is no mistake), "workspace", "seats"
 _NOUN = (
     r"(?:plans?|subscriptions?|accounts?|tiers?|memberships?|contracts?|licen[cs]es?|packages?|editions?"
@@ -69,7 +76,7 @@ _BEFORE = re.compile(
     rf"|\b(?P<foreign>(?:votre|vos|ton|ta|tu|su|tus|sus|tuo|tua|suo|sua|vostro|vostra|seu|teu){_WS}{_FOREIGN_NOUN}{_WS}"
     rf"|(?:est[áa]s?|fica|continua){_WS}no{_WS}plano{_WS}"
     rf"|en{_WS}tant{_WS}(?:qu{_AP}abonn[ée]e?|que{_WS}(?:client|cliente|membre)){_WS}"
-    rf"|como{_WS}(?:cliente|suscriptora?|miembro|usuari[oa]){_WS}"
+    rf"|como{_WS}(?:cliente|suscriptora?|miembro|usuari[oa]){_WS}(?:d[eo]l?{_WS}plano?{_WS})?"
     rf"|(?P<ihr>ihr|ihrem|ihren|ihres|dein|deinem|deinen|deines|je|jouw|uw){_WS}"
     rf"|(?P<article>den|dem|im|unseren|unserem|op{_WS}het){_WS})"
     rf"|\b(?P<the>the{_WS}))$",
@@ -137,6 +144,7 @@ _NAMED = re.compile(r"[A-Z][\w-]*[ \t]+$")
 # A frame that ends in "our" or "your" right before the name ("you're on our/your …", "your …").
 _OUR_END = re.compile(r"\by?our\s*$", re.IGNORECASE)
 _ASKING = re.compile(r"\b(?:what|how)\b", re.IGNORECASE)
+_CURRENT = re.compile(r"\b(?:current|existing|present)\b", re.IGNORECASE)
 _OLD = re.compile(r"\b(?:old|previous|former|prior|past|earlier|legacy)\b", re.IGNORECASE)
 _STOP = re.compile(r"[.!?;](?:\s|$)|\n\s*\n")
 LOOK = 90  # characters read on either side of a plan name
@@ -192,13 +200,12 @@ def names_patterns(plans: Sequence[str]) -> list[re.Pattern[str]]:
 _LAST_WORDS = words(
     "your a an on to for using in the is remains currently still now already current existing present "
     "active paid annual monthly yearly old previous former prior past earlier legacy plan: "
-    "company's team's organization's organisation's org's business's workspace's "
-    "company’s team’s organization’s organisation’s org’s business’s workspace’s "
     "formule forfait abonnement offre plan tarif compte suscripción suscripcion tarifa cuenta client "
     "cliente membre suscriptor suscriptora miembro usuario usuaria ihr ihrem ihren ihres "
     "qu'abonné qu'abonnée qu’abonné qu’abonnée tuo tua suo sua vostro vostra seu teu piano abbonamento "
     "tariffa plano assinatura pacote dein deinem deinen deines je jouw uw den dem im unseren unserem het "
-    "aapka aapki apka apki aapke loyal valued long-time longtime longstanding"
+    "aapka aapki apka apki aapke loyal valued long-time longtime longstanding "
+    + " ".join(f"{owner}{ap}s" for owner in _OWNERS for ap in ("'", "’"))
 )
 # After a plan name, a frame of its own: "Enterprise customers like you", "Free-plan accounts like yours".
 _LIKE_YOU = re.compile(  # not "members" nor "teams": "Team members like you" are a team's members
@@ -275,7 +282,10 @@ def attributed(
     if (frame.group("pay") or frame.group("subto") or frame.group("on")) and _NAME_GOES_ON.match(after):
         return False  # "you subscribe to Pro Tips", "you're on a Basic Economy fare": a longer name
     sentence = before[_sentence_start(before) : frame.start()]
-    if _ELSEWHERE.search(sentence) or _FROM.search(before[: frame.start()]):
+    # "your current Starter plan" is the current one, whatever change the sentence talks of ("moving
+    # to Pro, you'd keep everything from your current Starter plan")
+    current = frame.group("your") is not None and _CURRENT.search(frame.group("adj") or "")
+    if not current and (_ELSEWHERE.search(sentence) or _FROM.search(before[: frame.start()])):
         return False
     return not _OVER.match(text, end) and not (customer_message and _names_plan(customer_message, said))
 

@@ -128,6 +128,15 @@ def found(text: str, detector: Detector = DETECTOR, **kw: Any) -> dict[str, dict
             {"customer_message": "Karim (our buyer) will need the quote today."},
         ),
         ("Sorry for the outage, Oct–Nov invoices are being re-sent today.", {}),  # a range, not a name
+        ("The refund is out.\n\nThanks for your patience,\nOskar", {}),  # the writer's sign-off
+        ("The refund is out. All the best, Oskar.", {}),  # may be a sign-off
+        (
+            "Hi Katya,\n\nDone: your currency is EUR.",
+            {
+                "customer": Customer(name="Ekaterina Smirnova"),
+                "customer_message": "Please switch our currency to EUR. Thanks! Katya (Ekaterina Smirnova)",
+            },
+        ),  # the message signed with the name she goes by
         # a nickname the list pairs with a different full name is no short form of it
     ],
 )
@@ -172,6 +181,14 @@ def test_names_not_flagged(text: str, kw: dict) -> None:
         ("Samantha, your refund went through, so you're all set.", "Samantha", {}),
         ("Cheers for your patience, Oskar — I've switched your bill to paperless.", "Oskar", {}),
         ("Hi Li, the invoice is attached.", "Li", {"customer": Customer(name="王伟")}),
+        (
+            "Hello,\n\nThe sync is back.\n\nThanks again for your patience, Oskar. Let me know if"
+            " anything looks off.\n\nMika",
+            "Oskar",
+            {},
+        ),  # a closing address with a full stop: thanks *for* something
+        ("Hello,\n\nThe fee is reversed.\n\nApologies for the trouble, Oskar.", "Oskar", {}),
+        ("¡Hola Oskar! Ya reactivamos tu línea.", "Oskar", {}),
     ],
 )
 def test_names_flagged(text: str, greeted: str, kw: dict) -> None:
@@ -299,6 +316,13 @@ def test_placeholders_not_flagged(text: str, kw: dict) -> None:
         ("Storage is now [X] GB. Let us know if you need more.", "[X]"),
         ("I've opened an incident for you: INSERT_TICKET_LINK_HERE.", "INSERT_TICKET_LINK_HERE"),
         ("Your agent is AGENT_NAME_HERE, who will call today.", "AGENT_NAME_HERE"),
+        ("We've refunded %(refund_amount)s to your original payment method.", "%(refund_amount)s"),
+        ("〇〇様\n\nいつもご利用いただきありがとうございます。", "〇〇"),
+        ("The full helper reference is in our guide [here]([LINK]).", "[LINK]"),
+        (
+            "Add the settings in the app.\n\n[TODO: add Android steps]\n\nHappy building",
+            "[TODO: add Android steps]",
+        ),
     ],
 )
 def test_placeholders_flagged(text: str, tag: str) -> None:
@@ -419,6 +443,12 @@ def test_plans_not_flagged(text: str, kw: dict) -> None:
         ("Your plan (Team, billed yearly) includes ten seats.", "Team"),
         ("Current plan: Pro (monthly).", "Pro"),
         ("Your company is on Enterprise, so SSO is included.", "Enterprise"),
+        (
+            "Moving to Pro adds SQL, and you'd keep everything from your current Enterprise plan.",
+            "Enterprise",
+        ),
+        ("Your practice's Enterprise subscription is unchanged.", "Enterprise"),
+        ("Como cliente del plan Pro, el envío es gratuito.", "Pro"),
         ("Your Pro plan is active, and last week's duplicate charge has been refunded.", "Pro"),
     ],
 )
