@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from bot.checks.given_names import known_name
-from bot.checks.words import CALENDAR, GROUP_WORDS, LY_NAMES, NOT_NAMES, PARTICLES, TITLES
+from bot.checks.words import CALENDAR, GROUP_WORDS, LY_NAMES, NOT_NAMES, PARTICLES, TITLES, words
 
 HANDLES = re.compile(r"[ \t]*(?:\.?@\w+[ \t]*[,:]?[ \t]*)+")
 GREETING = re.compile(
@@ -98,6 +98,21 @@ _CLOSING = re.compile(
     re.IGNORECASE,
 )
 CLOSING_TAIL = 300  # characters at a reply's end read for a closing address
+# An East Asian name with its honorific opening the reply: "田中様", "이서연 님,", "尊敬的王先生：". Not
+# the customer or everyone in general ("お客様", "皆様", "ご担当者様", "고객님", "회원님"): those are
+# left out of the name ("김민준 고객님" is 김민준).
+EAST_ASIAN = (
+    "\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"  # jamo too: NFKD
+)
+_HONORIFIC_OPENING = re.compile(
+    rf"(?:안녕하세요[,.!]?[ \t]*)?(?:(?:尊敬的|亲爱的|親愛的)[ \t]*)?"
+    rf"(?P<name>[{EAST_ASIAN}]{{1,8}}(?:[ \t\u3000][{EAST_ASIAN}]{{1,8}})?)"
+    r"[ \t\u3000]?(?P<title>様|さま|さん|殿|님|先生|女士|小姐)"
+)
+_ANYONE = words(
+    "お客 皆 皆さ みな みなさ ご担当者 担当者 ご担当 各位 お客さま 客户 用户 顾客 客戶 用戶 "
+    "고객 회원 여러분 담당자 관리자 사용자"
+)
 # A sentence goes on past a title's full stop ("Thanks, Mr. Osei.").
 _TITLE_STOP = "|".join(rf"(?<=\b{t})\." for t in ("Mr", "Mrs", "Ms", "Mx", "Dr", "Prof"))
 _FIELD = re.compile(r"[A-Z]*_?(?:FIRST|LAST|FULL|CUSTOMER|CONTACT|USER)_?NAME|F_?NAME|[A-Z]+_[A-Z_]+")
@@ -120,6 +135,7 @@ class Addressed:
     end: int
     titled: bool = False  # "Dear Dr. Osei": a surname
     slot: str | None = None  # "Hi [name],": a template slot where a name belongs
+    romanised: bool = True  # compared with a name in Latin letters by romanising it (not Japanese Han)
 
 
 @lru_cache(maxsize=65536)
@@ -188,7 +204,20 @@ def addressed(reply: str) -> Addressed | None:
         if found is not None:
             return found
     leading = _leading(text, begin) if m is None else None  # "Merci, votre…": a greeting, no name
-    return leading or _vocative(text, begin)
+    return leading or _honorific(text, begin) or _vocative(text, begin)
+
+
+def _honorific(text: str, begin: int) -> Addressed | None:
+    """The East Asian name an honorific opening gives ("田中様"), less any word for the customer."""
+    m = _HONORIFIC_OPENING.match(text, begin)
+    if m is None:
+        return None
+    words = [w for w in m.group("name").split() if w not in _ANYONE]
+    if not words:
+        return None
+    start = m.start("name") + m.group("name").index(words[0])
+    chinese = m.group("title") in ("先生", "女士", "小姐")
+    return Addressed(tuple(words), start, start + len(words[0]), romanised=chinese)
 
 
 def later_greetings(reply: str, after: int) -> list[Addressed]:

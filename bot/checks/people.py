@@ -16,9 +16,10 @@ from difflib import SequenceMatcher
 from functools import lru_cache
 
 from bot.checks.given_names import nickname_table
-from bot.checks.names import Addressed, name_tokens, not_a_name
+from bot.checks.names import EAST_ASIAN, Addressed, name_tokens, not_a_name
 from bot.checks.words import CLOSINGS, HONORIFICS, ORGANISATION_WORDS, PLACEHOLDER_NAMES, words
 
+_EAST_ASIAN = re.compile(f"[{EAST_ASIAN}]")
 _NAME = r"[A-Z\u00C0-\u024F][\w'’\-]*"
 _NAMES = rf"{_NAME}(?:[ \t]+{_NAME}){{0,2}}"
 _CLOSING = "|".join(sorted((re.escape(c).replace(r"\ ", r"[ \t]+") for c in CLOSINGS), key=len, reverse=True))
@@ -131,7 +132,24 @@ def _same(greeted: str, known: str) -> bool:
     nicknames = _nicknames()
     if (greeted, known) in nicknames or (known, greeted) in nicknames:
         return True
+    if _EAST_ASIAN.search(greeted) and not _latin(known):
+        # "鈴木" of 鈴木一郎 (written without a space); a name in kana or Hangul is not compared with
+        # one in Han characters, which do not say how they are read (山田 is ヤマダ).
+        return not _scripts(greeted) & _scripts(known) or greeted in known or known in greeted
     return _latin(greeted) != _latin(known) and _across_scripts(greeted, known)
+
+
+def _scripts(token: str) -> set[str]:
+    """The East Asian scripts a name is written in: Han, kana, Hangul."""
+    found = set()
+    for c in token:
+        if "\u3040" <= c <= "\u30ff":
+            found.add("kana")
+        elif "\u1100" <= c <= "\u11ff" or "\u3130" <= c <= "\u318f" or "\uac00" <= c <= "\ud7af":
+            found.add("hangul")
+        elif "\u3400" <= c <= "\u9fff":
+            found.add("han")
+    return found
 
 
 @lru_cache(maxsize=4096)
@@ -190,6 +208,8 @@ def is_other_person(addr: Addressed, customer: tuple[str, ...], message: str | N
     """True when none of the people the reply addresses is the customer (or named by them)."""
     if not customer or addr.slot is not None or not _none_is_customer(addr.people, addr.titled, customer):
         return False
+    if not addr.romanised and all(_latin(token) for token in customer):
+        return False  # "鈴木様" to Ichiro Suzuki: Japanese Han is not romanised as Chinese (Ling Mu)
     extra = message_names(message)
     if not extra:
         return True

@@ -130,6 +130,24 @@ def found(text: str, detector: Detector = DETECTOR, **kw: Any) -> dict[str, dict
         ("Sorry for the outage, Oct–Nov invoices are being re-sent today.", {}),  # a range, not a name
         ("The refund is out.\n\nThanks for your patience,\nOskar", {}),  # the writer's sign-off
         ("The refund is out. All the best, Oskar.", {}),  # may be a sign-off
+        # East Asian names with their honorifics: the surname, the given name, the whole name
+        # written without a space; the customer in general; scripts that cannot be compared
+        *[
+            (text, {"customer": Customer(name=name)})
+            for text, name in [
+                ("鈴木様\n\nいつもお世話になっております。", "鈴木 一郎"),
+                ("鈴木一郎様\n\nいつもお世話になっております。", "鈴木 一郎"),
+                ("一郎さん、こんにちは。", "鈴木一郎"),
+                ("お客様\n\nいつもご利用いただきありがとうございます。", "鈴木 一郎"),
+                ("皆様、いつもありがとうございます。", "鈴木 一郎"),
+                ("鈴木様\n\nいつもお世話になっております。", "Ichiro Suzuki"),  # Han is not read as Latin
+                ("山田様\n\nいつもお世話になっております。", "ヤマダ タロウ"),  # kana of the same name
+                ("김민준 고객님, 안녕하세요.", "김민준"),
+                ("안녕하세요, 민준 님. 키를 발급했습니다.", "김민준"),
+                ("고객님, 안녕하세요.", "김민준"),
+                ("王先生，您好！您的发票已发送。", "Wei Wang"),
+            ]
+        ],
         (
             "Hi Katya,\n\nDone: your currency is EUR.",
             {
@@ -189,6 +207,13 @@ def test_names_not_flagged(text: str, kw: dict) -> None:
         ),  # a closing address with a full stop: thanks *for* something
         ("Hello,\n\nThe fee is reversed.\n\nApologies for the trouble, Oskar.", "Oskar", {}),
         ("¡Hola Oskar! Ya reactivamos tu línea.", "Oskar", {}),
+        ("田中様\n\nいつもお世話になっております。", "田中", {"customer": Customer(name="鈴木 一郎")}),
+        (
+            "이서연 님, 안녕하세요. 요청하신 키를 발급했습니다.",
+            "이서연",
+            {"customer": Customer(name="김민준")},
+        ),
+        ("尊敬的李先生：您好！您的发票已发送。", "李", {"customer": Customer(name="王伟")}),
     ],
 )
 def test_names_flagged(text: str, greeted: str, kw: dict) -> None:
