@@ -1,10 +1,13 @@
-"""Replies written as HTML (helpdesks send and export many that way) are checked as their readers
-see them: "<p>Hi Wes,</p>" greets Wes, "Your <b>Premium</b> plan" names a plan.
+"""Replies written as HTML (helpdesks send and export many that way) or with Markdown's emphasis (as
+language models write) are checked as their readers see them: "<p>Hi Wes,</p>" and "Hi **Wes**,"
+greet Wes, "Your <b>Premium</b> plan" and "Your **Premium** plan" name a plan.
 
 Only the tags of HTML's text markup are read (paragraphs, line breaks, emphasis, links, lists,
 tables…): "<AMOUNT>" or "<insert date>" are no HTML, and are left for the placeholder check. A
 block's tag becomes a line end, a table cell's a space, an inline one nothing ("<b>Premium</b>"
-is "Premium"); the evidence of a finding then quotes the text as its reader saw it.
+is "Premium"); the evidence of a finding then quotes the text as its reader saw it. Of Markdown,
+only emphasis with asterisks is read ("**Pro**", "*Pro*"): not "*|FNAME|*", a Mailchimp merge tag,
+nor underscores, which template slots use ("__CUSTOMER_NAME__").
 """
 
 from __future__ import annotations
@@ -22,6 +25,10 @@ _TAG = re.compile(
     rf"</?(?:(?P<block>{_BLOCK})|(?P<cell>td|th)|{_INLINE})(?:\s[^<>]{{0,500}})?\s*/?>", re.IGNORECASE
 )
 _SPACE_ENTITY = re.compile(r"&nbsp;|&#160;|&#xa0;", re.IGNORECASE)
+_EMPHASIS = re.compile(
+    r"\*\*(?=[^\s*|])(?P<strong>[^*\n]{1,200}?)(?<=[^\s*|])\*\*"
+    r"|(?<![\w*])\*(?=[^\s*|])(?P<em>[^*\n]{1,100}?)(?<=[^\s*|])\*(?![\w*])"
+)
 
 
 class _Unmarked:
@@ -43,11 +50,14 @@ def _plain(m: re.Match[str]) -> str:
 
 
 def unmarked(text: str) -> str:
-    """`text` as its reader sees it: HTML tags read as above, non-breaking spaces as spaces."""
+    """`text` as its reader sees it: HTML tags and emphasis read as above, non-breaking spaces as
+    spaces."""
     if "<" in text:
         text = _TAG.sub(_plain, text)
     if "&" in text:
         text = _SPACE_ENTITY.sub(" ", text)
+    if "*" in text:
+        text = _EMPHASIS.sub(lambda m: m.group("strong") or m.group("em"), text)
     return text
 
 
@@ -56,8 +66,8 @@ def read_as_text(records: Sequence[Any], texts: list[str]) -> Sequence[Any]:
     (`texts`, their replies, changed in place to match); the same sequence when none is."""
     changed: list[Any] | None = None
     messages = [r.customer_message for r in records]
-    marked = {i for i, text in enumerate(texts) if "<" in text or "&" in text}
-    marked.update(i for i, m in enumerate(messages) if m and ("<" in m or "&" in m))
+    marked = {i for i, text in enumerate(texts) if "<" in text or "&" in text or "*" in text}
+    marked.update(i for i, m in enumerate(messages) if m and ("<" in m or "&" in m or "*" in m))
     for i in sorted(marked):
         reply, message = unmarked(texts[i]), messages[i] and unmarked(messages[i])
         if reply != texts[i] or message != messages[i]:

@@ -64,3 +64,35 @@ def test_a_customer_message_in_html_names_its_writer() -> None:
     reply = "Hi Deniz,\n\nThe seats are added."
     assert found(reply, customer_message="<p>Can you add two seats?</p><p>Cheers,<br>Deniz</p>") == {}
     assert "name_mismatch" in found(reply, customer_message="<p>Can you add two seats?</p>")
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "what"),
+    [
+        ("Hi **Oskar**,\n\nYour export is ready.", "name_mismatch", "Oskar"),
+        ("**Hi Oskar,**\n\nYour export is ready.", "name_mismatch", "Oskar"),
+        ("Hi Priya,\n\nYour **Pro** plan renews on 3 May.", "plan_mismatch", "Pro"),
+        ("Hi Priya,\n\nAs a *Pro* customer you get SSO.", "plan_mismatch", "Pro"),
+    ],
+)
+def test_markdown_emphasis_is_read_as_its_text(text: str, kind: str, what: str) -> None:
+    evidence = found(text)[kind]
+    assert evidence["sentence"][1] == what
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hi **Priya**,\n\nYour **Basic** plan renews on 3 May.",
+        "Hi Priya,\n\nUpload *.csv or *.tsv files, or call `export(**options)`.",
+        "Hi Priya,\n\n* Seats: 4\n* Storage: 10 GB",
+        "Hi Priya,\n\n2 * 3 * 4 = 24 rows were merged.",
+    ],
+)
+def test_asterisks_that_are_no_emphasis_change_nothing(text: str) -> None:
+    assert found(text) == {}
+
+
+def test_merge_tags_with_asterisks_or_underscores_stay_leaks() -> None:
+    assert unmarked("Hi *|FNAME|*, hi __NAME__") == "Hi *|FNAME|*, hi __NAME__"
+    assert found("Hi *|FNAME|*, your trial ends soon.")["placeholder_leak"]["placeholder"] == "*|FNAME|*"
