@@ -15,6 +15,50 @@ def nickname_table() -> dict[str, set[str]]:
     return NickNamer().nickname_lookup
 
 
+# The usual short forms of given names in other languages than English ("Sasha" for Aleksandra,
+# "Pepe" for José): no package we found keeps them, so this short list does, each a form that
+# people are called by and no name of someone else ("Lena", "Mila" stand for Elena, Lyudmila).
+# Lower case, without accents: as `name_tokens` reads names.
+WORLD_NICKNAMES = {
+    # Russian and Ukrainian
+    "aleksandr alexander aleksandra alexandra oleksandr oleksandra": "sasha sanya shura",
+    "mikhail": "misha", "dmitry dmitri dmitriy": "dima", "ekaterina yekaterina kateryna": "katya katia",
+    "natalia natalya nataliya": "natasha", "maria mariya": "masha", "tatiana tatyana tetiana": "tanya",
+    "elena yelena olena": "lena", "olga": "olya", "svetlana": "sveta", "yuri yury yuriy": "yura",
+    "pavel": "pasha", "alexei aleksei alexey oleksiy": "lyosha alyosha", "nikolai nikolay mykola": "kolya",
+    "ivan": "vanya", "yevgeny evgeny yevgenia evgenia": "zhenya", "sergei sergey serhiy": "seryozha",
+    "vladimir volodymyr": "volodya vova", "anastasia anastasiya": "nastya", "konstantin": "kostya",
+    "lyudmila liudmila": "lyuda mila", "viktor": "vitya", "irina iryna": "ira", "daria darya": "dasha",
+    "ksenia kseniya": "ksyusha", "anna": "anya", "grigory": "grisha", "yulia yuliya": "yulya",
+    # Spanish and Portuguese
+    "jose": "pepe chepe ze", "francisco": "paco pancho curro chico", "ignacio": "nacho",
+    "manuel": "manolo manu manny", "guadalupe": "lupe", "concepcion": "concha conchi", "dolores": "lola",
+    "rosario": "charo", "jesus": "chuy", "enrique": "quique", "guillermo": "memo", "eduardo": "lalo",
+    "roberto alberto": "beto", "santiago": "santi", "fernando": "nando", "josefa": "pepa",
+    "mercedes": "merche", "antonio": "toni tonho", "joao": "joca",
+    # Italian
+    "giuseppe": "beppe peppe pino", "giovanni": "gianni", "luigi": "gigi", "alessandro": "sandro",
+    "vincenzo": "enzo", "domenico": "mimmo", "salvatore": "toto",
+    # German and Dutch
+    "johannes": "hannes", "friedrich": "fritz", "katharina": "kathi katja", "joachim": "jochen",
+    "elisabeth": "liesl sissi",
+    # Polish
+    "malgorzata": "gosia malgosia", "katarzyna": "kasia", "wojciech": "wojtek", "krzysztof": "krzysiek",
+    "grzegorz": "grzesiek", "joanna": "asia", "tomasz": "tomek", "agnieszka": "aga",
+}  # fmt: skip
+
+
+@lru_cache(maxsize=1)
+def world_nickname_pairs() -> frozenset[tuple[str, str]]:
+    """(short form, given name) pairs of WORLD_NICKNAMES."""
+    return frozenset(
+        (short, name)
+        for names, shorts in WORLD_NICKNAMES.items()
+        for name in names.split()
+        for short in shorts.split()
+    )
+
+
 def known_name(name: str, *, no_word: bool = False) -> bool:
     """A given name one of two lists holds: the `nicknames` package's English names and nicknames,
     or the first names of every locale `Faker` writes (Jorge, Priya, Zoë…) that are no common English

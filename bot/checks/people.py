@@ -15,7 +15,7 @@ import unicodedata
 from difflib import SequenceMatcher
 from functools import lru_cache
 
-from bot.checks.given_names import nickname_table
+from bot.checks.given_names import nickname_table, world_nickname_pairs
 from bot.checks.names import EAST_ASIAN, Addressed, name_tokens, not_a_name
 from bot.checks.words import CLOSINGS, HONORIFICS, ORGANISATION_WORDS, PLACEHOLDER_NAMES, words
 
@@ -183,21 +183,21 @@ def _across_scripts(greeted: str, known: str) -> bool:
 
 @lru_cache(maxsize=1)
 def _nicknames() -> frozenset[tuple[str, str]]:
-    """(nickname, given name) pairs of English names, lower case, from the `nicknames` package's
+    """(nickname, given name) pairs, lower case: of English names from the `nicknames` package's
     hand-curated list, read once per process. The list also pairs names that are people's names in
     their own right ("Emily"/"Emma", "Jean"/"Jane", "Ellen"/"Helen", "Anna"/"Hannah"), and greeting
     one for the other is the mistake this check is for: a nickname that is a given name itself
     counts only when it is plainly a short form (three letters shorter, "Bob"/"Robert"; two, with
-    the same first letter, "Jim"/"James")."""
+    the same first letter, "Jim"/"James"). And of names in other languages, from
+    `given_names.WORLD_NICKNAMES` ("Sasha"/"Aleksandra", "Pepe"/"José")."""
     table = nickname_table()
 
     def short_form(nick: str, name: str) -> bool:
         shorter = len(name) - len(nick)
         return nick not in table or shorter >= 3 or (shorter == 2 and nick[0] == name[0])
 
-    return frozenset(
-        (nick, name) for name, nicks in table.items() for nick in nicks if short_form(nick, name)
-    )
+    english = ((nick, name) for name, nicks in table.items() for nick in nicks if short_form(nick, name))
+    return frozenset(english) | world_nickname_pairs()
 
 
 def _matches(tokens: tuple[str, ...], known: tuple[str, ...] | frozenset[str]) -> bool:

@@ -130,6 +130,11 @@ def found(text: str, detector: Detector = DETECTOR, **kw: Any) -> dict[str, dict
         ("Sorry for the outage, Oct–Nov invoices are being re-sent today.", {}),  # a range, not a name
         ("The refund is out.\n\nThanks for your patience,\nOskar", {}),  # the writer's sign-off
         ("The refund is out. All the best, Oskar.", {}),  # may be a sign-off
+        # usual short forms in other languages (given_names.WORLD_NICKNAMES)
+        ("Hi Sasha, your refund is on the way.", {"customer": Customer(name="Aleksandra Volkova")}),
+        ("Hola Pepe, tu pedido ya salió.", {"customer": Customer(name="José Ramírez")}),
+        ("Cześć Gosia, zamówienie wysłane.", {"customer": Customer(name="Małgorzata Nowak")}),
+        ("Ciao Beppe, il rimborso è partito.", {"customer": Customer(name="Giuseppe Verdi")}),
         # East Asian names with their honorifics: the surname, the given name, the whole name
         # written without a space; the customer in general; scripts that cannot be compared
         *[
@@ -207,6 +212,7 @@ def test_names_not_flagged(text: str, kw: dict) -> None:
         ),  # a closing address with a full stop: thanks *for* something
         ("Hello,\n\nThe fee is reversed.\n\nApologies for the trouble, Oskar.", "Oskar", {}),
         ("¡Hola Oskar! Ya reactivamos tu línea.", "Oskar", {}),
+        ("Hi Sasha, your refund is on the way.", "Sasha", {"customer": Customer(name="Ekaterina Smirnova")}),
         ("田中様\n\nいつもお世話になっております。", "田中", {"customer": Customer(name="鈴木 一郎")}),
         (
             "이서연 님, 안녕하세요. 요청하신 키를 발급했습니다.",
