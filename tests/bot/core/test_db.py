@@ -71,36 +71,33 @@ def test_a_closed_connection_is_an_outage_a_parameter_that_cannot_be_bound_is_no
     assert not is_unavailable(sqlite3.InterfaceError("Error binding parameter 1"))
 
 
+# A server that cannot serve the connection now is an outage, waited out; a statement or credentials
+# it refuses are not (waiting would not help: reported at once).
 @pytest.mark.parametrize(
-    "error",
+    ("error", "outage"),
     [
-        asyncpg.exceptions.AdminShutdownError("terminating connection due to administrator command"),
-        asyncpg.exceptions.CrashShutdownError("terminating connection because of crash of another process"),
-        asyncpg.exceptions.CannotConnectNowError("the database system is starting up"),
-        asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already"),
-        asyncpg.exceptions.ConnectionFailureError("could not receive data from server"),
+        (asyncpg.exceptions.AdminShutdownError("terminating connection due to administrator command"), True),
+        (
+            asyncpg.exceptions.CrashShutdownError(
+                "terminating connection because of crash of another process"
+            ),
+            True,
+        ),
+        (asyncpg.exceptions.CannotConnectNowError("the database system is starting up"), True),
+        (asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already"), True),
+        (asyncpg.exceptions.ConnectionFailureError("could not receive data from server"), True),
+        (asyncpg.exceptions.UniqueViolationError("duplicate key value violates unique constraint"), False),
+        (asyncpg.exceptions.UndefinedTableError('relation "replies" does not exist'), False),
+        (asyncpg.exceptions.InvalidPasswordError('password authentication failed for user "x"'), False),
+        (asyncpg.exceptions.QueryCanceledError("canceling statement due to statement timeout"), False),
     ],
-    ids=lambda e: type(e).__name__,
+    ids=lambda value: type(value).__name__,
 )
-def test_a_server_that_cannot_serve_the_connection_now_is_an_outage(error: Exception) -> None:
-    assert is_unavailable(error)
+def test_an_outage_is_told_by_its_sqlstate(error: Exception, outage: bool) -> None:
+    assert is_unavailable(error) is outage
     wrapped = sa.exc.DBAPIError("SELECT 1", {}, error)  # as SQLAlchemy raises it, caused by it
     wrapped.__cause__ = error
-    assert is_unavailable(wrapped)
-
-
-@pytest.mark.parametrize(
-    "error",
-    [
-        asyncpg.exceptions.UniqueViolationError("duplicate key value violates unique constraint"),
-        asyncpg.exceptions.UndefinedTableError('relation "replies" does not exist'),
-        asyncpg.exceptions.InvalidPasswordError('password authentication failed for user "x"'),
-        asyncpg.exceptions.QueryCanceledError("canceling statement due to statement timeout"),
-    ],
-    ids=lambda e: type(e).__name__,
-)
-def test_a_statement_or_credentials_the_server_refuses_are_not_an_outage(error: Exception) -> None:
-    assert not is_unavailable(error)  # waiting would not help: reported at once
+    assert is_unavailable(wrapped) is outage
 
 
 def test_a_full_disk_is_told_apart_on_both_databases() -> None:
