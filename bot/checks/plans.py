@@ -71,7 +71,9 @@ _BEFORE = re.compile(
     rf"|\b(?P<subto>your{_WS}(?:current{_WS})?(?:subscription|membership){_WS}(?:to|for){_WS}(?:the{_WS})?)"
     rf"|\b(?P<planis>your{_WS}(?:current{_WS})?(?:plan|subscription|tier|package|membership){_WS}(?:is|remains)"
     rf"{_WS}(?:(?:still|currently){_WS})?(?:the{_WS}|on{_WS}the{_WS})?)"
-    rf"|\b(?P<label>(?:current|your)(?:{_WS}current)?{_WS}(?:plan|subscription|tier):{_WS})"
+    # "Current plan: Pro"; "Plan: Pro" or "| Plan | Pro |" alone on a line (an account's summary)
+    rf"|\b(?P<label>(?P<owned>(?:current|your)(?:{_WS}current)?{_WS})?(?:plan|subscription|tier)[ \t]*"
+    r"(?P<sep>[:|])[ \t]*)"
     rf"|\b(?P<have>you{_WS}(?:have|own|purchased|bought|chose|picked){_WS}(?:an?|the){_WS})"
     rf"|\b(?P<foreign>(?:votre|vos|ton|ta|tu|su|tus|sus|tuo|tua|suo|sua|vostro|vostra|seu|teu){_WS}{_FOREIGN_NOUN}{_WS}"
     rf"|(?:est[áa]s?|fica|continua){_WS}no{_WS}plano{_WS}"
@@ -144,6 +146,8 @@ _NAMED = re.compile(r"[A-Z][\w-]*[ \t]+$")
 # A frame that ends in "our" or "your" right before the name ("you're on our/your …", "your …").
 _OUR_END = re.compile(r"\by?our\s*$", re.IGNORECASE)
 _ASKING = re.compile(r"\b(?:what|how)\b", re.IGNORECASE)
+# What may follow a plan given as a key's value: "(annual)", a table's closing bar, the line's end.
+_VALUE_ENDS = re.compile(r"[ \t]*(?:\([^()\n]{0,40}\))?[ \t]*\|?[ \t]*(?:\n|$)")
 _CURRENT = re.compile(r"\b(?:current|existing|present)\b", re.IGNORECASE)
 _OLD = re.compile(r"\b(?:old|previous|former|prior|past|earlier|legacy)\b", re.IGNORECASE)
 _STOP = re.compile(r"[.!?;](?:\s|$)|\n\s*\n")
@@ -185,7 +189,8 @@ def names_patterns(plans: Sequence[str]) -> list[re.Pattern[str]]:
         tail = "".join(rf"\s+{re.escape(w)}" for w in rest)
         head = re.escape(first)
         after = rf"(?:(?![\w-])|(?=-{_HYPHENED}))"
-        framed = rf"{head}(?:{before.replace('{HEAD}', head)}){tail}{after}"
+        piped = rf"(?<=\|\s{head})|(?<=\|{head})"  # "| Plan | Pro |"
+        framed = rf"{head}(?:{before.replace('{HEAD}', head)}|{piped}){tail}{after}"
         bracketed = "|".join(rf"(?<=\b{w}\s\({head})|(?<=\b{w}\({head})" for w in _BRACKETED)
         # Every branch starts with the plan's literal, which lets the engine skip ahead fast; the
         # lookbehind comes after it ("superpro" is not "pro").
@@ -227,6 +232,8 @@ def _plausible(before: str, text: str, end: int) -> bool:
     tail = before[-40:].split()
     if len(tail) > 1 and tail[-1].casefold() == "our":
         return tail[-2].casefold() in _BEFORE_OUR
+    if tail and tail[-1] == "|":
+        return True  # a table's cell: the label frame decides
     if not tail or tail[-1].casefold() not in _LAST_WORDS:
         return False
     if tail[-1].casefold() == "the":
@@ -275,6 +282,11 @@ def attributed(
             return False  # "im Pro-Tarif sind 10 Nutzer enthalten": about the plan, not the customer
     elif frame.group("the") is not None and not _AFTER_THE.match(after):
         return False
+    elif frame.group("label") is not None and (frame.group("owned") is None or frame.group("sep") == "|"):
+        at = max(0, start - LOOK) + frame.start()
+        if text[text.rfind("\n", 0, at) + 1 : at].strip(" \t-*•|") or not _VALUE_ENDS.match(text, end):
+            return False  # not a key and its value alone on their line: "compare plan: Pro or Team"
+        return not _OVER.match(text, end) and not (customer_message and _names_plan(customer_message, said))
     elif frame.group("pay") is not None and _ASKING.search(before[_sentence_start(before) : frame.start()]):
         return False  # "what you pay for Team depends on…"
     if _OUR_END.search(frame.group(0)) and not _CLAUSE_END.match(after):

@@ -425,6 +425,10 @@ def test_placeholder_allow_lists_the_products_own_tags() -> None:
         ("You're using the Pro edition of Windows, so BitLocker is available.", {}),
         ("You're on the Team page, which lists every member.", {}),
         ("I've added two seats to your team subscription.", {}),  # lower case, not called a plan
+        ("| Plan | Pro | Team |\n|---|---|---|\n| Seats | 10 | 50 |", {}),  # a comparison's header
+        ("| Plan | Price |\n|---|---|\n| Pro | $20 |\n| Team | $50 |", {}),  # a price list
+        ("Upgrade plan: Pro\nPrice: $20 a month", {}),  # a key of another thing
+        ("To compare, plan: Pro or Team?", {}),
         (
             "Your Pro plan is active, and last week's duplicate charge has been refunded.",
             {"customer": Customer(name="Priya", plan="Pro")},
@@ -480,6 +484,12 @@ def test_plans_not_flagged(text: str, kw: dict) -> None:
         ),
         ("Your practice's Enterprise subscription is unchanged.", "Enterprise"),
         ("Como cliente del plan Pro, el envío es gratuito.", "Pro"),
+        (
+            "Here's your account:\n\n| Item | Detail |\n|---|---|\n| Plan | Enterprise (annual) |"
+            "\n| Seats | 45 |",
+            "Enterprise",
+        ),
+        ("Your account:\n- **Plan:** Pro\n- **Seats:** 4", "Pro"),  # a key and its value, alone on a line
         ("Your Pro plan is active, and last week's duplicate charge has been refunded.", "Pro"),
     ],
 )
