@@ -334,7 +334,7 @@ def _names_another(record: Any, addr: Addressed | None) -> bool:
         return False
     tokens = customer_tokens(customer.name, customer.id, customer.email)
     message = record.customer_message
-    return is_other_person(addr, tokens, message) and not any(
+    return is_other_person(addr, tokens, message, record.reply[addr.end :]) and not any(
         not is_other_person(later, tokens, message) for later in later_greetings(record.reply, addr.end)
     )  # "Thanks, Ahmed, I'll take it from here.\n\nHi Rosa": the customer is greeted next
 

@@ -44,7 +44,7 @@ WORLD_NICKNAMES = {
     "elisabeth": "liesl sissi",
     # Polish
     "malgorzata": "gosia malgosia", "katarzyna": "kasia", "wojciech": "wojtek", "krzysztof": "krzysiek",
-    "grzegorz": "grzesiek", "joanna": "asia", "tomasz": "tomek", "agnieszka": "aga",
+    "grzegorz": "grzesiek", "joanna": "asia", "tomasz": "tomek", "agnieszka": "aga", "aleksandra": "ola olka",
 }  # fmt: skip
 
 

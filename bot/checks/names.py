@@ -24,7 +24,7 @@ GREETING = re.compile(
     r"(?:[¡¿][ \t]*)?"  # ¡Hola Valeria!
     r"(?P<greet>hi|hello|hey|heya|hiya|howdy|yo|dear|greetings|hola|hallo|bonjour|ciao|hej|olá|salut|oi|hoi"
     r"|beste|estimad[oa]|gentile|querid[oa]|liebe|lieber|sehr[ \t]+geehrte[rs]?|merci|gracias|obrigad[oa]"
-    r"|danke|grazie|bedankt|namaste"
+    r"|danke|grazie|bedankt|namaste|merhaba"
     r"|moin|servus|(?:good[ \t]+)?(?:morning|afternoon|evening|day)|welcome(?:[ \t]+back)?"
     r"|thanks|thank[ \t]+you|many[ \t]+thanks|cheers|congrats|congratulations)"
     r"(?:[ \t]+(?:again|there|so[ \t]+much))??"
@@ -89,7 +89,9 @@ _THANKS_FOR = re.compile(
     re.IGNORECASE,
 )
 _CLOSING_THANKS = re.compile(
-    r"[ \t]*(?:(?:many|huge|big)[ \t]+)?(?:thanks|thank[ \t]+you|sorry|apologies|cheers)\b", re.IGNORECASE
+    r"[ \t]*(?:(?:many|huge|big)[ \t]+)?(?:thanks|thank[ \t]+you|sorry|apologies|cheers"
+    r"|(?:(?:i|we)[ \t]+)?(?:really[ \t]+|truly[ \t]+)?appreciate)\b",
+    re.IGNORECASE,
 )
 _CLOSING = re.compile(
     r"[ \t]*(?:is[ \t]+there[ \t]+)?(?:anything[ \t]+else|have[ \t]+a|enjoy|take[ \t]+care"
@@ -171,7 +173,7 @@ def people_in(words: str) -> list[str] | None:
     tokens = words.replace("&", " and ").split()
     if len(tokens) > MAX_WORDS:
         return None
-    for token in tokens:
+    for k, token in enumerate(tokens):
         low = token.casefold()
         if low == "and":
             if current:
@@ -179,13 +181,20 @@ def people_in(words: str) -> list[str] | None:
             current = []
         elif low in GROUP_WORDS:
             current = []  # "Hi Acme team": the team of a company, not a person
-        elif capitalised(token) or (low in PARTICLES and current):
+        elif capitalised(token) or (low in PARTICLES and (current or _before_name(tokens, k + 1))):
             current.append(token)
         else:
             return None
     if current:
         people.append(" ".join(current))
     return [p for p in people if not not_a_name(p.split()[0]) and not any(_calendar(w) for w in p.split())]
+
+
+def _before_name(tokens: list[str], at: int) -> bool:
+    """Particles from `at` on, then a capitalised word: after a title, "Mr. van den Broek"."""
+    while at < len(tokens) and tokens[at].casefold() in PARTICLES:
+        at += 1
+    return at < len(tokens) and capitalised(tokens[at])
 
 
 def _calendar(word: str) -> bool:

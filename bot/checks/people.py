@@ -33,6 +33,15 @@ _SIGNED_INLINE = re.compile(
     rf"(?:^|[\s.!?])(?:[-—–~]|(?i:{_CLOSING})[ \t]*[,!.])[ \t]*(?P<name>{_NAMES})[ \t]*\.?[ \t]*"
     r"(?:\([^)\n]{1,40}\)[ \t]*)?$"
 )
+# A one-line message signed by its last word after its last sentence, in any case, perhaps after a
+# short closing: "Can I book? Wale", "…limit reached?? aziz", "Wir sind umgezogen. LG Steffi".
+_SIGNED_LAST = re.compile(
+    r"(?:[.!?…)]|[\u2600-\u27bf\U0001f000-\U0001faff])[ \t]*"
+    r"(?:(?i:lg|vg|mfg|br|kr|rgds|thx|ty|tia|cheers|thanks|thank[ \t]+you|merci|obrigad[oa]|gracias|danke)"
+    r"[,!.]?[ \t]+)?(?P<name>[^\W\d_][\w'’\-]{1,20})[ \t]*[.!]?[ \t]*$"
+)
+_VOCATIVE_AFTER = re.compile(r"[ \t]*[.!?,]")
+_NOT_SIGNED = words("please pls plz thanks thx ty tia asap urgent help ok okay anyone lol haha cheers thank")
 _NICKNAME = re.compile(rf"\((?P<name>{_NAME})\)")
 _INTRO = re.compile(
     r"\b(?:i'm|i’m|i[ \t]+am|my[ \t]+name[ \t]+is|my[ \t]+name's|this[ \t]+is|it's|it’s|call[ \t]+me)"
@@ -107,28 +116,43 @@ def message_names(message: str | None) -> frozenset[str]:
             found.append(m.group("name"))
         found += [n.group("name") for n in _NICKNAME.finditer(line)]
     if lines:
-        m = _SIGNED_INLINE.search(lines[-1])
-        if m:
+        m = _SIGNED_INLINE.search(lines[-1]) or _SIGNED_LAST.search(lines[-1])
+        if m and m.group("name").casefold() not in _NOT_SIGNED:
             found.append(m.group("name"))
     for m in _INTRO.finditer(text):
         found.append(m.group("name") or m.group("here"))
-    for m in _CC.finditer(text):
-        found.append(m.group("name") or m.group("other") or m.group("described"))
+    return _tokens(found) | message_others(message)
+
+
+@lru_cache(maxsize=4096)
+def message_others(message: str | None) -> frozenset[str]:
+    """Tokens of the other people the customer's message names: copied in ("cc Marcus") or spoken
+    of ("my colleague Marcus", "Marcus (our buyer)")."""
+    if not message:
+        return frozenset()
+    text = _QUOTED_REPLY.sub("", message)
+    return _tokens([m.group("name") or m.group("other") or m.group("described") for m in _CC.finditer(text)])
+
+
+def _tokens(names: list[str]) -> frozenset[str]:
     tokens: set[str] = set()
-    for name in found:
+    for name in names:
         if not not_a_name(name.split()[0]):
             tokens.update(name_tokens(name))
     return frozenset(tokens)
 
 
 def _same(greeted: str, known: str) -> bool:
-    """The same name, or a short form of it: "Alex"/"Alexandra", "Sam"/"Samuel" (3+ letters), or
-    one of its usual nicknames: "Bob"/"Robert", "Liz"/"Elizabeth"."""
+    """The same name, or a short form of it: "Alex"/"Alexandra", "Sam"/"Samuel" (3+ letters), its
+    end ("Tunde"/"Babatunde", 4+ letters), or one of its usual nicknames: "Bob"/"Robert",
+    "Liz"/"Elizabeth"."""
     if greeted == known:
         return True
     short, long = sorted((greeted, known), key=len)
     if len(short) >= 3 and len(long) >= len(short) + 3 and long.startswith(short):
         return True
+    if len(short) >= 4 and len(long) >= len(short) + 3 and long.endswith(short):
+        return True  # the end of a name: "Tunde"/"Babatunde", "Wale"/"Adewale", "Tina"/"Christina"
     nicknames = _nicknames()
     if (greeted, known) in nicknames or (known, greeted) in nicknames:
         return True
@@ -204,8 +228,12 @@ def _matches(tokens: tuple[str, ...], known: tuple[str, ...] | frozenset[str]) -
     return all(any(_same(t, k) for k in known) for t in tokens)
 
 
-def is_other_person(addr: Addressed, customer: tuple[str, ...], message: str | None = None) -> bool:
-    """True when none of the people the reply addresses is the customer (or named by them)."""
+def is_other_person(
+    addr: Addressed, customer: tuple[str, ...], message: str | None = None, rest: str = ""
+) -> bool:
+    """True when none of the people the reply addresses is the customer (or named by them). `rest`,
+    the reply after the address: one the customer spoke of whom the reply then speaks of is no
+    addressee ("my colleague Ben" … "Hi Ben, I've added Ben Ortiz as an admin")."""
     if not customer or addr.slot is not None or not _none_is_customer(addr.people, addr.titled, customer):
         return False
     if not addr.romanised and all(_latin(token) for token in customer):
@@ -213,12 +241,22 @@ def is_other_person(addr: Addressed, customer: tuple[str, ...], message: str | N
     extra = message_names(message)
     if not extra:
         return True
-    known = extra | frozenset(customer)
+    known, others = extra | frozenset(customer), message_others(message)
     for person in addr.people:
         tokens = _greeted(person)
         if _matches(tokens, known) or any(_same(tokens[0], k) for k in extra):
+            if rest and set(tokens) <= others and _spoken_of(person.split()[0], rest):
+                continue
             return False
     return True
+
+
+def _spoken_of(name: str, text: str) -> bool:
+    """`name` comes in `text` otherwise than spoken to ("…, Ben!"): "I've added Ben Ortiz"."""
+    for m in re.finditer(rf"(?<![\w'’-]){re.escape(name)}(?![\w'’-])", text):
+        if not (text[: m.start()].endswith(", ") and _VOCATIVE_AFTER.match(text, m.end())):
+            return True
+    return False
 
 
 def _greeted(person: str) -> tuple[str, ...]:

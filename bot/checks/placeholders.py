@@ -53,6 +53,7 @@ PLACEHOLDER = re.compile(
     r"|LINK|URL)"
     # [TODO: add the Android steps], [TBD]: a writer's note to finish the text
     r"|(?:TODO|TBD|TBC|FIXME)(?:[: \t][^\]\n\0]{0,60})?"
+    r"|(?i:link|url)[ \t]+(?:to|for)[ \t][^\]\n\0]{1,40}"  # [link to KB article]
     r"|[a-z]+(?:[_.][a-z0-9]+)+"
     # [Customer Name], [INSERT ORDER NUMBER], [first name]: a slot named by what goes in it
     r"|(?:[A-Z][a-z]+ ){0,3}(?:Name|Date|Amount|Number|Email|Plan|Link|Company|Address|Phone|ID|Time)"
@@ -75,6 +76,17 @@ PLACEHOLDER = re.compile(
 # or "_" first would slow PLACEHOLDER's scan of every reply.
 _BARE_SLOT = re.compile(r"\bINSERT_[A-Z0-9_]*[A-Z0-9]\b|\b[A-Z][A-Z0-9_]*_HERE\b|\b__[A-Z][A-Z0-9_]*__\b")
 _BARE_HINTS = ("_HERE", "INSERT_", "__")
+# Where a value goes, a slot in capitals: a Markdown link's address ("[Reset your password](RESET_URL)"),
+# and after "number/code/link… is" one named by what goes in it ("your tracking number is
+# TRACKING_NUMBER"; not "the column name is CUSTOMER_ID"). Found by the literal before it ("](",
+# "is "), which keeps the scan fast, then matched from where the slot starts.
+_LINKED = re.compile(r"\]\((?=[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\))")
+_CAPS_SLOT = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
+_VALUE_SLOT = re.compile(
+    r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*_(?:NUMBER|ID|NAME|DATE|AMOUNT|CODE|URL|LINK|REF|REFERENCE)\b"
+)
+_IS_VALUE = re.compile(r"is (?=[A-Z][A-Z0-9_]*_[A-Z])")
+_VALUE_OF = re.compile(r"\b(?:number|code|reference|link|id|date|amount|total|url|balance)[ \t]+is $", re.I)
 _CHECKBOX = re.compile(r"[ \t]*(?:[-*+•][ \t]*|\d+[.)][ \t]*)?$")
 # Code and URLs may legitimately contain braces and percent signs: placeholders there don't count.
 # Code (fenced, inline, or a line indented four spaces or a tab) and URLs.
@@ -158,10 +170,20 @@ _SENTENCE_STOP = re.compile(r"[.!?](?:\s|$)|\n")
 def find(joined: str) -> list[re.Match[str]]:
     """Every candidate placeholder in `joined` (a batch of replies joined by "\\0"), in order."""
     matches = list(PLACEHOLDER.finditer(joined))
+    bare: list[re.Match[str]] = []
     if any(hint in joined for hint in _BARE_HINTS):
-        spans = [m.span() for m in matches]
-        bare = [b for b in _BARE_SLOT.finditer(joined) if not any(s <= b.start() < e for s, e in spans)]
-        matches = sorted(matches + bare, key=lambda m: m.start())  # not [INSERT_NAME_HERE] twice
+        bare += _BARE_SLOT.finditer(joined)
+    if "](" in joined:
+        bare += [_CAPS_SLOT.match(joined, m.end()) for m in _LINKED.finditer(joined)]  # type: ignore[misc]
+    if "is " in joined:
+        for m in _IS_VALUE.finditer(joined):
+            value = _VALUE_SLOT.match(joined, m.end())
+            if value is not None and _VALUE_OF.search(joined, max(0, m.start() - 20), m.end()):
+                bare.append(value)
+    if bare:
+        spans = [m.span() for m in matches]  # not [INSERT_NAME_HERE] twice
+        matches += [b for b in bare if not any(s <= b.start() < e for s, e in spans)]
+        matches.sort(key=lambda m: m.start())
     return matches
 
 

@@ -62,7 +62,7 @@ _BEFORE = re.compile(
     rf"|\b(?P<member>(?:as|you{_AP}re|you{_WS}are|being){_WS}(?:such{_WS})?an?{_WS}"
     rf"(?:(?:loyal|valued|long-?time|longstanding){_WS})?)"
     rf"|\b(?P<on>(?:you{_AP}re|you{_WS}are|you{_AP}ve{_WS}been|you{_WS}have{_WS}been|your{_WS}account{_WS}is"
-    rf"|(?:being|staying|sticking){_WS}with{_WS}us"
+    rf"|(?:being|staying|sticking){_WS}with{_WS}us|for{_WS}being"  # thanks for being on our Team plan
     rf"|your{_WS}(?:workspace|{_OWNER}){_WS}is|we{_WS}have{_WS}you){_WS}(?:(?:currently|still|now|already){_WS})?"
     rf"(?:on|subscribed{_WS}to|signed{_WS}up{_WS}(?:for|to)|using|enrolled{_WS}in|paying{_WS}for|(?P<in>in))"
     rf"{_WS}(?:(?:the|a|an|your|our){_WS})?)"

@@ -21,7 +21,7 @@ GROUP_WORDS = words(
 )
 
 # Honorifics written after a name ("Tanaka-san", "Anil Ji"): not part of the name.
-HONORIFICS = words("san sama kun chan sensei ji jee sahib saheb bey hanim")
+HONORIFICS = words("san sama kun chan sensei ji jee sahib saheb bey hanim hanım")
 
 # Calendar and holiday words: "Happy Friday", "Merry Christmas", "Good morning, December!".
 CALENDAR = words(

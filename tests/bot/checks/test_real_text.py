@@ -135,6 +135,39 @@ def found(text: str, detector: Detector = DETECTOR, **kw: Any) -> dict[str, dict
         ("Hola Pepe, tu pedido ya salió.", {"customer": Customer(name="José Ramírez")}),
         ("Cześć Gosia, zamówienie wysłane.", {"customer": Customer(name="Małgorzata Nowak")}),
         ("Ciao Beppe, il rimborso è partito.", {"customer": Customer(name="Giuseppe Verdi")}),
+        # signed at the end of a one-line message, in any case
+        (
+            "Hi Tobi,\n\nThe compensation is £520.",
+            {
+                "customer": Customer(name="Oluwatobi Fashola"),
+                "customer_message": "My flight was delayed 5 hours. Am I owed compensation? Tobi",
+            },
+        ),
+        (
+            "Hi Aziz! The limit resets tomorrow.",
+            {
+                "customer": Customer(name="Abdulaziz Al-Harbi"),
+                "customer_message": "why can't i add friends?? aziz",
+            },
+        ),
+        (
+            "Hallo Steffi! Die Adresse ist geändert.",
+            {
+                "customer": Customer(name="Stefanie Braun"),
+                "customer_message": "Wir sind umgezogen. LG Steffi",
+            },
+        ),
+        ("Hi Tunde,\n\nHere's what each tier includes.", {"customer": Customer(name="Babatunde Alade")}),
+        ("Hi Ola, the replacement ships today.", {"customer": Customer(name="Aleksandra Zielińska")}),
+        ("Merhaba Ayşe Hanım,\n\nAdresiniz güncellendi.", {"customer": Customer(name="Ayşe Yılmaz")}),
+        (
+            "Dear Mr. bin Abdullah,\n\nYour invoice is attached.",
+            {"customer": Customer(name="Ibrahim bin Abdullah")},
+        ),
+        (
+            "Hi Deniz,\n\nI've sent the invoice to you. Thanks, Deniz!",
+            {"customer_message": "Please send the invoice to my colleague Deniz, who runs our accounts."},
+        ),  # the colleague written to, and thanked again
         # East Asian names with their honorifics: the surname, the given name, the whole name
         # written without a space; the customer in general; scripts that cannot be compared
         *[
@@ -212,6 +245,22 @@ def test_names_not_flagged(text: str, kw: dict) -> None:
         ),  # a closing address with a full stop: thanks *for* something
         ("Hello,\n\nThe fee is reversed.\n\nApologies for the trouble, Oskar.", "Oskar", {}),
         ("¡Hola Oskar! Ya reactivamos tu línea.", "Oskar", {}),
+        ("Hello,\n\nThe invoices are re-sent.\n\nReally appreciate your patience, Oskar!", "Oskar", {}),
+        (
+            "Merhaba Elif Hanım,\n\nAdresiniz güncellendi.",
+            "Elif Hanım",
+            {"customer": Customer(name="Ayşe Yılmaz")},
+        ),
+        (
+            "Dear Mr. bin Khalid,\n\nYour invoice is attached.",
+            "bin Khalid",
+            {"customer": Customer(name="Ibrahim bin Abdullah")},
+        ),
+        (
+            "Hi Ifeoma,\n\nI've given Ifeoma admin rights, so she can manage billing.",
+            "Ifeoma",
+            {"customer_message": "Please make my colleague Ifeoma an admin. Thanks, Priya"},
+        ),  # the colleague asked about, greeted instead of the customer and then spoken of
         ("Hi Sasha, your refund is on the way.", "Sasha", {"customer": Customer(name="Ekaterina Smirnova")}),
         ("田中様\n\nいつもお世話になっております。", "田中", {"customer": Customer(name="鈴木 一郎")}),
         (
@@ -286,6 +335,9 @@ def test_names_flagged(text: str, greeted: str, kw: dict) -> None:
         ("Para personalizar el saludo, escribe {{first_name}} en el asunto.", {}),  # explained, in Spanish
         ('The printf format "%s: %d items" expects a string, then an integer.', {}),  # about printf
         ("Disk usage is at 100%s of quota? No: 100%, so we raised it.", {}),
+        ("The column name is CUSTOMER_ID in the export.", {}),
+        ("Set CLIENT_ID and CLIENT_SECRET in your .env file.", {}),
+        ("See the [link to our docs](https://docs.example.test/start).", {}),
         ("Wrap the value in <b> tags, or use <br/> for a new line.", {}),  # HTML tags
         (
             "Sorry, the email went out with *|FNAME|* instead of your name.",
@@ -347,6 +399,9 @@ def test_placeholders_not_flagged(text: str, kw: dict) -> None:
         ("Storage is now [X] GB. Let us know if you need more.", "[X]"),
         ("I've opened an incident for you: INSERT_TICKET_LINK_HERE.", "INSERT_TICKET_LINK_HERE"),
         ("Your agent is AGENT_NAME_HERE, who will call today.", "AGENT_NAME_HERE"),
+        ("Your tracking number is TRACKING_NUMBER, on the courier's site.", "TRACKING_NUMBER"),
+        ("Set a new password with this link: [Reset your password](RESET_URL).", "RESET_URL"),
+        ("I've attached the guide: [link to KB article]", "[link to KB article]"),
         ("We've refunded %(refund_amount)s to your original payment method.", "%(refund_amount)s"),
         ("〇〇様\n\nいつもご利用いただきありがとうございます。", "〇〇"),
         ("The full helper reference is in our guide [here]([LINK]).", "[LINK]"),
@@ -429,6 +484,7 @@ def test_placeholder_allow_lists_the_products_own_tags() -> None:
         ("| Plan | Price |\n|---|---|\n| Pro | $20 |\n| Team | $50 |", {}),  # a price list
         ("Upgrade plan: Pro\nPrice: $20 a month", {}),  # a key of another thing
         ("To compare, plan: Pro or Team?", {}),
+        ("Being on the Pro plan means SSO is included for everyone.", {}),
         (
             "Your Pro plan is active, and last week's duplicate charge has been refunded.",
             {"customer": Customer(name="Priya", plan="Pro")},
@@ -484,6 +540,7 @@ def test_plans_not_flagged(text: str, kw: dict) -> None:
         ),
         ("Your practice's Enterprise subscription is unchanged.", "Enterprise"),
         ("Como cliente del plan Pro, el envío es gratuito.", "Pro"),
+        ("Thank you for being on our Enterprise plan for 2 years!", "Enterprise"),
         (
             "Here's your account:\n\n| Item | Detail |\n|---|---|\n| Plan | Enterprise (annual) |"
             "\n| Seats | 45 |",
