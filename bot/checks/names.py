@@ -24,7 +24,7 @@ GREETING = re.compile(
     r"(?:[¡¿][ \t]*)?"  # ¡Hola Valeria!
     r"(?P<greet>hi|hello|hey|heya|hiya|howdy|yo|dear|greetings|hola|hallo|bonjour|ciao|hej|olá|salut|oi|hoi"
     r"|beste|estimad[oa]|gentile|querid[oa]|liebe|lieber|sehr[ \t]+geehrte[rs]?|merci|gracias|obrigad[oa]"
-    r"|danke|grazie|bedankt|namaste|merhaba"
+    r"|danke|grazie|bedankt|namaste|merhaba|عزيزي|عزيزتي|مرحبا|مرحباً"
     r"|moin|servus|(?:good[ \t]+)?(?:morning|afternoon|evening|day)|welcome(?:[ \t]+back)?"
     r"|thanks|thank[ \t]+you|many[ \t]+thanks|cheers|congrats|congratulations)"
     r"(?:[ \t]+(?:again|there|so[ \t]+much))??"
@@ -41,7 +41,7 @@ _SLOT = re.compile(r"\[[^\]\n]{1,40}\]|<[^>\n]{1,40}>|%s\b|\{\d\}|\$[A-Za-z_]\w*
 # Emoji and pictographs, which end an address as punctuation does ("Hey Kevin 👋 your…").
 _EMOJI = "\u2600-\u27bf\U0001f000-\U0001faff"
 # Where an address ends: punctuation, a spaced dash, an emoji, a line end.
-_CUT = re.compile(rf"[,!.:;?—–()\[\]{{}}\"“”{_EMOJI}]|[ \t]-(?:[ \t]|$)|\n|$")
+_CUT = re.compile(rf"[,،、，!.:;?—–()\[\]{{}}\"“”{_EMOJI}]|[ \t]-(?:[ \t]|$)|\n|$")
 # A name after the opening sentence's comma, ending it ("…, Paulo.") or before a dash or an emoji
 # that goes on ("Thanks for waiting, Daniel — your refund…"); an en dash only spaced ("Jan–Mar"
 # is a range).

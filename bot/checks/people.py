@@ -67,6 +67,11 @@ _QUOTED_REPLY = re.compile(
 # Romanised CJK comes as one capitalised syllable per character: "WangWei" is two names' worth.
 _ROMAN_PARTS = re.compile(r"[A-Z]?[a-z]+")
 _VOWELS = re.compile(r"[aeiouy]")
+_SHORT_VOWELS, _LONG_VOWELS, _ALL_VOWELS = (
+    re.compile(r"[aeiou]"),
+    re.compile(r"[yw]"),
+    re.compile(r"[aeiouyw]"),
+)
 _ALIKE = 0.75  # difflib's ratio: "yelena"/"elena" 0.91, "dmitry"/"dmitriy" 0.92, "maria"/"yuliya" 0.36
 _ROLE_MAILBOXES = words(
     "info support admin billing sales contact hello hi team office mail noreply no-reply help service "
@@ -157,9 +162,7 @@ def _same(greeted: str, known: str) -> bool:
     if (greeted, known) in nicknames or (known, greeted) in nicknames:
         return True
     if _EAST_ASIAN.search(greeted) and not _latin(known):
-        # "鈴木" of 鈴木一郎 (written without a space); a name in kana or Hangul is not compared with
-        # one in Han characters, which do not say how they are read (山田 is ヤマダ).
-        return not _scripts(greeted) & _scripts(known) or greeted in known or known in greeted
+        return greeted in known or known in greeted  # "鈴木" of 鈴木一郎 (written without a space)
     return _latin(greeted) != _latin(known) and _across_scripts(greeted, known)
 
 
@@ -194,6 +197,12 @@ def _across_scripts(greeted: str, known: str) -> bool:
         part = part.casefold()
         if part == latin:
             return True
+        if len(part) < 4 and not _SHORT_VOWELS.search(part):
+            # a short name in a script that writes no short vowels, its long ones as y and w:
+            # "lyn" for لينا is Lina, consonant for consonant ("hmd", أحمد, is not Mohammed)
+            bare = _LONG_VOWELS.sub("", part)
+            if len(bare) >= 2 and bare == _ALL_VOWELS.sub("", latin):
+                return True
         if min(len(part), len(latin)) < 4:
             continue  # syllables: "na" of 李娜 (Li Na) is not "Ana"
         if SequenceMatcher(None, latin, part).ratio() >= _ALIKE:
@@ -238,6 +247,10 @@ def is_other_person(
         return False
     if not addr.romanised and all(_latin(token) for token in customer):
         return False  # "鈴木様" to Ichiro Suzuki: Japanese Han is not romanised as Chinese (Ling Mu)
+    written = {script for person in addr.people for script in _scripts(person)}
+    east_asian = all(_scripts(token) for token in customer)
+    if written and east_asian and not any(written & _scripts(token) for token in customer):
+        return False  # "山田様" to ヤマダ タロウ: kana, Hangul and Han do not say how the others read
     extra = message_names(message)
     if not extra:
         return True

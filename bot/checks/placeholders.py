@@ -40,6 +40,7 @@ PLACEHOLDER = re.compile(
     # 〇〇様: a Japanese (or Korean) name to fill in; each mark a literal of its own, which keeps the
     # engine's fast skip to the characters alternatives start with
     r"|〇〇〇?(?=[ \t]?(?:様|さま|さん|님))|○○○?(?=[ \t]?(?:様|さま|さん|님))"
+    r"|XXX?(?=[ \t]?(?:先生|女士|小姐|様|さん|님))|OOO?(?=[ \t]?(?:고객)?님)"  # 尊敬的XX先生, OOO 고객님
     r"|\$X{2,3}\b"  # $XX: an amount to fill in
     # $first_name: lower case, named by what goes in it (not $HOME, $PATH, $user)
     r"|\$[a-z]+_(?:[a-z]+_)*(?:name|amount|date|email|plan|number|phone|address|company)\b"
@@ -49,7 +50,7 @@ PLACEHOLDER = re.compile(
     r"|\*\|[A-Za-z_][\w:\-]{0,60}\|\*"  # *|FNAME|*
     r"|\[\[\s*[A-Za-z_][\w.\- ]{0,40}?\s*\]\]"  # [[first_name]]
     # [FIRST_NAME], [FNAME]; not a word in capitals that names no slot ([REDACTED], [WARN], [WOLF])
-    r"|\[(?:[A-Z][A-Z0-9]*(?:[_.][A-Z0-9]+)+|[A-Z]*(?:NAME|EMAIL|DATE|PLAN|AMOUNT|NUMBER|PHONE|ADDRESS|COMPANY"
+    r"|\[(?:[A-Z][A-Z0-9]*(?:[_.][A-Z0-9]+)+|[A-ZÀ-ÖØ-ÞĀ-ž][A-Z0-9À-ÖØ-ÞĀ-ž]*(?:_[A-Z0-9À-ÖØ-ÞĀ-ž]+)+|[A-Z]*(?:NAME|EMAIL|DATE|PLAN|AMOUNT|NUMBER|PHONE|ADDRESS|COMPANY"
     r"|LINK|URL)"
     # [TODO: add the Android steps], [TBD]: a writer's note to finish the text
     r"|(?:TODO|TBD|TBC|FIXME)(?:[: \t][^\]\n\0]{0,60})?"
@@ -65,7 +66,8 @@ PLACEHOLDER = re.compile(
     r"|XX?X?"  # [X] GB, [XX] days: a number to fill in (a box ticked at a line's start is told apart)
     # the same in other languages: [VALOR], [fecha de entrega], [Prénom], [Betrag]
     r"|(?i:nombre|fecha|importe|monto|valor|n[úu]mero|nome|montant|pr[ée]nom|betrag|datum|bedrag|naam|importo"
-    r"|cognome)(?:[ \t][^\]\n\0]{1,30})?)"
+    r"|cognome|enlace|nama|nomor|tanggal|jumlah|numer|kwota|imi[eę]|اسم|رقم|رابط|تاريخ|مبلغ)"
+    r"(?:[ \t][^\]\n\0]{1,30})?)"
     r"\](?![(\[])"
     r"|%%[A-Za-z_][\w.\-]{0,60}%%"  # %%TRACKING_NUMBER%%
     # %PLAN%, but not "50%" nor a Windows path like %APPDATA%\Nimbus

@@ -80,7 +80,7 @@ _BEFORE = re.compile(
     rf"|en{_WS}tant{_WS}(?:qu{_AP}abonn[ée]e?|que{_WS}(?:client|cliente|membre)){_WS}"
     rf"|como{_WS}(?:cliente|suscriptora?|miembro|usuari[oa]){_WS}(?:d[eo]l?{_WS}plano?{_WS})?"
     rf"|(?P<ihr>ihr|ihrem|ihren|ihres|dein|deinem|deinen|deines|je|jouw|uw){_WS}"
-    rf"|(?P<article>den|dem|im|unseren|unserem|op{_WS}het){_WS})"
+    rf"|(?P<article>den|dem|im|unseren|unserem|op{_WS}het|het){_WS})"
     rf"|\b(?P<the>the{_WS}))$",
     re.IGNORECASE,
 )

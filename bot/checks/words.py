@@ -66,7 +66,7 @@ LY_NAMES = words("emily kelly holly sally molly lily polly ally shelly beverly k
 TITLES = words(
     "mr mrs ms mx miss dr doctor prof professor sir madam mme mlle herr frau sr sra srta "
     "monsieur madame mademoiselle señor señora señorita senhor senhora signor signore signora sig "
-    "sig.ra sig.a dott meneer mevrouw dhr mevr m."
+    "sig.ra sig.a dott meneer mevrouw dhr mevr m. السيد السيدة الأستاذ الأستاذة"
 )
 
 # Name particles written in lower case inside a name ("Ana de la Cruz", "Ludwig van Beethoven").

@@ -160,6 +160,10 @@ def found(text: str, detector: Detector = DETECTOR, **kw: Any) -> dict[str, dict
         ("Hi Tunde,\n\nHere's what each tier includes.", {"customer": Customer(name="Babatunde Alade")}),
         ("Hi Ola, the replacement ships today.", {"customer": Customer(name="Aleksandra Zielińska")}),
         ("Merhaba Ayşe Hanım,\n\nAdresiniz güncellendi.", {"customer": Customer(name="Ayşe Yılmaz")}),
+        ("مرحباً لينا،\n\nتم تفعيل حسابك.", {"customer": Customer(name="Lina Haddad")}),  # لينا is Lina
+        ("عزيزتي مريم،\n\nتم تحديث العنوان.", {"customer": Customer(name="مريم السعدي")}),
+        ("عزيزي السيد أحمد،\n\nتم الشحن.", {"customer": Customer(name="أحمد علي")}),
+        ("さくら様\n\nお問い合わせありがとうございます。", {"customer": Customer(name="松本 さくら")}),
         (
             "Dear Mr. bin Abdullah,\n\nYour invoice is attached.",
             {"customer": Customer(name="Ibrahim bin Abdullah")},
@@ -251,6 +255,8 @@ def test_names_not_flagged(text: str, kw: dict) -> None:
             "Elif Hanım",
             {"customer": Customer(name="Ayşe Yılmaz")},
         ),
+        ("عزيزتي هند،\n\nتم تحديث العنوان.", "هند", {"customer": Customer(name="مريم السعدي")}),
+        ("森様\n\nお問い合わせありがとうございます。", "森", {"customer": Customer(name="松本 さくら")}),
         (
             "Dear Mr. bin Khalid,\n\nYour invoice is attached.",
             "bin Khalid",
@@ -402,6 +408,12 @@ def test_placeholders_not_flagged(text: str, kw: dict) -> None:
         ("Your tracking number is TRACKING_NUMBER, on the courier's site.", "TRACKING_NUMBER"),
         ("Set a new password with this link: [Reset your password](RESET_URL).", "RESET_URL"),
         ("I've attached the guide: [link to KB article]", "[link to KB article]"),
+        ("عزيزي [اسم العميل]، تم تأكيد طلبك.", "[اسم العميل]"),
+        ("Puedes seguir el envío aquí: [ENLACE DE SEGUIMIENTO]", "[ENLACE DE SEGUIMIENTO]"),
+        ("Numer przesyłki: [NUMER_PRZESYŁKI]. Dziękujemy.", "[NUMER_PRZESYŁKI]"),
+        ("Halo Kak [Nama Pelanggan]! Pesanan sudah kami terima.", "[Nama Pelanggan]"),
+        ("尊敬的XX先生：您好！您的密码已重置。", "XX"),
+        ("OOO 고객님, 안녕하세요. 상품이 출고되었습니다.", "OOO"),
         ("We've refunded %(refund_amount)s to your original payment method.", "%(refund_amount)s"),
         ("〇〇様\n\nいつもご利用いただきありがとうございます。", "〇〇"),
         ("The full helper reference is in our guide [here]([LINK]).", "[LINK]"),
@@ -541,6 +553,7 @@ def test_plans_not_flagged(text: str, kw: dict) -> None:
         ("Your practice's Enterprise subscription is unchanged.", "Enterprise"),
         ("Como cliente del plan Pro, el envío es gratuito.", "Pro"),
         ("Thank you for being on our Enterprise plan for 2 years!", "Enterprise"),
+        ("Omdat je het Pro-abonnement hebt, kun je onbeperkt projecten maken.", "Pro"),
         (
             "Here's your account:\n\n| Item | Detail |\n|---|---|\n| Plan | Enterprise (annual) |"
             "\n| Seats | 45 |",
