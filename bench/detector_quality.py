@@ -41,7 +41,7 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared/data"
 DEV_DATA = SHARED_DATA / "dev"
 PROBES = Path(__file__).resolve().parent / "probes"
 # What the probes raised when they were written down (README "Measuring the checks" lists them).
-PROBE_ALARMS, PROBE_MISSES = 6, 16
+PROBE_ALARMS, PROBE_MISSES = 6, 27
 
 
 def _text(d: dict[str, Any], key: str, *, required: bool = False) -> str | None:

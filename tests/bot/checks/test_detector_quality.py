@@ -124,6 +124,6 @@ def test_record_from_dict_rejects_what_the_contract_rejects() -> None:
 
 def test_the_hand_written_probes_raise_no_more_false_alarms_or_misses_than_written_down() -> None:
     correct, alarms, wrong, misses = quality.probes(quality.PROBES)
-    assert (correct, wrong) == (1544, 500)  # the probes themselves, as committed
+    assert (correct, wrong) == (1794, 575)  # the probes themselves, as committed
     assert len(alarms) <= quality.PROBE_ALARMS, "\n".join(alarms)
     assert len(misses) <= quality.PROBE_MISSES, "\n".join(misses)
