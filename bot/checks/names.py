@@ -103,9 +103,13 @@ CLOSING_TAIL = 300  # characters at a reply's end read for a closing address
 # An East Asian name with its honorific opening the reply: "田中様", "이서연 님,", "尊敬的王先生：". Not
 # the customer or everyone in general ("お客様", "皆様", "ご担当者様", "고객님", "회원님"): those are
 # left out of the name ("김민준 고객님" is 김민준).
-EAST_ASIAN = (
-    "\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"  # jamo too: NFKD
-)
+# Each script's letters (Hangul's jamo too: what NFKD makes of its syllables).
+EAST_ASIAN_SCRIPTS = {
+    "kana": "\u3040-\u30ff",
+    "hangul": "\u1100-\u11ff\u3130-\u318f\uac00-\ud7af",
+    "han": "\u3400-\u4dbf\u4e00-\u9fff",
+}
+EAST_ASIAN = "".join(EAST_ASIAN_SCRIPTS.values())
 _HONORIFIC_OPENING = re.compile(
     rf"(?:안녕하세요[,.!]?[ \t]*)?(?:(?:尊敬的|亲爱的|親愛的)[ \t]*)?"
     rf"(?P<name>[{EAST_ASIAN}]{{1,8}}(?:[ \t\u3000][{EAST_ASIAN}]{{1,8}})?)"

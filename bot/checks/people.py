@@ -16,10 +16,11 @@ from difflib import SequenceMatcher
 from functools import lru_cache
 
 from bot.checks.given_names import nickname_table, world_nickname_pairs
-from bot.checks.names import EAST_ASIAN, Addressed, name_tokens, not_a_name
+from bot.checks.names import EAST_ASIAN, EAST_ASIAN_SCRIPTS, Addressed, name_tokens, not_a_name
 from bot.checks.words import CLOSINGS, HONORIFICS, ORGANISATION_WORDS, PLACEHOLDER_NAMES, words
 
 _EAST_ASIAN = re.compile(f"[{EAST_ASIAN}]")
+_SCRIPTS = {script: re.compile(f"[{letters}]") for script, letters in EAST_ASIAN_SCRIPTS.items()}
 _NAME = r"[A-Z\u00C0-\u024F][\w'’\-]*"
 _NAMES = rf"{_NAME}(?:[ \t]+{_NAME}){{0,2}}"
 _CLOSING = "|".join(sorted((re.escape(c).replace(r"\ ", r"[ \t]+") for c in CLOSINGS), key=len, reverse=True))
@@ -168,15 +169,7 @@ def _same(greeted: str, known: str) -> bool:
 
 def _scripts(token: str) -> set[str]:
     """The East Asian scripts a name is written in: Han, kana, Hangul."""
-    found = set()
-    for c in token:
-        if "\u3040" <= c <= "\u30ff":
-            found.add("kana")
-        elif "\u1100" <= c <= "\u11ff" or "\u3130" <= c <= "\u318f" or "\uac00" <= c <= "\ud7af":
-            found.add("hangul")
-        elif "\u3400" <= c <= "\u9fff":
-            found.add("han")
-    return found
+    return {script for script, letters in _SCRIPTS.items() if letters.search(token)}
 
 
 @lru_cache(maxsize=4096)
@@ -248,8 +241,7 @@ def is_other_person(
     if not addr.romanised and all(_latin(token) for token in customer):
         return False  # "鈴木様" to Ichiro Suzuki: Japanese Han is not romanised as Chinese (Ling Mu)
     written = {script for person in addr.people for script in _scripts(person)}
-    east_asian = all(_scripts(token) for token in customer)
-    if written and east_asian and not any(written & _scripts(token) for token in customer):
+    if written and all(map(_scripts, customer)) and not any(written & _scripts(t) for t in customer):
         return False  # "山田様" to ヤマダ タロウ: kana, Hangul and Han do not say how the others read
     extra = message_names(message)
     if not extra:

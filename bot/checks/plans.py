@@ -286,7 +286,7 @@ def attributed(
         at = max(0, start - LOOK) + frame.start()
         if text[text.rfind("\n", 0, at) + 1 : at].strip(" \t-*•|") or not _VALUE_ENDS.match(text, end):
             return False  # not a key and its value alone on their line: "compare plan: Pro or Team"
-        return not _OVER.match(text, end) and not (customer_message and _names_plan(customer_message, said))
+        return _still_given(text, end, said, customer_message)
     elif frame.group("pay") is not None and _ASKING.search(before[_sentence_start(before) : frame.start()]):
         return False  # "what you pay for Team depends on…"
     if _OUR_END.search(frame.group(0)) and not _CLAUSE_END.match(after):
@@ -299,6 +299,11 @@ def attributed(
     current = frame.group("your") is not None and _CURRENT.search(frame.group("adj") or "")
     if not current and (_ELSEWHERE.search(sentence) or _FROM.search(before[: frame.start()])):
         return False
+    return _still_given(text, end, said, customer_message)
+
+
+def _still_given(text: str, end: int, said: str, customer_message: str | None) -> bool:
+    """The plan at text[…:end] is not said to be over, and the customer did not name it themselves."""
     return not _OVER.match(text, end) and not (customer_message and _names_plan(customer_message, said))
 
 
